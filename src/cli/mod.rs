@@ -1,0 +1,92 @@
+//! The command line: every console action is a subcommand, so keel is scriptable and
+//! testable without a terminal. `keel` with no subcommand opens the console.
+
+mod audit;
+mod init;
+mod models;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::core::workspace::{self, Workspace};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "keel",
+    version,
+    about = "The operating layer of a one-person company",
+    long_about = "keel runs a one-person business from one terminal console: canonical business \
+                  objects with full history, a tamper-evident audit log, role-based AI agents on a \
+                  durable queue, and the operator's approval for every decision that costs money \
+                  or cannot be undone.\n\nWith no subcommand, keel opens the console on the \
+                  workspace."
+)]
+pub struct Cli {
+    /// Workspace directory (default: the platform data directory).
+    #[arg(long, short = 'w', global = true, env = "KEEL_WORKSPACE", value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a workspace (database, vector directory, commented config.toml).
+    Init {
+        /// Where to create it (default: --workspace, `KEEL_WORKSPACE` or the data directory).
+        dir: Option<PathBuf>,
+    },
+    /// Create the demo workspace if it is missing and open the console on it.
+    Demo {
+        /// Demo workspace directory (default: <data dir>/demo).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Show, verify and export the audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Fetch or check the offline embedding model and ONNX Runtime.
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
+}
+
+impl Cli {
+    fn workspace_root(&self) -> PathBuf {
+        workspace::resolve(self.workspace.as_deref())
+    }
+
+    fn open_workspace(&self) -> anyhow::Result<Workspace> {
+        Ok(Workspace::open(&self.workspace_root())?)
+    }
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        None => {
+            let ws = cli.open_workspace()?;
+            crate::tui::run(&ws)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Init { dir }) => init::init(dir.clone().unwrap_or_else(|| cli.workspace_root())),
+        Some(Command::Demo { dir }) => init::demo(dir.clone()),
+        Some(Command::Audit(cmd)) => audit::run(&cli.open_workspace()?, cmd),
+        Some(Command::Models(cmd)) => models::run(cmd),
+    }
+}
+
+/// Writes a line to stdout for the CLI (never used by the console).
+pub(crate) fn say(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+}
+
+/// Writes a value as one line of JSON on stdout.
+pub(crate) fn say_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    say(&serde_json::to_string(value)?);
+    Ok(())
+}

@@ -1,0 +1,70 @@
+//! Canonical JSON (object keys sorted, no insignificant whitespace) and sha256 over it.
+//! Hashes of audit entries and object versions are computed over this encoding so that
+//! they do not depend on key order or formatting.
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// Serialises `value` with object keys sorted recursively.
+#[must_use]
+pub fn to_string(value: &Value) -> String {
+    let mut out = String::new();
+    write(value, &mut out);
+    out
+}
+
+fn write(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, key) in keys.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String((*key).clone()).to_string());
+                out.push(':');
+                write(&map[key.as_str()], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write(item, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// Hex sha256 of `bytes`.
+#[must_use]
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Hex sha256 of the canonical encoding of `value`.
+#[must_use]
+pub fn hash_value(value: &Value) -> String {
+    sha256_hex(to_string(value).as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn key_order_does_not_change_the_encoding() {
+        let a = json!({"b": 1, "a": {"d": [1, 2], "c": "x"}});
+        let b = json!({"a": {"c": "x", "d": [1, 2]}, "b": 1});
+        assert_eq!(to_string(&a), r#"{"a":{"c":"x","d":[1,2]},"b":1}"#);
+        assert_eq!(hash_value(&a), hash_value(&b));
+    }
+}

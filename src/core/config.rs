@@ -1,0 +1,103 @@
+//! Workspace configuration: TOML. The commented template in `assets/config.toml` is compiled
+//! in, written by `keel init`, and checked by a test to equal [`Config::default`], so the
+//! documented defaults and the real ones cannot drift. Errors name file, line and column.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::error::{Error, Result};
+use crate::core::store::Durability;
+
+/// The commented configuration written by `keel init`.
+pub const TEMPLATE: &str = include_str!("../../assets/config.toml");
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub store: StoreConfig,
+    /// User-defined object kinds, with an optional JSON Schema for their bodies.
+    pub kinds: BTreeMap<String, KindConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    pub durability: Durability,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KindConfig {
+    pub description: String,
+    /// JSON Schema (written as an inline TOML table) for bodies of this kind.
+    pub schema: Option<toml::Value>,
+}
+
+impl Config {
+    /// Loads `path`; a missing file means all defaults.
+    pub fn load(path: &Path) -> Result<Self> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => parse(&text, path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(e) => Err(Error::io(path, e)),
+        }
+    }
+}
+
+/// Parses TOML `text` from `path` into `T`, turning the error's span into line:column.
+pub fn parse<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T> {
+    toml::from_str(text).map_err(|e| toml_error(&e, text, path))
+}
+
+/// Converts a toml error into [`Error::Config`] with 1-based line and column.
+#[must_use]
+pub fn toml_error(err: &toml::de::Error, text: &str, path: &Path) -> Error {
+    let (line, column) = err
+        .span()
+        .map_or((1, 1), |span| line_col(text, span.start));
+    Error::Config {
+        file: path.to_path_buf(),
+        line,
+        column,
+        message: err.message().trim().to_string(),
+    }
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+#[must_use]
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..text.floor_char_boundary(offset)];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_matches_compiled_defaults() {
+        let parsed: Config = parse(TEMPLATE, Path::new("assets/config.toml")).unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn errors_name_file_line_and_column() {
+        let text = "[store]\ndurability = \"full\"\nbogus = 1\n";
+        let err = parse::<Config>(text, Path::new("/ws/config.toml")).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("/ws/config.toml:3:1:"), "{msg}");
+        assert!(msg.contains("bogus"), "{msg}");
+    }
+
+    #[test]
+    fn bad_value_is_located() {
+        let text = "[store]\ndurability = \"sometimes\"\n";
+        let err = parse::<Config>(text, Path::new("c.toml")).unwrap_err();
+        assert!(err.to_string().starts_with("c.toml:2:14:"), "{err}");
+    }
+}

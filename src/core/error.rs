@@ -1,0 +1,118 @@
+//! The core's error type. Each variant carries the context an operator needs to act on it.
+
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{file}:{line}:{column}: {message}")]
+    Config {
+        file: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+
+    #[error("{path} is not a keel database ({reason}); it was left untouched")]
+    ForeignDatabase { path: PathBuf, reason: String },
+
+    #[error(
+        "{path} was written by a newer keel (schema {found}, this build knows up to {supported}); upgrade keel — the workspace was left untouched"
+    )]
+    NewerSchema {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+
+    #[error("the database is locked by another process (waited {waited_ms} ms); try again")]
+    Busy { waited_ms: u64 },
+
+    #[error("the disk is full while writing {what}; nothing was committed — free space and retry")]
+    DiskFull { what: String },
+
+    #[error("the workspace is read-only ({what}); nothing was committed")]
+    ReadOnly { what: String },
+
+    #[error(
+        "conflict on {kind}/{id}: you edited version {based_on} but the current version is {current}; reload and reapply your change"
+    )]
+    Conflict {
+        kind: String,
+        id: String,
+        based_on: i64,
+        current: i64,
+    },
+
+    #[error("{kind}/{id} not found")]
+    NotFound { kind: String, id: String },
+
+    #[error("invalid {what}: {message}")]
+    Invalid { what: String, message: String },
+
+    #[error("schema check failed for {kind} at {field}: {message}")]
+    Schema {
+        kind: String,
+        field: String,
+        message: String,
+    },
+
+    #[error("workspace {path} is not safe: {reason}")]
+    Unsafe { path: PathBuf, reason: String },
+
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Error {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub fn invalid(what: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Invalid {
+            what: what.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Maps `SQLite`'s full-disk, read-only and busy codes to errors that say what happened.
+    pub fn from_sqlite(err: rusqlite::Error, what: &str) -> Self {
+        use rusqlite::ErrorCode;
+        if let rusqlite::Error::SqliteFailure(code, _) = &err {
+            match code.code {
+                ErrorCode::DiskFull => {
+                    return Error::DiskFull {
+                        what: what.to_string(),
+                    };
+                }
+                ErrorCode::ReadOnly | ErrorCode::CannotOpen
+                    if code.extended_code & 0xff == 8 =>
+                {
+                    return Error::ReadOnly {
+                        what: what.to_string(),
+                    };
+                }
+                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
+                    return Error::Busy { waited_ms: 0 };
+                }
+                _ => {}
+            }
+        }
+        Error::Sqlite(err)
+    }
+}

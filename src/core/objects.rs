@@ -1,0 +1,1 @@
+//! Versioned canonical business objects (built by the foundation issue).

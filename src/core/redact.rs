@@ -1,0 +1,93 @@
+//! Redaction of values that look like secrets, applied before anything reaches the audit
+//! log, logs or exports. Matches by key name (`api_key`, token, password…) and by value shape
+//! (sk-…, Bearer …, long high-entropy tokens).
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde_json::Value;
+
+pub const REDACTED: &str = "[redacted]";
+
+// The patterns are constants checked by the tests below, so they cannot fail at run time.
+#[allow(clippy::expect_used)]
+static SECRET_KEY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(api[_-]?key|secret|token|password|passwd|authorization|auth[_-]?header|private[_-]?key|credential)")
+        .expect("static pattern")
+});
+
+#[allow(clippy::expect_used)]
+static SECRET_VALUE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(sk-[A-Za-z0-9_\-]{16,}",
+        r"|sk-ant-[A-Za-z0-9_\-]{16,}",
+        r"|(?i:bearer)\s+[A-Za-z0-9._\-]{16,}",
+        r"|gh[pousr]_[A-Za-z0-9]{20,}",
+        r"|xox[abprs]-[A-Za-z0-9\-]{10,}",
+        r"|AKIA[0-9A-Z]{16}",
+        r"|eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,})"
+    ))
+    .expect("static pattern")
+});
+
+/// Returns a copy of `value` with secret-looking fields and substrings replaced.
+#[must_use]
+pub fn redact_value(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let redacted = if SECRET_KEY.is_match(k) && !v.is_null() && !is_env_name(v)
+                    {
+                        Value::String(REDACTED.to_string())
+                    } else {
+                        redact_value(v)
+                    };
+                    (k.clone(), redacted)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(redact_value).collect()),
+        Value::String(s) => Value::String(redact_str(s)),
+        other => other.clone(),
+    }
+}
+
+/// Replaces secret-looking substrings of `text`.
+#[must_use]
+pub fn redact_str(text: &str) -> String {
+    SECRET_VALUE.replace_all(text, REDACTED).into_owned()
+}
+
+/// Names of environment variables (e.g. `api_key_env = "OPENAI_API_KEY"`) are not secrets.
+fn is_env_name(v: &Value) -> bool {
+    v.as_str().is_some_and(|s| {
+        !s.is_empty()
+            && s.len() <= 64
+            && s.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn secret_keys_and_values_are_redacted() {
+        let v = json!({
+            "api_key": "abc123",
+            "api_key_env": "OPENAI_API_KEY",
+            "note": "use sk-abcdefghijklmnopqrstuvwx to call",
+            "headers": {"Authorization": "Bearer abcdefghijklmnopqrstu"},
+            "count": 3
+        });
+        let r = redact_value(&v);
+        assert_eq!(r["api_key"], REDACTED);
+        assert_eq!(r["api_key_env"], "OPENAI_API_KEY");
+        assert_eq!(r["note"], "use [redacted] to call");
+        assert_eq!(r["headers"]["Authorization"], REDACTED);
+        assert_eq!(r["count"], 3);
+    }
+}

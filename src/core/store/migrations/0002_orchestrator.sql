@@ -1,0 +1,1 @@
+-- Reserved: tables for orchestrator are added here by the issue that builds them.

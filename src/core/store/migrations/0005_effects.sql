@@ -1,0 +1,1 @@
+-- Reserved: tables for effects are added here by the issue that builds them.

@@ -1,0 +1,179 @@
+//! The `SQLite` store: the single source of truth. WAL mode, one writer at a time
+//! (`BEGIN IMMEDIATE`), busy waits with a bounded timeout, durability as a setting.
+//!
+//! Every state change goes through [`Store::write`], which hands the closure a transaction;
+//! the change and its audit entry commit together or not at all.
+
+pub mod migrations;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+
+use crate::core::error::{Error, Result};
+
+/// keel's `SQLite` `application_id` ("KEEL" in ASCII): tells our databases from foreign ones.
+pub const APPLICATION_ID: i64 = 0x4B45_454C;
+
+/// How long a writer waits for another process's transaction before reporting busy.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `synchronous` level. FULL is the default for a business ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    #[default]
+    Full,
+    Normal,
+}
+
+impl Durability {
+    fn pragma(self) -> &'static str {
+        match self {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        }
+    }
+}
+
+/// One connection to a workspace database. Cheap to open; open one per thread.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if absent) and migrates the database at `path`.
+    /// A foreign or newer-schema file is refused and never written.
+    pub fn open(path: &Path, durability: Durability) -> Result<Self> {
+        let existed = path.exists();
+        if existed {
+            check_header(path)?;
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| Error::from_sqlite(e, "opening the database"))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.check_identity(existed)?;
+        store
+            .conn
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| Error::from_sqlite(e, "enabling WAL"))?;
+        store
+            .conn
+            .pragma_update(None, "synchronous", durability.pragma())?;
+        store.conn.pragma_update(None, "foreign_keys", "ON")?;
+        migrations::migrate(&mut store.conn, &store.path)?;
+        #[cfg(unix)]
+        crate::core::workspace::restrict_file(path)?;
+        Ok(store)
+    }
+
+    /// Opens without migrating: for read-only tools (`doctor`) that must not touch the file.
+    pub fn open_read_only(path: &Path) -> Result<Self> {
+        check_header(path)?;
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| Error::from_sqlite(e, "opening the database read-only"))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.check_identity(true)?;
+        Ok(store)
+    }
+
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The raw connection, for reads. Writes go through [`Store::write`].
+    #[must_use]
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub fn set_durability(&self, durability: Durability) -> Result<()> {
+        self.conn
+            .pragma_update(None, "synchronous", durability.pragma())?;
+        Ok(())
+    }
+
+    /// Runs `f` inside an immediate (write-locking) transaction and commits it.
+    /// On error nothing is committed. Full disk, read-only and busy map to clear errors.
+    pub fn write<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| busy_aware(e, "starting a write"))?;
+        let out = f(&tx)?;
+        tx.commit().map_err(|e| busy_aware(e, "committing"))?;
+        Ok(out)
+    }
+
+    fn check_identity(&self, existed: bool) -> Result<()> {
+        let app_id: i64 = self
+            .conn
+            .pragma_query_value(None, "application_id", |r| r.get(0))
+            .map_err(|e| foreign(&self.path, &e.to_string()))?;
+        let user_version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if app_id == APPLICATION_ID {
+            return Ok(());
+        }
+        let tables: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+            .map_err(|e| foreign(&self.path, &e.to_string()))?;
+        if existed && (app_id != 0 || user_version != 0 || tables > 0) {
+            return Err(foreign(
+                &self.path,
+                "it is a SQLite database that belongs to another program",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn busy_aware(err: rusqlite::Error, what: &str) -> Error {
+    match Error::from_sqlite(err, what) {
+        Error::Busy { .. } => Error::Busy {
+            waited_ms: u64::try_from(BUSY_TIMEOUT.as_millis()).unwrap_or(u64::MAX),
+        },
+        other => other,
+    }
+}
+
+fn foreign(path: &Path, reason: &str) -> Error {
+    Error::ForeignDatabase {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Refuses files that are not `SQLite` databases before `SQLite` gets a chance to touch them.
+fn check_header(path: &Path) -> Result<()> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut header = [0u8; 16];
+    let n = file.read(&mut header).map_err(|e| Error::io(path, e))?;
+    if n == 0 {
+        return Ok(());
+    }
+    if n < 16 || &header != b"SQLite format 3\0" {
+        return Err(foreign(path, "the file is not a SQLite database"));
+    }
+    Ok(())
+}

@@ -1,0 +1,21 @@
+//! keel — the operating layer of a one-person company.
+//!
+//! Module map:
+//! - [`core`] — everything that is not the terminal: the `SQLite` store and its migrations,
+//!   versioned business objects, the hash-chained audit log, workspaces and configuration,
+//!   the durable queue, scheduler, blackboard, policy, approvals, effects ledger, memory
+//!   (embeddings + vectors), agents, model providers, connectors and the cost/value ledger.
+//!   Nothing under `core` depends on ratatui or crossterm (a test enforces it).
+//! - [`protocol`] — `Op` (commands in) and `Event` (notifications out): the only way a client
+//!   (console or CLI) drives the core.
+//! - [`tui`] — the full-screen ratatui console, a client of the core handle.
+//! - [`cli`] — clap subcommands; every console action is scriptable.
+//! - [`bench`] — `keel bench <suite> --json`, one JSON object per line.
+//! - [`logging`] — file logging (0600) and the terminal-restoring panic hook.
+
+pub mod bench;
+pub mod cli;
+pub mod core;
+pub mod logging;
+pub mod protocol;
+pub mod tui;

@@ -1,0 +1,15 @@
+//! Thin entry point: parse the command line, set up logging and the panic hook, run.
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = keel::cli::Cli::parse();
+    keel::logging::install_panic_hook();
+    match keel::cli::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("keel: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
