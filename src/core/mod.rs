@@ -5,6 +5,7 @@ pub mod canonical;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod handle;
 pub mod ids;
 pub mod model_assets;
 pub mod objects;

@@ -1,0 +1,162 @@
+//! The core handle: the only way clients (console, CLI, tests) drive the core.
+//!
+//! The core runs on its own thread with its own store connection. A client submits an
+//! [`Op`] and gets a reply on a oneshot channel; every client can subscribe to the
+//! [`Event`] broadcast. Long work (agent runs) happens on the orchestrator's workers, never
+//! on this thread, so the console stays responsive.
+
+mod dispatch;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+
+use serde_json::Value;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::core::clock::{Clock, SystemClock};
+use crate::core::error::{Error, Result};
+use crate::core::workspace::Workspace;
+use crate::protocol::{Event, Op, RequestId};
+
+/// Capacity of the event broadcast; a slow subscriber that falls behind gets `Lagged` and
+/// simply refreshes what it shows.
+const EVENT_CAPACITY: usize = 1024;
+
+struct Request {
+    op: Op,
+    reply: oneshot::Sender<Result<Value>>,
+}
+
+/// A cloneable handle to a running core.
+#[derive(Clone)]
+pub struct CoreHandle {
+    requests: mpsc::UnboundedSender<Request>,
+    events: broadcast::Sender<Event>,
+    next_id: Arc<AtomicU64>,
+    thread: Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl std::fmt::Debug for CoreHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoreHandle").finish_non_exhaustive()
+    }
+}
+
+/// What the core thread owns while it serves requests.
+pub struct CoreContext {
+    pub workspace: Workspace,
+    pub store: crate::core::store::Store,
+    pub clock: Arc<dyn Clock>,
+    pub events: broadcast::Sender<Event>,
+}
+
+impl CoreContext {
+    /// Broadcasts a change notification (ignored when nobody listens).
+    pub fn notify(&self, subject: &str, action: &str) {
+        let _ = self.events.send(Event::Changed {
+            subject: subject.to_string(),
+            action: action.to_string(),
+        });
+    }
+}
+
+impl CoreHandle {
+    /// Starts the core on `workspace` with the system clock.
+    pub fn start(workspace: Workspace) -> Result<Self> {
+        Self::start_with_clock(workspace, Arc::new(SystemClock))
+    }
+
+    pub fn start_with_clock(workspace: Workspace, clock: Arc<dyn Clock>) -> Result<Self> {
+        let store = workspace.store()?;
+        let (requests, mut inbox) = mpsc::unbounded_channel::<Request>();
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let mut ctx = CoreContext {
+            workspace,
+            store,
+            clock,
+            events: events.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("keel-core".into())
+            .spawn(move || {
+                while let Some(Request { op, reply }) = inbox.blocking_recv() {
+                    let shutdown = matches!(op, Op::Shutdown);
+                    let result = dispatch::dispatch(&mut ctx, op);
+                    let _ = reply.send(result);
+                    if shutdown {
+                        let _ = ctx.events.send(Event::ShuttingDown);
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| Error::Other(format!("cannot start the core thread: {e}")))?;
+        Ok(CoreHandle {
+            requests,
+            events,
+            next_id: Arc::new(AtomicU64::new(1)),
+            thread: Arc::new(std::sync::Mutex::new(Some(thread))),
+        })
+    }
+
+    /// Subscribes to core events.
+    #[must_use]
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// Sends `op` and waits for its reply.
+    pub async fn request(&self, op: Op) -> Result<Value> {
+        self.enqueue(op)?
+            .await
+            .map_err(|_| Error::Other("the core stopped before answering".into()))?
+    }
+
+    /// Sends `op` and blocks this (non-async) thread for the reply. For the CLI and tests.
+    pub fn request_blocking(&self, op: Op) -> Result<Value> {
+        self.enqueue(op)?
+            .blocking_recv()
+            .map_err(|_| Error::Other("the core stopped before answering".into()))?
+    }
+
+    /// Sends `op` without waiting; the reply arrives as `Event::Reply`/`Event::Failed`
+    /// carrying the returned request id.
+    pub fn submit(&self, op: Op) -> Result<RequestId> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let rx = self.enqueue(op)?;
+        let events = self.events.clone();
+        std::thread::spawn(move || {
+            let event = match rx.blocking_recv() {
+                Ok(Ok(body)) => Event::Reply { id, body },
+                Ok(Err(e)) => Event::Failed {
+                    id,
+                    message: e.to_string(),
+                },
+                Err(_) => Event::Failed {
+                    id,
+                    message: "the core stopped before answering".into(),
+                },
+            };
+            let _ = events.send(event);
+        });
+        Ok(id)
+    }
+
+    fn enqueue(&self, op: Op) -> Result<oneshot::Receiver<Result<Value>>> {
+        let (reply, rx) = oneshot::channel();
+        self.requests
+            .send(Request { op, reply })
+            .map_err(|_| Error::Other("the core has stopped".into()))?;
+        Ok(rx)
+    }
+
+    /// Asks the core to stop and waits for its thread.
+    pub fn shutdown(&self) {
+        let _ = self.request_blocking(Op::Shutdown);
+        if let Ok(mut guard) = self.thread.lock()
+            && let Some(t) = guard.take()
+        {
+            let _ = t.join();
+        }
+    }
+}
