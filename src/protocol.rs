@@ -1,9 +1,8 @@
 //! The core's protocol: `Op`s go in, `Event`s come out. Serde types only — no UI types —
 //! so the console, the CLI and tests are all clients of the same handle.
 //!
-//! Every `Op` is submitted with a request id; the core answers with events that carry the
-//! same id (`Event::Reply`/`Event::Failed`) and broadcasts state changes to every
-//! subscriber.
+//! A request's answer is a JSON value; the row types below are the contract between the
+//! module that answers a query and the clients that show it.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -15,8 +14,10 @@ pub type RequestId = u64;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Op {
-    /// Ask for a page of a list (tasks, runs, audit, objects, approvals…).
+    /// Ask for a page of a list or a detail view; answered with the types below.
     Query { query: Query },
+
+    // Objects (foundation).
     /// Write an object version based on `based_on` (None for a new object).
     PutObject {
         kind: String,
@@ -24,19 +25,312 @@ pub enum Op {
         based_on: Option<i64>,
         body: Value,
     },
+    RevertObject {
+        kind: String,
+        id: String,
+        to_version: i64,
+        based_on: i64,
+    },
+    ArchiveObject {
+        kind: String,
+        id: String,
+        based_on: i64,
+    },
+
+    // Queue (orchestrator).
+    /// Submit a work item (the JSON shape of `core::queue::NewTask`). Answer: `TaskRow`.
+    SubmitTask { task: Value },
+    RetryTask { id: String, new_input: Option<Value> },
+    CancelTask { id: String },
+    PauseTask { id: String },
+    ResumeTask { id: String },
+    PauseQueue,
+    ResumeQueue,
+    /// Run a background task now, ignoring the off-peak window.
+    RunNow { id: String },
+
+    // Approvals (policy).
+    Approve {
+        id: String,
+        /// The operator's edited body, stored as a new version authored by the operator.
+        edited_body: Option<Value>,
+        /// Also create a narrowly scoped "always allow" rule from this decision.
+        always_allow: bool,
+    },
+    Reject { id: String, reason: String },
+    /// Undo a completed external action through its compensation.
+    UndoEffect { id: String },
+
+    // Runs (agents).
+    ReplayRun { id: String },
+
     /// Stop the core cleanly.
     Shutdown,
 }
 
-/// Read-only requests, answered with `Event::Reply`.
+/// Read-only requests.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "query", rename_all = "snake_case")]
 pub enum Query {
+    /// Answer: `Vec<core::audit::Entry>`, newest first.
     AuditPage {
-        before_seq: Option<i64>,
+        filter: crate::core::audit::Filter,
         limit: usize,
     },
+    /// Answer: `core::audit::Verification`.
     AuditVerify,
+    /// Answer: `Page<ObjectRow>`.
+    Objects {
+        kind: Option<String>,
+        text: Option<String>,
+        include_archived: bool,
+        offset: usize,
+        limit: usize,
+    },
+    /// Answer: `Vec<ObjectVersionRow>`, oldest first.
+    ObjectHistory { kind: String, id: String },
+    /// Answer: `String` (a unified line diff).
+    ObjectDiff {
+        kind: String,
+        id: String,
+        from: i64,
+        to: i64,
+    },
+    /// Answer: `Page<TaskRow>`.
+    Tasks {
+        state: Option<String>,
+        text: Option<String>,
+        offset: usize,
+        limit: usize,
+    },
+    /// Answer: `Page<RunRow>` (newest first; only `task` when given).
+    Runs {
+        task: Option<String>,
+        offset: usize,
+        limit: usize,
+    },
+    /// Answer: `RunDetail`.
+    RunDetail { id: String },
+    /// Answer: `Vec<MemorySliceRow>` — the memory a run retrieved.
+    MemoryUsed { run: String },
+    /// Answer: `Page<ApprovalRow>`, pending first.
+    Approvals {
+        pending_only: bool,
+        offset: usize,
+        limit: usize,
+    },
+    /// Answer: `Page<FindingRow>`.
+    Blackboard {
+        topic: Option<String>,
+        offset: usize,
+        limit: usize,
+    },
+    /// Answer: `Metrics`.
+    Metrics,
+    /// Answer: `Health`.
+    Health,
+}
+
+/// One page of a list and the total number of matching rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ObjectRow {
+    pub kind: String,
+    pub id: String,
+    pub version: i64,
+    pub title: String,
+    pub archived: bool,
+    pub updated_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ObjectVersionRow {
+    pub version: i64,
+    pub parent: Option<i64>,
+    pub author: String,
+    pub hash: String,
+    pub note: String,
+    pub created_ms: i64,
+    pub body: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct TaskRow {
+    pub id: String,
+    pub role: String,
+    pub title: String,
+    /// queued | running | waiting | succeeded | failed | escalated | cancelled
+    pub state: String,
+    /// What a waiting task waits for (approval, children, timer) or why it escalated.
+    pub detail: String,
+    pub priority: i64,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub workflow: Option<String>,
+    pub parent: Option<String>,
+    pub not_before_ms: Option<i64>,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    pub cost_estimate_usd: f64,
+    pub paused: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct RunRow {
+    pub id: String,
+    pub task: String,
+    pub role: String,
+    /// running | succeeded | failed | cancelled
+    pub status: String,
+    pub step: i64,
+    pub current: String,
+    pub tokens_in: i64,
+    pub tokens_out: i64,
+    pub cost_usd: f64,
+    pub provider: String,
+    pub started_ms: i64,
+    pub finished_ms: Option<i64>,
+    /// The latest output, possibly partial while streaming.
+    pub output_preview: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct RunStep {
+    pub index: i64,
+    /// `model` | `tool`
+    pub kind: String,
+    pub name: String,
+    pub input: Value,
+    pub output: Value,
+    pub rationale: String,
+    pub tokens_in: i64,
+    pub tokens_out: i64,
+    pub cost_usd: f64,
+    pub latency_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct RunDetail {
+    pub run: RunRow,
+    pub input: Value,
+    pub template: String,
+    pub template_hash: String,
+    pub steps: Vec<RunStep>,
+    pub memory: Vec<MemorySliceRow>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct MemorySliceRow {
+    pub item: String,
+    pub version: i64,
+    pub rank: i64,
+    pub score: f64,
+    pub kind: String,
+    pub preview: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ApprovalRow {
+    pub id: String,
+    pub task: Option<String>,
+    pub agent: String,
+    /// e.g. `site.publish`, `invoice.send`
+    pub action: String,
+    pub target: String,
+    pub summary: String,
+    pub rationale: String,
+    pub cost_usd: f64,
+    pub amount: Option<f64>,
+    /// low | medium | high
+    pub risk: String,
+    /// reversible | compensable | irreversible
+    pub reversibility: String,
+    pub undo_available: bool,
+    pub rule: String,
+    /// pending | approved | rejected | expired
+    pub status: String,
+    pub created_ms: i64,
+    pub expires_ms: Option<i64>,
+    /// The affected object and the version the agent proposed.
+    pub object: Option<ObjectRef>,
+    /// The proposed body (what an "edit then approve" starts from).
+    pub proposed_body: Option<Value>,
+    /// Unified diff of the affected object against its current version.
+    pub diff: String,
+    pub memory: Vec<MemorySliceRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ObjectRef {
+    pub kind: String,
+    pub id: String,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct FindingRow {
+    pub id: String,
+    pub topic: String,
+    pub author: String,
+    pub text: String,
+    pub data: Value,
+    pub created_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Metrics {
+    pub spend_today_usd: f64,
+    pub budget_today_usd: f64,
+    pub rows: Vec<ValueRow>,
+}
+
+/// One line of the value ledger (per workflow or per agent).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ValueRow {
+    /// `workflow` | `agent`
+    pub scope: String,
+    pub name: String,
+    pub tasks_done: i64,
+    pub minutes_saved: f64,
+    pub model_spend_usd: f64,
+    pub revenue_usd: f64,
+    pub approval_rate: f64,
+    pub failure_rate: f64,
+    pub escalation_rate: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Health {
+    pub workspace: String,
+    pub schema_version: i64,
+    /// missing | loading | ready | failed: <reason>
+    pub embedding_model: String,
+    pub providers: Vec<ProviderHealth>,
+    pub schedules: Vec<ScheduleRow>,
+    pub queue_paused: bool,
+    pub audit_entries: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ProviderHealth {
+    pub name: String,
+    pub kind: String,
+    /// Plainly says `offline` for the built-in offline provider.
+    pub status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ScheduleRow {
+    pub name: String,
+    pub cron: String,
+    pub next_ms: Option<i64>,
+    pub last_ms: Option<i64>,
 }
 
 /// Notifications out of the core.
@@ -47,8 +341,13 @@ pub enum Event {
     Reply { id: RequestId, body: Value },
     /// Request `id` failed; `message` is meant for the operator.
     Failed { id: RequestId, message: String },
-    /// Something changed; clients refresh what they show of `subject`.
+    /// Something changed; clients refresh what they show of `subject`
+    /// (e.g. `task/ID`, `approval/ID`, `draft/ID`, `audit`).
     Changed { subject: String, action: String },
+    /// Partial output of a running model call, as it streams.
+    RunOutput { run: String, delta: String },
+    /// Progress of the embedding model load (`loading`, `ready`, `missing: run …`).
+    ModelState { state: String },
     /// The core is stopping.
     ShuttingDown,
 }

@@ -22,3 +22,9 @@ pub fn emit(m: &Measurement, json: bool) {
     };
     let _ = std::io::Write::write_all(&mut out, b"\n");
 }
+
+pub mod agents;
+pub mod memory;
+pub mod orchestrator;
+pub mod store;
+pub mod tui;

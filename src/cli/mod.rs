@@ -2,6 +2,7 @@
 //! testable without a terminal. `keel` with no subcommand opens the console.
 
 mod audit;
+mod bench;
 mod init;
 mod models;
 
@@ -51,6 +52,8 @@ pub enum Command {
     /// Fetch or check the offline embedding model and ONNX Runtime.
     #[command(subcommand)]
     Models(models::ModelsCommand),
+    /// Run a benchmark suite; prints machine-readable results with --json.
+    Bench(bench::BenchArgs),
 }
 
 impl Cli {
@@ -75,6 +78,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Demo { dir }) => init::demo(dir.clone()),
         Some(Command::Audit(cmd)) => audit::run(&cli.open_workspace()?, cmd),
         Some(Command::Models(cmd)) => models::run(cmd),
+        Some(Command::Bench(args)) => bench::run(args),
     }
 }
 

@@ -221,7 +221,7 @@ pub fn verify(conn: &Connection) -> Result<Verification> {
 
 /// Filters for [`query`]. Empty fields match everything. `subject` and `actor` match a
 /// prefix when they end in `*`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Filter {
     pub actor: Option<String>,
     pub action: Option<String>,

@@ -5,33 +5,31 @@ use serde_json::{Value, json};
 
 use super::CoreContext;
 use crate::core::audit;
-use crate::core::error::Result;
+use crate::core::error::{Error, Result};
 use crate::protocol::{Op, Query};
 
 pub fn dispatch(ctx: &mut CoreContext, op: Op) -> Result<Value> {
     match op {
         Op::Query { query } => answer(ctx, query),
-        Op::PutObject { .. } => Err(crate::core::Error::Other(
-            "objects are not wired to the handle yet".into(),
-        )),
         Op::Shutdown => Ok(Value::Null),
+        other => Err(not_available(&format!("{other:?}"))),
     }
 }
 
 fn answer(ctx: &CoreContext, query: Query) -> Result<Value> {
     let conn = ctx.store.conn();
     match query {
-        Query::AuditPage { before_seq, limit } => {
-            let filter = audit::Filter {
-                before_seq,
-                ..audit::Filter::default()
-            };
+        Query::AuditPage { filter, limit } => {
             let entries = audit::query(conn, &filter, limit, true)?;
-            Ok(serde_json::to_value(entries).unwrap_or(Value::Null))
+            Ok(json!(entries))
         }
-        Query::AuditVerify => {
-            let v = audit::verify(conn)?;
-            Ok(json!(v))
-        }
+        Query::AuditVerify => Ok(json!(audit::verify(conn)?)),
+        other => Err(not_available(&format!("{other:?}"))),
     }
+}
+
+/// Ops and queries whose module has not been wired to the handle yet.
+fn not_available(what: &str) -> Error {
+    let name = what.split([' ', '{', '(']).next().unwrap_or(what);
+    Error::Other(format!("{name} is not available in this build yet"))
 }

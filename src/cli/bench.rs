@@ -1,0 +1,34 @@
+//! `keel bench <suite> [--json]`.
+
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Which suite to run.
+    suite: Suite,
+    /// One JSON object per line: {"suite","metric","value","unit"}.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Suite {
+    Store,
+    Orchestrator,
+    Memory,
+    Agents,
+    Tui,
+}
+
+pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
+    match args.suite {
+        Suite::Store => crate::bench::store::run(args.json)?,
+        Suite::Orchestrator => crate::bench::orchestrator::run(args.json)?,
+        Suite::Memory => crate::bench::memory::run(args.json)?,
+        Suite::Agents => crate::bench::agents::run(args.json)?,
+        Suite::Tui => crate::bench::tui::run(args.json)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
