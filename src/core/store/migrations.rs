@@ -15,7 +15,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "orchestrator", include_str!("migrations/0002_orchestrator.sql")),
     (3, "memory", include_str!("migrations/0003_memory.sql")),
     (4, "agents", include_str!("migrations/0004_agents.sql")),
-    (5, "effects", include_str!("migrations/0005_effects.sql")),
+    (5, "policy", include_str!("migrations/0005_policy.sql")),
 ];
 
 /// The schema version this build writes.

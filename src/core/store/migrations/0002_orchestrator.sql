@@ -1,1 +1,1 @@
--- Reserved: tables for orchestrator are added here by the issue that builds them.
+-- Reserved: tables for the queue, checkpoints, scheduler, blackboard and the effects ledger.

@@ -1,1 +1,0 @@
--- Reserved: tables for effects are added here by the issue that builds them.

@@ -1,0 +1,1 @@
+-- Reserved: tables for policy and approvals are added here by the issue that builds them.
