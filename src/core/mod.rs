@@ -1,15 +1,19 @@
 //! The core: state, orchestration, memory, agents and side effects. No terminal types here.
 
+pub mod approvals;
 pub mod audit;
 pub mod canonical;
 pub mod clock;
 pub mod config;
+pub mod connectors;
 pub mod effects;
 pub mod error;
 pub mod handle;
 pub mod ids;
 pub mod model_assets;
 pub mod objects;
+pub mod policy;
+pub mod reconcile;
 pub mod redact;
 pub mod store;
 pub mod workspace;
