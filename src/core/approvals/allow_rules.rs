@@ -34,7 +34,10 @@ pub fn create(
     approval: Option<&str>,
 ) -> Result<String> {
     if *actor != Actor::Operator {
-        return Err(Error::invalid("always-allow rule", "only the operator can create one"));
+        return Err(Error::invalid(
+            "always-allow rule",
+            "only the operator can create one",
+        ));
     }
     let id = ids::new_id();
     tx.execute(
@@ -55,7 +58,11 @@ pub fn create(
 
 /// All rules, newest first; revoked ones only when asked.
 pub fn list(conn: &Connection, include_revoked: bool) -> Result<Vec<AllowRule>> {
-    let filter = if include_revoked { "" } else { "WHERE revoked_ms IS NULL" };
+    let filter = if include_revoked {
+        ""
+    } else {
+        "WHERE revoked_ms IS NULL"
+    };
     let mut stmt = conn.prepare(&format!(
         "SELECT id, agent, action, target, approval, created_ms, revoked_ms
          FROM policy_allow_rules {filter} ORDER BY created_ms DESC, id DESC"
@@ -79,7 +86,10 @@ pub fn list(conn: &Connection, include_revoked: bool) -> Result<Vec<AllowRule>> 
 /// Revokes rule `id`: from now on its actions need approval again.
 pub fn revoke(store: &mut Store, now_ms: Millis, actor: &Actor, id: &str) -> Result<()> {
     if *actor != Actor::Operator {
-        return Err(Error::invalid("always-allow rule", "only the operator can revoke one"));
+        return Err(Error::invalid(
+            "always-allow rule",
+            "only the operator can revoke one",
+        ));
     }
     store.write(|tx| {
         let revoked: Option<Option<i64>> = tx
@@ -97,7 +107,10 @@ pub fn revoke(store: &mut Store, now_ms: Millis, actor: &Actor, id: &str) -> Res
                 });
             }
             Some(Some(_)) => {
-                return Err(Error::invalid("always-allow rule", format!("{id} is already revoked")));
+                return Err(Error::invalid(
+                    "always-allow rule",
+                    format!("{id} is already revoked"),
+                ));
             }
             Some(None) => {}
         }
@@ -105,7 +118,14 @@ pub fn revoke(store: &mut Store, now_ms: Millis, actor: &Actor, id: &str) -> Res
             "UPDATE policy_allow_rules SET revoked_ms = ?1 WHERE id = ?2",
             params![now_ms, id],
         )?;
-        audit::append(tx, now_ms, actor, "policy.always_allow.revoke", &format!("policy_rule/{id}"), &json!({}))?;
+        audit::append(
+            tx,
+            now_ms,
+            actor,
+            "policy.always_allow.revoke",
+            &format!("policy_rule/{id}"),
+            &json!({}),
+        )?;
         Ok(())
     })
 }

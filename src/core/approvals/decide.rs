@@ -73,11 +73,11 @@ pub fn approve(
     now_ms: Millis,
     actor: &Actor,
     id: &str,
-    edited_body: Option<Value>,
+    edited_body: Option<&Value>,
     always_allow: bool,
 ) -> Result<Approved> {
     only_operator(actor, "approve")?;
-    store.write(|tx| approve_in(tx, now_ms, actor, id, edited_body.as_ref(), always_allow))
+    store.write(|tx| approve_in(tx, now_ms, actor, id, edited_body, always_allow))
 }
 
 fn approve_in(
@@ -149,7 +149,10 @@ pub fn reject(
     only_operator(actor, "reject")?;
     let reason = reason.trim();
     if reason.is_empty() {
-        return Err(Error::invalid("rejection", "give a reason: the agent gets it back on retry"));
+        return Err(Error::invalid(
+            "rejection",
+            "give a reason: the agent gets it back on retry",
+        ));
     }
     store.write(|tx| {
         let a = load(tx, id)?;
@@ -207,7 +210,11 @@ pub fn batch_approve(
         for id in ids {
             // Each check happens before any write for that id, so a skipped id changes nothing.
             let item = match approve_in(tx, now_ms, actor, id, None, false) {
-                Ok(_) => BatchItem { id: id.clone(), approved: true, error: None },
+                Ok(_) => BatchItem {
+                    id: id.clone(),
+                    approved: true,
+                    error: None,
+                },
                 Err(e @ (Error::Invalid { .. } | Error::NotFound { .. })) => BatchItem {
                     id: id.clone(),
                     approved: false,

@@ -50,7 +50,11 @@ pub enum GateResult {
         edited_body: Option<Value>,
     },
     /// Waiting for the operator; the task should park without holding a worker.
-    Pending { approval: String, rule: String, reason: String },
+    Pending {
+        approval: String,
+        rule: String,
+        reason: String,
+    },
     /// Approved, but held until `until_ms` (the operator can still cancel).
     Held { approval: String, until_ms: Millis },
     /// The operator (or expiry) said no; `reason` goes back to the agent.
@@ -243,7 +247,8 @@ pub fn risk(req: &ActionRequest) -> &'static str {
 pub fn diff_bodies(current: Option<&Value>, proposed: Option<&Value>) -> String {
     let render = |v: Option<&Value>| {
         v.map(|v| {
-            let sorted: Value = serde_json::from_str(&canonical::to_string(v)).unwrap_or(Value::Null);
+            let sorted: Value =
+                serde_json::from_str(&canonical::to_string(v)).unwrap_or(Value::Null);
             let mut text = serde_json::to_string_pretty(&sorted).unwrap_or_default();
             text.push('\n');
             // Long text fields read better one line each.

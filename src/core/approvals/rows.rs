@@ -119,10 +119,16 @@ pub fn list(
     offset: usize,
     limit: usize,
 ) -> Result<Page<ApprovalRow>> {
-    let filter = if pending_only { "WHERE status = 'pending'" } else { "" };
-    let total: i64 = conn.query_row(&format!("SELECT count(*) FROM approvals {filter}"), [], |r| {
-        r.get(0)
-    })?;
+    let filter = if pending_only {
+        "WHERE status = 'pending'"
+    } else {
+        ""
+    };
+    let total: i64 = conn.query_row(
+        &format!("SELECT count(*) FROM approvals {filter}"),
+        [],
+        |r| r.get(0),
+    )?;
     let mut stmt = conn.prepare(&format!(
         "SELECT {COLUMNS} FROM approvals {filter}
          ORDER BY status = 'pending' DESC,

@@ -188,12 +188,12 @@ fn over_budget(
         .or(file.budgets.per_agent_per_day);
     if let Some(limit) = agent_limit {
         let day = utc_day(now_ms);
-        let spent = spend.spent_by_agent(&req.agent, &day)?;
-        if spent + amount > limit {
+        let already = spend.spent_by_agent(&req.agent, &day)?;
+        if already + amount > limit {
             return Ok(Some((
                 format!("budget:agent:{}", req.agent),
                 format!(
-                    "{} has spent {spent:.2} {cur} today; {amount:.2} more would exceed its daily budget of {limit:.2} {cur}",
+                    "{} has spent {already:.2} {cur} today; {amount:.2} more would exceed its daily budget of {limit:.2} {cur}",
                     req.agent
                 ),
             )));
@@ -202,12 +202,12 @@ fn over_budget(
     if let Some(wf) = &req.workflow
         && let Some(limit) = file.budgets.workflows.get(wf)
     {
-        let spent = spend.spent_by_workflow(wf)?;
-        if spent + amount > *limit {
+        let already = spend.spent_by_workflow(wf)?;
+        if already + amount > *limit {
             return Ok(Some((
                 format!("budget:workflow:{wf}"),
                 format!(
-                    "workflow {wf} has spent {spent:.2} {cur}; {amount:.2} more would exceed its budget of {limit:.2} {cur}"
+                    "workflow {wf} has spent {already:.2} {cur}; {amount:.2} more would exceed its budget of {limit:.2} {cur}"
                 ),
             )));
         }

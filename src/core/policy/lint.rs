@@ -1,7 +1,7 @@
 //! `keel policy check`: finds rules that can never fire (shadowed), rules that say opposite
 //! things about the same actions (contradictory), duplicate ids and impossible conditions.
 //! Parse errors (unknown fields, bad values) are reported by [`super::Policy::parse`] with
-//! file:line:column before the lint runs.
+//! `file:line:column` before the lint runs.
 
 use serde::Serialize;
 
@@ -64,49 +64,99 @@ pub fn check(policy: &Policy) -> Vec<Finding> {
             add(i, rule, Severity::Error, "the id is empty".into());
         }
         if let Some(first) = rules[..i].iter().position(|r| r.id == rule.id) {
-            add(i, rule, Severity::Error, format!("duplicate id (first used by rule #{})", first + 1));
+            add(
+                i,
+                rule,
+                Severity::Error,
+                format!("duplicate id (first used by rule #{})", first + 1),
+            );
         }
         if rule.reason.trim().is_empty() {
-            add(i, rule, Severity::Warning, "no reason: the operator will not know why".into());
+            add(
+                i,
+                rule,
+                Severity::Warning,
+                "no reason: the operator will not know why".into(),
+            );
         }
         for (name, range) in [("amount", &rule.amount), ("cost", &rule.cost)] {
             if range.is_some_and(|r| r.is_empty()) {
-                add(i, rule, Severity::Error, format!("{name} range is empty (min >= max): the rule never matches"));
+                add(
+                    i,
+                    rule,
+                    Severity::Error,
+                    format!("{name} range is empty (min >= max): the rule never matches"),
+                );
             }
         }
         if rule.reversibility.as_ref().is_some_and(Vec::is_empty) {
-            add(i, rule, Severity::Error, "reversibility is an empty list: the rule never matches".into());
+            add(
+                i,
+                rule,
+                Severity::Error,
+                "reversibility is an empty list: the rule never matches".into(),
+            );
         }
         let can_be_irreversible = rule
             .reversibility
             .as_ref()
             .is_none_or(|rs| rs.contains(&Reversibility::Irreversible));
         if rule.hold_secs > 0 && !can_be_irreversible {
-            add(i, rule, Severity::Warning, "hold_secs only applies to irreversible actions, which this rule excludes".into());
+            add(
+                i,
+                rule,
+                Severity::Warning,
+                "hold_secs only applies to irreversible actions, which this rule excludes".into(),
+            );
         }
         if rule.hold_secs > 0 && rule.outcome != Outcome::RequireApproval {
-            add(i, rule, Severity::Warning, "hold_secs only applies to approved actions; this rule does not ask for approval".into());
+            add(
+                i,
+                rule,
+                Severity::Warning,
+                "hold_secs only applies to approved actions; this rule does not ask for approval"
+                    .into(),
+            );
         }
         if rule.expires_secs.is_some()
             && rule.on_expiry == super::rules::ExpiryOutcome::Approve
             && can_be_irreversible
         {
-            add(i, rule, Severity::Warning, "approves irreversible actions nobody looked at when they expire".into());
+            add(
+                i,
+                rule,
+                Severity::Warning,
+                "approves irreversible actions nobody looked at when they expire".into(),
+            );
         }
         for (j, earlier) in rules[..i].iter().enumerate() {
             if !covers(earlier, rule) {
                 continue;
             }
             if covers(rule, earlier) && earlier.outcome != rule.outcome {
-                add(i, rule, Severity::Error, format!(
-                    "contradicts rule {:?} (line {}): same conditions, but {} instead of {}; only the first can fire",
-                    earlier.id, lines.get(j).copied().unwrap_or(1), rule.outcome.as_str(), earlier.outcome.as_str()
-                ));
+                add(
+                    i,
+                    rule,
+                    Severity::Error,
+                    format!(
+                        "contradicts rule {:?} (line {}): same conditions, but {} instead of {}; only the first can fire",
+                        earlier.id,
+                        lines.get(j).copied().unwrap_or(1),
+                        rule.outcome.as_str(),
+                        earlier.outcome.as_str()
+                    ),
+                );
             } else {
-                add(i, rule, Severity::Warning, format!(
-                    "shadowed by rule {:?} (line {}), which matches everything this rule matches: it never fires",
-                    earlier.id, lines.get(j).copied().unwrap_or(1)
-                ));
+                add(
+                    i,
+                    rule,
+                    Severity::Warning,
+                    format!(
+                        "shadowed by rule {:?} (line {}), which matches everything this rule matches: it never fires",
+                        earlier.id,
+                        lines.get(j).copied().unwrap_or(1)
+                    ),
+                );
             }
             break;
         }

@@ -174,7 +174,11 @@ impl Rule {
             return Err(format!(
                 "reversibility {} is not one of {}",
                 rev_name(req.reversibility),
-                allowed.iter().map(|r| rev_name(*r)).collect::<Vec<_>>().join(", ")
+                allowed
+                    .iter()
+                    .map(|r| rev_name(*r))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
         glob_field("target", self.target.as_deref(), Some(&req.target))?;
@@ -236,6 +240,9 @@ fn range_field(name: &str, range: Option<&Range>, value: Option<f64>) -> Result<
         (None, _) => Ok(()),
         (Some(r), Some(v)) if r.contains(v) => Ok(()),
         (Some(r), Some(v)) => Err(format!("{name} {v} is not in {}", r.describe())),
-        (Some(r), None) => Err(format!("the request moves no {name} (rule wants {})", r.describe())),
+        (Some(r), None) => Err(format!(
+            "the request moves no {name} (rule wants {})",
+            r.describe()
+        )),
     }
 }
