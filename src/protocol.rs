@@ -60,6 +60,10 @@ pub enum Op {
     Reject { id: String, reason: String },
     /// Undo a completed external action through its compensation.
     UndoEffect { id: String },
+    /// Cancel an approved irreversible action during its hold window.
+    CancelApproval { id: String, reason: String },
+    /// Revoke an "always allow" rule created from an approval.
+    RevokeAllowRule { id: String },
 
     // Runs (agents).
     ReplayRun { id: String },
@@ -119,6 +123,10 @@ pub enum Query {
         offset: usize,
         limit: usize,
     },
+    /// Answer: `core::approvals::ApprovalDetail` (the row plus decision, hold and edit).
+    ApprovalDetail { id: String },
+    /// Answer: `Vec<core::approvals::AllowRule>`, newest first.
+    AllowRules { include_revoked: bool },
     /// Answer: `Page<FindingRow>`.
     Blackboard {
         topic: Option<String>,

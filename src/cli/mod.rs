@@ -1,10 +1,13 @@
 //! The command line: every console action is a subcommand, so keel is scriptable and
 //! testable without a terminal. `keel` with no subcommand opens the console.
 
+mod approvals;
 mod audit;
 mod bench;
 mod init;
 mod models;
+mod policy;
+mod reconcile;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,6 +57,14 @@ pub enum Command {
     Models(models::ModelsCommand),
     /// Run a benchmark suite; prints machine-readable results with --json.
     Bench(bench::BenchArgs),
+    /// Check policy rules and explain which rule fires for an action.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
+    /// The approval inbox: list, show, approve, reject, cancel; always-allow rules.
+    #[command(subcommand)]
+    Approvals(approvals::ApprovalsCommand),
+    /// Compare canonical state with the site and other targets; list mismatches and fixes.
+    Reconcile(reconcile::ReconcileArgs),
 }
 
 impl Cli {
@@ -79,6 +90,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Audit(cmd)) => audit::run(&cli.open_workspace()?, cmd),
         Some(Command::Models(cmd)) => models::run(cmd),
         Some(Command::Bench(args)) => bench::run(args),
+        Some(Command::Policy(cmd)) => policy::run(&cli.workspace_root(), cmd),
+        Some(Command::Approvals(cmd)) => approvals::run(&cli.open_workspace()?, cmd),
+        Some(Command::Reconcile(args)) => reconcile::run(&cli.open_workspace()?, args),
     }
 }
 

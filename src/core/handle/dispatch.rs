@@ -12,6 +12,10 @@ pub fn dispatch(ctx: &mut CoreContext, op: Op) -> Result<Value> {
     match op {
         Op::Query { query } => answer(ctx, query),
         Op::Shutdown => Ok(Value::Null),
+        op @ (Op::Approve { .. }
+        | Op::Reject { .. }
+        | Op::CancelApproval { .. }
+        | Op::RevokeAllowRule { .. }) => crate::core::approvals::ops::dispatch(ctx, op),
         other => Err(not_available(&format!("{other:?}"))),
     }
 }
@@ -24,6 +28,9 @@ fn answer(ctx: &CoreContext, query: Query) -> Result<Value> {
             Ok(json!(entries))
         }
         Query::AuditVerify => Ok(json!(audit::verify(conn)?)),
+        q @ (Query::Approvals { .. } | Query::ApprovalDetail { .. } | Query::AllowRules { .. }) => {
+            crate::core::approvals::ops::answer(conn, q)
+        }
         other => Err(not_available(&format!("{other:?}"))),
     }
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::engine::Policy;
 use super::glob;
-use super::rules::{Outcome, Rule};
+use super::rules::{ExpiryOutcome, Outcome, Rule};
 use crate::core::effects::Reversibility;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -46,120 +46,98 @@ impl std::fmt::Display for Finding {
 #[must_use]
 pub fn check(policy: &Policy) -> Vec<Finding> {
     let lines = rule_lines(&policy.text);
+    let line_of = |i: usize| lines.get(i).copied().unwrap_or(1);
     let file = policy.source.display().to_string();
+    let rules = &policy.file.rules;
     let mut out = Vec::new();
-    let mut add = |i: usize, rule: &Rule, severity, message: String| {
-        out.push(Finding {
+    for (i, rule) in rules.iter().enumerate() {
+        let mut problems = self_checks(rule);
+        if let Some(first) = rules[..i].iter().position(|r| r.id == rule.id) {
+            problems.push((
+                Severity::Error,
+                format!(
+                    "duplicate id (first used by the rule at line {})",
+                    line_of(first)
+                ),
+            ));
+        }
+        if let Some(j) = rules[..i].iter().position(|earlier| covers(earlier, rule)) {
+            let earlier = &rules[j];
+            problems.push(if covers(rule, earlier) && earlier.outcome != rule.outcome {
+                (Severity::Error, format!(
+                    "contradicts rule {:?} (line {}): same conditions, but {} instead of {}; only the first can fire",
+                    earlier.id, line_of(j), rule.outcome.as_str(), earlier.outcome.as_str()
+                ))
+            } else {
+                (Severity::Warning, format!(
+                    "shadowed by rule {:?} (line {}), which matches everything this rule matches: it never fires",
+                    earlier.id, line_of(j)
+                ))
+            });
+        }
+        out.extend(problems.into_iter().map(|(severity, message)| Finding {
             severity,
             file: file.clone(),
-            line: lines.get(i).copied().unwrap_or(1),
+            line: line_of(i),
             column: 1,
             rule: rule.id.clone(),
             message,
-        });
-    };
-    let rules = &policy.file.rules;
-    for (i, rule) in rules.iter().enumerate() {
-        if rule.id.trim().is_empty() {
-            add(i, rule, Severity::Error, "the id is empty".into());
-        }
-        if let Some(first) = rules[..i].iter().position(|r| r.id == rule.id) {
-            add(
-                i,
-                rule,
+        }));
+    }
+    out
+}
+
+/// Problems a rule has on its own.
+fn self_checks(rule: &Rule) -> Vec<(Severity, String)> {
+    let mut out = Vec::new();
+    if rule.id.trim().is_empty() {
+        out.push((Severity::Error, "the id is empty".into()));
+    }
+    if rule.reason.trim().is_empty() {
+        out.push((
+            Severity::Warning,
+            "no reason: the operator will not know why".into(),
+        ));
+    }
+    for (name, range) in [("amount", &rule.amount), ("cost", &rule.cost)] {
+        if range.is_some_and(|r| r.is_empty()) {
+            out.push((
                 Severity::Error,
-                format!("duplicate id (first used by rule #{})", first + 1),
-            );
+                format!("{name} range is empty (min >= max): the rule never matches"),
+            ));
         }
-        if rule.reason.trim().is_empty() {
-            add(
-                i,
-                rule,
-                Severity::Warning,
-                "no reason: the operator will not know why".into(),
-            );
-        }
-        for (name, range) in [("amount", &rule.amount), ("cost", &rule.cost)] {
-            if range.is_some_and(|r| r.is_empty()) {
-                add(
-                    i,
-                    rule,
-                    Severity::Error,
-                    format!("{name} range is empty (min >= max): the rule never matches"),
-                );
-            }
-        }
-        if rule.reversibility.as_ref().is_some_and(Vec::is_empty) {
-            add(
-                i,
-                rule,
-                Severity::Error,
-                "reversibility is an empty list: the rule never matches".into(),
-            );
-        }
-        let can_be_irreversible = rule
-            .reversibility
-            .as_ref()
-            .is_none_or(|rs| rs.contains(&Reversibility::Irreversible));
-        if rule.hold_secs > 0 && !can_be_irreversible {
-            add(
-                i,
-                rule,
-                Severity::Warning,
-                "hold_secs only applies to irreversible actions, which this rule excludes".into(),
-            );
-        }
-        if rule.hold_secs > 0 && rule.outcome != Outcome::RequireApproval {
-            add(
-                i,
-                rule,
-                Severity::Warning,
-                "hold_secs only applies to approved actions; this rule does not ask for approval"
-                    .into(),
-            );
-        }
-        if rule.expires_secs.is_some()
-            && rule.on_expiry == super::rules::ExpiryOutcome::Approve
-            && can_be_irreversible
-        {
-            add(
-                i,
-                rule,
-                Severity::Warning,
-                "approves irreversible actions nobody looked at when they expire".into(),
-            );
-        }
-        for (j, earlier) in rules[..i].iter().enumerate() {
-            if !covers(earlier, rule) {
-                continue;
-            }
-            if covers(rule, earlier) && earlier.outcome != rule.outcome {
-                add(
-                    i,
-                    rule,
-                    Severity::Error,
-                    format!(
-                        "contradicts rule {:?} (line {}): same conditions, but {} instead of {}; only the first can fire",
-                        earlier.id,
-                        lines.get(j).copied().unwrap_or(1),
-                        rule.outcome.as_str(),
-                        earlier.outcome.as_str()
-                    ),
-                );
-            } else {
-                add(
-                    i,
-                    rule,
-                    Severity::Warning,
-                    format!(
-                        "shadowed by rule {:?} (line {}), which matches everything this rule matches: it never fires",
-                        earlier.id,
-                        lines.get(j).copied().unwrap_or(1)
-                    ),
-                );
-            }
-            break;
-        }
+    }
+    if rule.reversibility.as_ref().is_some_and(Vec::is_empty) {
+        out.push((
+            Severity::Error,
+            "reversibility is an empty list: the rule never matches".into(),
+        ));
+    }
+    let can_be_irreversible = rule
+        .reversibility
+        .as_ref()
+        .is_none_or(|rs| rs.contains(&Reversibility::Irreversible));
+    if rule.hold_secs > 0 && !can_be_irreversible {
+        out.push((
+            Severity::Warning,
+            "hold_secs only applies to irreversible actions, which this rule excludes".into(),
+        ));
+    }
+    if rule.hold_secs > 0 && rule.outcome != Outcome::RequireApproval {
+        out.push((
+            Severity::Warning,
+            "hold_secs only applies to approved actions; this rule does not ask for approval"
+                .into(),
+        ));
+    }
+    if rule.expires_secs.is_some()
+        && rule.on_expiry == ExpiryOutcome::Approve
+        && can_be_irreversible
+    {
+        out.push((
+            Severity::Warning,
+            "approves irreversible actions nobody looked at when they expire".into(),
+        ));
     }
     out
 }

@@ -51,68 +51,9 @@ pub fn reconcile_site(
     }
     on_site.sort();
     for slug in &on_site {
-        let record = expected.get(slug).filter(|p| !p.archived);
-        let page = site.read_page(slug);
-        let mismatch = |kind, detail: String, ext: Option<i64>, fixes| Mismatch {
-            target: TARGET.into(),
-            kind,
-            subject: slug.clone(),
-            detail,
-            canonical_version: record.map(|r| r.version),
-            external_version: ext,
-            fixes,
-        };
-        match (record, page) {
-            (_, Err(e)) => out.push(mismatch(
-                MismatchKind::Unreadable,
-                e.to_string(),
-                None,
-                if record.is_some() {
-                    vec![Fix::Republish]
-                } else {
-                    vec![Fix::Archive]
-                },
-            )),
-            (None, Ok(Some((fm, _)))) => out.push(mismatch(
-                MismatchKind::Orphaned,
-                match expected.get(slug) {
-                    Some(p) if p.archived => format!(
-                        "publication {} is archived but the page is still online",
-                        p.id
-                    ),
-                    _ => "no publication object has this slug".into(),
-                },
-                Some(fm.version),
-                vec![Fix::Archive, Fix::AdoptExternal],
-            )),
-            (Some(rec), Ok(Some((fm, body)))) => {
-                let on_disk = front_matter::body_hash(&body);
-                let canonical = front_matter::body_hash(&rec.body);
-                if fm.version != rec.version {
-                    out.push(mismatch(
-                        MismatchKind::Drifted,
-                        format!(
-                            "the site has version {}, canonical is version {}",
-                            fm.version, rec.version
-                        ),
-                        Some(fm.version),
-                        vec![Fix::Republish, Fix::AdoptExternal],
-                    ));
-                } else if on_disk != canonical {
-                    let by_hand = on_disk != fm.content_hash;
-                    out.push(mismatch(
-                        MismatchKind::Drifted,
-                        if by_hand {
-                            "the page was edited outside keel (its content no longer matches what keel wrote)".into()
-                        } else {
-                            "the page content differs from the canonical version".into()
-                        },
-                        Some(fm.version),
-                        if by_hand { vec![Fix::AdoptExternal, Fix::Republish] } else { vec![Fix::Republish, Fix::AdoptExternal] },
-                    ));
-                }
-            }
-            (_, Ok(None)) => {}
+        let record = expected.get(slug);
+        if let Some(m) = check_page(site, slug, record) {
+            out.push(m);
         }
     }
     for (slug, rec) in &expected {
@@ -132,4 +73,80 @@ pub fn reconcile_site(
         }
     }
     Ok(out)
+}
+
+/// Compares one page on the site with its publication record (if any).
+fn check_page(
+    site: &SiteConnector,
+    slug: &str,
+    known: Option<&PublishedRecord>,
+) -> Option<Mismatch> {
+    let record = known.filter(|p| !p.archived);
+    let mismatch = |kind, detail: String, ext: Option<i64>, fixes| Mismatch {
+        target: TARGET.into(),
+        kind,
+        subject: slug.to_string(),
+        detail,
+        canonical_version: record.map(|r| r.version),
+        external_version: ext,
+        fixes,
+    };
+    match (record, site.read_page(slug)) {
+        (_, Err(e)) => Some(mismatch(
+            MismatchKind::Unreadable,
+            e.to_string(),
+            None,
+            if record.is_some() {
+                vec![Fix::Republish]
+            } else {
+                vec![Fix::Archive]
+            },
+        )),
+        (None, Ok(Some((fm, _)))) => Some(mismatch(
+            MismatchKind::Orphaned,
+            match known {
+                Some(p) if p.archived => format!(
+                    "publication {} is archived but the page is still online",
+                    p.id
+                ),
+                _ => "no publication object has this slug".into(),
+            },
+            Some(fm.version),
+            vec![Fix::Archive, Fix::AdoptExternal],
+        )),
+        (Some(rec), Ok(Some((fm, body)))) => {
+            let on_disk = front_matter::body_hash(&body);
+            if fm.version != rec.version {
+                return Some(mismatch(
+                    MismatchKind::Drifted,
+                    format!(
+                        "the site has version {}, canonical is version {}",
+                        fm.version, rec.version
+                    ),
+                    Some(fm.version),
+                    vec![Fix::Republish, Fix::AdoptExternal],
+                ));
+            }
+            if on_disk == front_matter::body_hash(&rec.body) {
+                return None;
+            }
+            // Content no longer matching what keel wrote means someone edited the file.
+            let by_hand = on_disk != fm.content_hash;
+            Some(mismatch(
+                MismatchKind::Drifted,
+                if by_hand {
+                    "the page was edited outside keel (its content no longer matches what keel wrote)".into()
+                } else {
+                    "the page content differs from the canonical version".into()
+                },
+                Some(fm.version),
+                if by_hand {
+                    vec![Fix::AdoptExternal, Fix::Republish]
+                } else {
+                    vec![Fix::Republish, Fix::AdoptExternal]
+                },
+            ))
+        }
+        (_, Ok(None)) => None,
+    }
 }
