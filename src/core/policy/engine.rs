@@ -1,5 +1,5 @@
-//! Evaluation: first matching rule in file order, then budgets, then the operator's standing
-//! "always allow" decisions. Deterministic: the same request, rules, spend and decisions give
+//! Evaluation: first matching rule in file order (a deny is final), then the operator's standing
+//! "always allow" decisions, then budgets (which only tighten). Deterministic: the same request, rules, spend and decisions give
 //! the same answer.
 
 use std::path::{Path, PathBuf};
@@ -105,12 +105,6 @@ pub fn evaluate(
     if decision.outcome == Outcome::Deny {
         return Ok(decision);
     }
-    if let Some(reason) = over_budget(&policy.file, req, now_ms, spend)? {
-        decision.outcome = Outcome::RequireApproval;
-        decision.rule = reason.0;
-        decision.reason = reason.1;
-        return Ok(decision);
-    }
     if decision.outcome == Outcome::RequireApproval
         && let Some(id) = standing.always_allowed(&req.agent, &req.action, &req.target)?
     {
@@ -120,6 +114,14 @@ pub fn evaluate(
         );
         decision.outcome = Outcome::Allow;
         decision.rule = format!("always:{id}");
+    }
+    // A budget only tightens: an allowed action that would overspend needs approval.
+    if decision.outcome == Outcome::Allow
+        && let Some((rule, reason)) = over_budget(&policy.file, req, now_ms, spend)?
+    {
+        decision.outcome = Outcome::RequireApproval;
+        decision.rule = rule;
+        decision.reason = reason;
     }
     Ok(decision)
 }

@@ -24,3 +24,6 @@ pub const DEFAULT_POLICY: &str = include_str!("../../../assets/policy.toml");
 
 /// Name of the workspace's policy file.
 pub const POLICY_FILE: &str = "policy.toml";
+
+#[cfg(test)]
+mod tests;
