@@ -1,6 +1,6 @@
-//! Evaluation: first matching rule in file order (a deny is final), then the operator's standing
-//! "always allow" decisions, then budgets (which only tighten). Deterministic: the same request, rules, spend and decisions give
-//! the same answer.
+//! Evaluation: first matching rule in file order (a deny is final), then the operator's
+//! standing "always allow" decisions, then budgets (which only tighten). Deterministic: the
+//! same request, rules, spend and decisions give the same answer.
 
 use std::path::{Path, PathBuf};
 
