@@ -99,8 +99,8 @@ fn policy() -> Policy {
 #[test]
 fn first_match_table() {
     use Reversibility::{Compensable, Irreversible, Reversible};
-    let p = policy();
     type Tweak = fn(&mut ActionRequest);
+    let p = policy();
     let cases: Vec<(ActionRequest, Tweak, &str, Outcome)> = vec![
         (
             req("accountant", "payment.send", Irreversible, "acme"),

@@ -24,6 +24,7 @@ fn pending_id(r: &GateResult) -> String {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // one story from request to revocation, across restarts
 fn lifecycle_survives_restarts_and_is_audited() {
     let (_tmp, ws) = workspace();
     let policy = Policy::load(&ws.root).unwrap();
@@ -248,7 +249,7 @@ fn rejection_reason_goes_back_to_the_agent_and_batch_approves_the_rest() {
     .unwrap()
     {
         GateResult::Rejected { reason, .. } => {
-            assert_eq!(reason, "Wrong price in the second paragraph")
+            assert_eq!(reason, "Wrong price in the second paragraph");
         }
         other => panic!("{other:?}"),
     }
@@ -333,7 +334,7 @@ fn expiry_applies_the_stated_default() {
     .unwrap()
     {
         GateResult::Rejected { reason, .. } => {
-            assert!(reason.contains("default outcome is to reject"), "{reason}")
+            assert!(reason.contains("default outcome is to reject"), "{reason}");
         }
         other => panic!("{other:?}"),
     }

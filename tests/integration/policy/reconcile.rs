@@ -115,7 +115,7 @@ fn webhook_reconciliation_looks_up_each_effect() {
         method: "POST".into(),
         url: format!("{}/orders", rx.base),
         body: None,
-        headers: Default::default(),
+        headers: std::collections::BTreeMap::default(),
         lookup_url: Some(format!("{}/lookup/{{{{idempotency_key}}}}", rx.base)),
         compensate: None,
         reversibility: None,

@@ -105,7 +105,7 @@ fn errors_are_classified_with_clear_messages() {
         .unwrap();
     match down.perform("webhook.down", &args(), "k") {
         Err(e @ ConnectorError::Transient { .. }) => {
-            assert!(e.to_string().contains("cannot connect"), "{e}")
+            assert!(e.to_string().contains("cannot connect"), "{e}");
         }
         other => panic!("{other:?}"),
     }
