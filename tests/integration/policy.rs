@@ -5,6 +5,7 @@
 
 mod approvals;
 mod cli;
+mod handle;
 mod hold;
 mod receiver;
 mod reconcile;

@@ -12,6 +12,7 @@ use crate::core::canonical;
 use crate::core::clock::Millis;
 use crate::core::error::{Error, Result};
 use crate::core::store::Store;
+use crate::protocol::ObjectRef;
 
 /// The result of one approval.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -67,7 +68,15 @@ fn must_be_pending(a: &ApprovalDetail, now_ms: Millis) -> Result<()> {
     Ok(())
 }
 
-/// Approves a pending approval. `edited_body` is the operator's edit of the proposed body.
+/// Stores the operator's edited body as a new version of the affected object, authored by
+/// the operator, in the approval's transaction; returns the new version number. With the
+/// objects module: `objects::put(tx, kinds, &Stamp::new(Actor::Operator, now), &o.kind,
+/// &o.id, Some(o.version), body).map(|w| w.version)` — a stale `o.version` is a conflict and
+/// nothing is approved.
+pub type EditWriter<'a> = &'a dyn Fn(&Transaction<'_>, &ObjectRef, &Value) -> Result<i64>;
+
+/// Approves a pending approval. `edited_body` is the operator's edit of the proposed body;
+/// it is stored on the approval (and returned by `gate` as `Proceed { edited_body }`).
 pub fn approve(
     store: &mut Store,
     now_ms: Millis,
@@ -76,8 +85,32 @@ pub fn approve(
     edited_body: Option<&Value>,
     always_allow: bool,
 ) -> Result<Approved> {
+    approve_with(store, now_ms, actor, id, edited_body, always_allow, None)
+}
+
+/// [`approve`], also writing the edit as a new object version through `write_edit`.
+pub fn approve_with(
+    store: &mut Store,
+    now_ms: Millis,
+    actor: &Actor,
+    id: &str,
+    edited_body: Option<&Value>,
+    always_allow: bool,
+    write_edit: Option<EditWriter<'_>>,
+) -> Result<Approved> {
     only_operator(actor, "approve")?;
-    store.write(|tx| approve_in(tx, now_ms, actor, id, edited_body, always_allow))
+    store.write(|tx| {
+        let edit = Edit {
+            body: edited_body,
+            writer: write_edit,
+        };
+        approve_in(tx, now_ms, actor, id, &edit, always_allow)
+    })
+}
+
+struct Edit<'a, 'b> {
+    body: Option<&'a Value>,
+    writer: Option<EditWriter<'b>>,
 }
 
 fn approve_in(
@@ -85,24 +118,27 @@ fn approve_in(
     now_ms: Millis,
     actor: &Actor,
     id: &str,
-    edited_body: Option<&Value>,
+    edit: &Edit<'_, '_>,
     always_allow: bool,
 ) -> Result<Approved> {
     let a = load(tx, id)?;
     must_be_pending(&a, now_ms)?;
     let send_after = (a.hold_ms > 0).then(|| now_ms.saturating_add(a.hold_ms));
-    // TODO(lead, objects): when the objects module is merged, write `edited_body` as a new
-    // version of `a.row.object` authored by the operator (parent = a.row.object.version) in
-    // this transaction. Until then the edit is stored on the approval and returned by `gate`
-    // as `Proceed { edited_body }`, so the action runs with the operator's text.
+    let edited_version = match (edit.body, &a.row.object, edit.writer) {
+        (Some(body), Some(object), Some(write)) => Some(write(tx, object, body)?),
+        // TODO(lead, objects): without a writer (objects module not wired yet) the edit lives
+        // only on the approval; pass `approve_with(.., Some(&objects_put))` from dispatch.
+        _ => None,
+    };
     tx.execute(
         "UPDATE approvals SET status = 'approved', decided_ms = ?1, decided_by = ?2,
-                edited_body = ?3, send_after_ms = ?4 WHERE id = ?5",
+                edited_body = ?3, send_after_ms = ?4, edited_version = ?5 WHERE id = ?6",
         params![
             now_ms,
             actor.to_string(),
-            edited_body.map(canonical::to_string),
+            edit.body.map(canonical::to_string),
             send_after,
+            edited_version,
             id
         ],
     )?;
@@ -127,8 +163,9 @@ fn approve_in(
         &format!("approval/{id}"),
         &json!({
             "task": a.row.task, "action": a.row.action, "target": a.row.target,
-            "rule": a.row.rule, "edited": edited_body.is_some(),
-            "edited_hash": edited_body.map(canonical::hash_value),
+            "rule": a.row.rule, "edited": edit.body.is_some(),
+            "edited_hash": edit.body.map(canonical::hash_value),
+            "edited_version": edited_version,
             "send_after_ms": send_after, "always_allow": allow_rule,
         }),
     )?;
@@ -209,7 +246,11 @@ pub fn batch_approve(
         let mut out = Vec::new();
         for id in ids {
             // Each check happens before any write for that id, so a skipped id changes nothing.
-            let item = match approve_in(tx, now_ms, actor, id, None, false) {
+            let no_edit = Edit {
+                body: None,
+                writer: None,
+            };
+            let item = match approve_in(tx, now_ms, actor, id, &no_edit, false) {
                 Ok(_) => BatchItem {
                     id: id.clone(),
                     approved: true,

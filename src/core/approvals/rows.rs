@@ -27,6 +27,8 @@ pub struct ApprovalDetail {
     pub reason: Option<String>,
     /// The operator's edit of the proposed body, if any.
     pub edited_body: Option<Value>,
+    /// The object version the edit was stored as (when an edit writer was given).
+    pub edited_version: Option<i64>,
     /// The typed request the policy evaluated.
     pub request: Value,
     /// The connector arguments.
@@ -37,7 +39,7 @@ pub(crate) const COLUMNS: &str = "id, task, agent, action, target, summary, rati
     amount, risk, reversibility, undo_available, rule, status, created_ms, expires_ms, \
     object_kind, object_id, object_version, proposed_body, diff, memory, request_key, workflow, \
     rule_reason, on_expiry, hold_ms, send_after_ms, decided_ms, decided_by, reason, edited_body, \
-    request, args";
+    request, args, edited_version";
 
 fn json_col(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<Value>> {
     let text: Option<String> = row.get(i)?;
@@ -94,6 +96,7 @@ pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<ApprovalDetail> {
         edited_body: json_col(row, 31)?,
         request: json_col(row, 32)?.unwrap_or(Value::Null),
         args: json_col(row, 33)?.unwrap_or(Value::Null),
+        edited_version: row.get(34)?,
     })
 }
 

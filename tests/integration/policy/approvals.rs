@@ -441,3 +441,132 @@ fn deny_and_allow_need_no_approval_row() {
         0
     );
 }
+
+#[test]
+fn edit_then_approve_writes_an_operator_version_through_the_edit_writer() {
+    let (_tmp, ws) = workspace();
+    let policy = Policy::load(&ws.root).unwrap();
+    let mut store = open(&ws);
+    let req = request(
+        "publisher",
+        "site.publish",
+        Reversibility::Reversible,
+        "launch",
+    );
+    let mut c = card("task-e", publish_args("launch"));
+    c.object = Some(ObjectRef {
+        kind: "draft".into(),
+        id: "launch".into(),
+        version: 1,
+    });
+    let id = pending_id(&gate(&mut store, T0, &policy, &Actor::agent("r"), &req, &c).unwrap());
+    // Stands in for objects::put: appends version 2 authored by the operator.
+    let writer = |tx: &rusqlite::Transaction<'_>, o: &ObjectRef, body: &serde_json::Value| {
+        let v = o.version + 1;
+        tx.execute(
+            "INSERT INTO object_versions (kind, id, version, parent, author, body, hash, note, created_ms)
+             VALUES (?1, ?2, ?3, ?4, 'operator', ?5, 'h', 'edited in approval', 0)",
+            rusqlite::params![o.kind, o.id, v, o.version, body.to_string()],
+        )?;
+        Ok(v)
+    };
+    let edited = json!({"body": "Operator's words"});
+    let done = approvals::approve_with(
+        &mut store,
+        T0 + 1,
+        &Actor::Operator,
+        &id,
+        Some(&edited),
+        false,
+        Some(&writer),
+    )
+    .unwrap();
+    assert_eq!(done.approval.edited_version, Some(2));
+    let author: String = store
+        .conn()
+        .query_row("SELECT author FROM object_versions WHERE kind = 'draft' AND id = 'launch' AND version = 2", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(author, "operator");
+    // A failing writer (e.g. a stale version) approves nothing.
+    let c2 = card("task-f", publish_args("launch"));
+    let mut c2 = c2;
+    c2.object = Some(ObjectRef {
+        kind: "draft".into(),
+        id: "launch".into(),
+        version: 1,
+    });
+    let id2 = pending_id(&gate(&mut store, T0, &policy, &Actor::agent("r"), &req, &c2).unwrap());
+    let stale = |_: &rusqlite::Transaction<'_>,
+                 _: &ObjectRef,
+                 _: &serde_json::Value|
+     -> keel::core::Result<i64> {
+        Err(keel::core::Error::Conflict {
+            kind: "draft".into(),
+            id: "launch".into(),
+            based_on: 1,
+            current: 2,
+        })
+    };
+    assert!(
+        approvals::approve_with(
+            &mut store,
+            T0 + 2,
+            &Actor::Operator,
+            &id2,
+            Some(&edited),
+            false,
+            Some(&stale)
+        )
+        .is_err()
+    );
+    assert_eq!(
+        approvals::get(store.conn(), &id2).unwrap().row.status,
+        "pending"
+    );
+}
+
+#[test]
+fn spend_recorded_in_the_store_counts_against_the_daily_budget() {
+    let (_tmp, ws) = workspace();
+    let policy = Policy::load(&ws.root).unwrap();
+    let mut store = open(&ws);
+    let mut req = request(
+        "researcher",
+        "search.paid",
+        Reversibility::Reversible,
+        "api",
+    );
+    req.object_kind = None;
+    req.cost = 0.5;
+    let allowed = evaluate(&policy, &req, T0, store.conn(), store.conn()).unwrap();
+    assert_eq!(allowed.outcome, Outcome::Allow);
+    // 39 calls at 0.50 = 19.50 spent today; one more fits (20.00), the next does not.
+    store
+        .write(|tx| {
+            for _ in 0..40 {
+                keel::core::policy::record_spend(tx, &req, T0)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let over = evaluate(&policy, &req, T0, store.conn(), store.conn()).unwrap();
+    assert_eq!(
+        (over.outcome, over.rule.as_str()),
+        (Outcome::RequireApproval, "budget:agent:researcher")
+    );
+    // Another agent, or the next UTC day, starts fresh.
+    let mut other = req.clone();
+    other.agent = "writer".into();
+    assert_eq!(
+        evaluate(&policy, &other, T0, store.conn(), store.conn())
+            .unwrap()
+            .outcome,
+        Outcome::Allow
+    );
+    assert_eq!(
+        evaluate(&policy, &req, T0 + 86_400_000, store.conn(), store.conn())
+            .unwrap()
+            .outcome,
+        Outcome::Allow
+    );
+}

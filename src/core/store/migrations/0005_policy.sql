@@ -30,6 +30,7 @@ CREATE TABLE approvals (
     object_version  INTEGER,
     proposed_body   TEXT,                      -- JSON
     edited_body     TEXT,                      -- JSON: the operator's edit, if any
+    edited_version  INTEGER,                   -- the object version the edit became
     diff            TEXT NOT NULL DEFAULT '',
     memory          TEXT NOT NULL DEFAULT '[]', -- JSON array of MemorySliceRow
     request         TEXT NOT NULL,             -- JSON ActionRequest (what policy evaluated)
