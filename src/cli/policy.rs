@@ -12,6 +12,8 @@ use crate::core::workspace::Workspace;
 
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
+    /// Write the default rules to the workspace's policy.toml (kept if it exists).
+    Init,
     /// Lint the rules: unknown fields, shadowed or contradictory rules, impossible ranges.
     Check {
         /// A policy file to check (default: the workspace's policy.toml, or the built-in one).
@@ -50,6 +52,23 @@ pub enum PolicyCommand {
 
 pub fn run(ws_root: &std::path::Path, cmd: &PolicyCommand) -> anyhow::Result<ExitCode> {
     match cmd {
+        PolicyCommand::Init => {
+            let ws = Workspace::open(ws_root)?;
+            let path = ws.root.join(crate::core::policy::POLICY_FILE);
+            if path.exists() {
+                super::say(&format!("{} exists; left unchanged", path.display()));
+            } else {
+                crate::core::workspace::write_private_file(
+                    &path,
+                    crate::core::policy::DEFAULT_POLICY.as_bytes(),
+                )?;
+                super::say(&format!(
+                    "wrote {}; edit it, then run `keel policy check`",
+                    path.display()
+                ));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         PolicyCommand::Check { file, json } => check(ws_root, file.as_deref(), *json),
         PolicyCommand::Explain {
             agent,

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::core::audit::{self, Actor};
 use crate::core::clock::Millis;
-use crate::core::effects::{Connector, ConnectorError, Reversibility};
+use crate::core::effects::{ActionSpec, Connector, ConnectorError, Reversibility};
 use crate::core::error::{Error, Result};
 use crate::core::store::Store;
 
@@ -24,6 +24,28 @@ pub struct EffectRef {
     pub key: String,
 }
 
+/// The action's declaration, if it can be undone; a clear refusal otherwise. Call it before
+/// any compensation (the ledger's included), so an irreversible action is never "undone".
+pub fn check_undoable(connector: &dyn Connector, action: &str) -> Result<ActionSpec> {
+    let spec = connector
+        .actions()
+        .into_iter()
+        .find(|a| a.name == action)
+        .ok_or_else(|| {
+            Error::invalid(
+                "undo",
+                format!("{} does not declare {action}", connector.name()),
+            )
+        })?;
+    if spec.reversibility == Reversibility::Irreversible || spec.compensation.is_none() {
+        return Err(Error::invalid(
+            "undo",
+            format!("{action} is irreversible and declares no compensation; it cannot be undone"),
+        ));
+    }
+    Ok(spec)
+}
+
 /// Compensates `effect`. On success, `mark_compensated` and the audit entry commit together;
 /// on failure the failure is audited and returned (nothing is marked).
 pub fn undo(
@@ -34,25 +56,7 @@ pub fn undo(
     effect: &EffectRef,
     mark_compensated: impl FnOnce(&Transaction<'_>, &Value) -> Result<()>,
 ) -> Result<Value> {
-    let spec = connector
-        .actions()
-        .into_iter()
-        .find(|a| a.name == effect.action)
-        .ok_or_else(|| {
-            Error::invalid(
-                "undo",
-                format!("{} does not declare {}", connector.name(), effect.action),
-            )
-        })?;
-    if spec.reversibility == Reversibility::Irreversible || spec.compensation.is_none() {
-        return Err(Error::invalid(
-            "undo",
-            format!(
-                "{} is irreversible and declares no compensation; it cannot be undone",
-                effect.action
-            ),
-        ));
-    }
+    let spec = check_undoable(connector, &effect.action)?;
     let subject = format!("effect/{}", effect.id);
     match connector.compensate(&effect.action, &effect.args, &effect.result, &effect.key) {
         Ok(out) => store.write(|tx| {

@@ -21,6 +21,15 @@ fn policy_check_and_explain() {
         stdout(&ok)
     );
 
+    let init = keel(&ws, &["policy", "init"]);
+    assert!(init.status.success());
+    assert_eq!(
+        std::fs::read_to_string(ws.join("policy.toml")).unwrap(),
+        keel::core::policy::DEFAULT_POLICY
+    );
+    let ok = keel(&ws, &["policy", "check"]);
+    let expected = format!("{}: 6 rules, 0 errors", ws.join("policy.toml").display());
+    assert!(stdout(&ok).contains(&expected), "{}", stdout(&ok));
     std::fs::write(
         ws.join("policy.toml"),
         "[[rule]]\nid = \"a\"\noutcome = \"allow\"\nreason = \"r\"\ntarrget = \"x\"\n",
