@@ -3,6 +3,7 @@
 // Test helpers outside #[test] functions may unwrap too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod analytics;
 mod approvals;
 mod cli;
 mod handle;

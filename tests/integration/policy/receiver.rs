@@ -110,7 +110,8 @@ fn route(req: &Seen, state: &Arc<Mutex<State>>) -> (u16, Value) {
         .cloned()
         .unwrap_or_default();
     let mut st = state.lock().unwrap();
-    match (req.method.as_str(), req.path.as_str()) {
+    let path = req.path.split('?').next().unwrap_or_default();
+    match (req.method.as_str(), path) {
         ("POST", "/orders") => {
             if let Some(done) = st.applied.get(&key) {
                 return (200, done.clone());
@@ -120,6 +121,16 @@ fn route(req: &Seen, state: &Arc<Mutex<State>>) -> (u16, Value) {
             st.applied.insert(key, order.clone());
             (201, order)
         }
+        ("GET", "/metrics") => (
+            200,
+            json!({"rows": [
+                {"publication": "launch", "metric": "views", "value": 1200, "date": "2026-11-20"},
+                {"publication": "launch", "metric": "signups", "value": "14", "date": "2026-11-20T08:00:00Z"},
+                {"publication": "unknown-post", "metric": "views", "value": 3, "date": "2026-11-20"},
+                {"publication": "launch", "metric": "views", "value": "lots", "date": "2026-11-21"}
+            ]}),
+        ),
+        ("GET", "/metrics-broken") => (500, json!({"error": "db down"})),
         ("POST", "/conflict") => (409, json!({"error": "an order with this number exists"})),
         ("POST", "/invalid") => (422, json!({"error": "email is not valid"})),
         ("POST", "/busy") => (503, json!({"error": "try later"})),
