@@ -101,6 +101,7 @@ pub fn evaluate(
     spend: &dyn SpendLookup,
     standing: &dyn StandingRules,
 ) -> Result<Decision> {
+    req.validate()?;
     let mut decision = match_rules(&policy.file, req);
     if decision.outcome == Outcome::Deny {
         return Ok(decision);

@@ -47,6 +47,21 @@ impl ActionRequest {
         }
     }
 
+    /// Refuses requests no rule could judge sensibly (empty names, non-finite money).
+    pub fn validate(&self) -> crate::core::error::Result<()> {
+        let bad = |m: &str| Err(crate::core::error::Error::invalid("action request", m));
+        if self.agent.trim().is_empty() || self.action.trim().is_empty() {
+            return bad("agent and action must be named");
+        }
+        if !self.cost.is_finite() || self.cost < 0.0 {
+            return bad("cost must be a finite, non-negative number");
+        }
+        if self.amount.is_some_and(|a| !a.is_finite()) {
+            return bad("amount must be a finite number");
+        }
+        Ok(())
+    }
+
     /// What this action spends against a budget: its cost plus the money it moves.
     #[must_use]
     pub fn spend(&self) -> f64 {

@@ -181,6 +181,20 @@ fn first_match_table() {
 }
 
 #[test]
+fn malformed_requests_are_refused() {
+    let p = policy();
+    let mut r = req("a", "x.y", Reversibility::Reversible, "t");
+    r.amount = Some(f64::NAN);
+    assert!(evaluate(&p, &r, 0, &Spent(0.0, 0.0), &NoStandingRules).is_err());
+    r.amount = None;
+    r.cost = -1.0;
+    assert!(evaluate(&p, &r, 0, &Spent(0.0, 0.0), &NoStandingRules).is_err());
+    r.cost = 0.0;
+    r.agent = " ".into();
+    assert!(evaluate(&p, &r, 0, &Spent(0.0, 0.0), &NoStandingRules).is_err());
+}
+
+#[test]
 fn nothing_matches_means_the_fallback_asks() {
     let p = policy();
     let d = match_rules(
