@@ -77,4 +77,37 @@ mod tests {
         assert!(!covers("site.publish", "site.*"));
         assert!(!covers("email.*", "site.*"));
     }
+
+    /// The glob agrees with the equivalent regular expression, and `covers` never claims
+    /// coverage that a concrete string disproves (the lint relies on it).
+    mod props {
+        use proptest::prelude::*;
+
+        fn to_regex(p: &str) -> regex::Regex {
+            let mut r = String::from("^");
+            for c in p.chars() {
+                match c {
+                    '*' => r.push_str(".*"),
+                    '?' => r.push('.'),
+                    c => r.push_str(&regex::escape(&c.to_string())),
+                }
+            }
+            r.push('$');
+            regex::Regex::new(&r).unwrap()
+        }
+
+        proptest! {
+            #[test]
+            fn matches_like_a_regex(p in "[ab.*?]{0,6}", t in "[ab.]{0,8}") {
+                prop_assert_eq!(super::matches(&p, &t), to_regex(&p).is_match(&t));
+            }
+
+            #[test]
+            fn covers_is_sound(w in "[ab.*]{0,5}", n in "[ab.*]{0,5}", t in "[ab.]{0,7}") {
+                if super::covers(&w, &n) && super::matches(&n, &t) {
+                    prop_assert!(super::matches(&w, &t), "{w} covers {n} but not {t}");
+                }
+            }
+        }
+    }
 }
