@@ -19,6 +19,8 @@ pub fn dispatch(ctx: &mut CoreContext, op: Op) -> Result<Value> {
             edited_body,
             always_allow,
         } => {
+            // TODO(lead, objects): use `super::approve_with(.., Some(&writer))` with a writer
+            // calling `objects::put` so the operator's edit becomes a new object version.
             let done = super::approve(
                 &mut ctx.store,
                 now,
