@@ -180,7 +180,7 @@ fn parse_date(text: &str) -> Result<String, String> {
 const COLUMNS: [&str; 4] = ["publication", "metric", "value", "date"];
 
 fn csv_rows(text: &str, source: &str) -> Result<Vec<RawRow>> {
-    let records = parse_csv(text)
+    let records = super::csv::parse(text)
         .map_err(|(line, m)| Error::invalid("CSV", format!("{source}:{line}: {m}")))?;
     let mut iter = records.into_iter();
     let Some((_, header)) = iter.next() else {
@@ -248,50 +248,6 @@ fn json_rows(body: &Value, source: &str) -> Result<Vec<RawRow>> {
 }
 
 /// RFC 4180 CSV: quoted fields, doubled quotes, CRLF or LF. Returns (line, fields) per record.
-/// (line, fields) of each record, or (line, message).
-type CsvRecords = Result<Vec<(usize, Vec<String>)>, (usize, String)>;
-
-fn parse_csv(text: &str) -> CsvRecords {
-    let mut out = Vec::new();
-    let mut fields = Vec::new();
-    let mut field = String::new();
-    let mut in_quotes = false;
-    let mut line = 1;
-    let mut record_line = 1;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (in_quotes, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                chars.next();
-                field.push('"');
-            }
-            (true, '"') => in_quotes = false,
-            (true, '\n') => {
-                line += 1;
-                field.push('\n');
-            }
-            (false, '"') if field.is_empty() => in_quotes = true,
-            (false, ',') => fields.push(std::mem::take(&mut field)),
-            (false, '\r') if chars.peek() == Some(&'\n') => {}
-            (false, '\n') => {
-                fields.push(std::mem::take(&mut field));
-                out.push((record_line, std::mem::take(&mut fields)));
-                line += 1;
-                record_line = line;
-            }
-            (_, c) => field.push(c),
-        }
-    }
-    if in_quotes {
-        return Err((record_line, "a quoted field is not closed".into()));
-    }
-    if !field.is_empty() || !fields.is_empty() {
-        fields.push(field);
-        out.push((record_line, fields));
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@
 pub mod analytics;
 pub mod atomic;
 pub mod config;
+pub mod csv;
 pub mod front_matter;
 pub mod site;
 pub mod template;
