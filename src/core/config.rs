@@ -19,6 +19,9 @@ pub struct Config {
     pub store: StoreConfig,
     /// User-defined object kinds, with an optional JSON Schema for their bodies.
     pub kinds: BTreeMap<String, KindConfig>,
+    pub orchestrator: crate::core::coordinator::OrchestratorConfig,
+    pub scheduler: crate::core::scheduler::SchedulerConfig,
+    pub schedules: Vec<crate::core::scheduler::ScheduleConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
