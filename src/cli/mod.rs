@@ -5,6 +5,9 @@ mod audit;
 mod bench;
 mod init;
 mod models;
+mod queue;
+mod run;
+mod task;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,7 +29,13 @@ use crate::core::workspace::{self, Workspace};
 )]
 pub struct Cli {
     /// Workspace directory (default: the platform data directory).
-    #[arg(long, short = 'w', global = true, env = "KEEL_WORKSPACE", value_name = "DIR")]
+    #[arg(
+        long,
+        short = 'w',
+        global = true,
+        env = "KEEL_WORKSPACE",
+        value_name = "DIR"
+    )]
     pub workspace: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -54,6 +63,18 @@ pub enum Command {
     Models(models::ModelsCommand),
     /// Run a benchmark suite; prints machine-readable results with --json.
     Bench(bench::BenchArgs),
+    /// Submit, list, show, cancel and retry tasks.
+    #[command(subcommand)]
+    Task(task::TaskCommand),
+    /// Pause or resume the whole queue.
+    #[command(subcommand)]
+    Queue(queue::QueueCommand),
+    /// Run the orchestrator headless until SIGINT/SIGTERM (logs to the workspace's logs/).
+    Run {
+        /// Worker threads (default: [orchestrator] workers).
+        #[arg(long)]
+        workers: Option<usize>,
+    },
 }
 
 impl Cli {
@@ -74,11 +95,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::tui::run(&ws)?;
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Init { dir }) => init::init(dir.clone().unwrap_or_else(|| cli.workspace_root())),
+        Some(Command::Init { dir }) => {
+            init::init(dir.clone().unwrap_or_else(|| cli.workspace_root()))
+        }
         Some(Command::Demo { dir }) => init::demo(dir.clone()),
         Some(Command::Audit(cmd)) => audit::run(&cli.open_workspace()?, cmd),
         Some(Command::Models(cmd)) => models::run(cmd),
         Some(Command::Bench(args)) => bench::run(args),
+        Some(Command::Task(cmd)) => task::run(&cli.open_workspace()?, cmd),
+        Some(Command::Queue(cmd)) => queue::run(&cli.open_workspace()?, cmd),
+        Some(Command::Run { workers }) => run::run(&cli.open_workspace()?, *workers),
     }
 }
 

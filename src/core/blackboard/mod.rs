@@ -27,7 +27,12 @@ pub struct NewFinding {
 }
 
 /// Publishes a finding; returns its id.
-pub fn publish(tx: &Transaction<'_>, now: Millis, actor: &Actor, finding: &NewFinding) -> Result<String> {
+pub fn publish(
+    tx: &Transaction<'_>,
+    now: Millis,
+    actor: &Actor,
+    finding: &NewFinding,
+) -> Result<String> {
     if finding.topic.trim().is_empty() {
         return Err(Error::invalid("finding", "a finding needs a topic"));
     }
@@ -45,22 +50,35 @@ pub fn publish(tx: &Transaction<'_>, now: Millis, actor: &Actor, finding: &NewFi
             now
         ],
     )?;
-    audit::append(tx, now, actor, "blackboard.published", &format!("finding/{id}"), &json!({
-        "topic": finding.topic, "author": finding.author, "text": finding.text, "data": finding.data,
-    }))?;
+    audit::append(
+        tx,
+        now,
+        actor,
+        "blackboard.published",
+        &format!("finding/{id}"),
+        &json!({
+            "topic": finding.topic, "author": finding.author, "text": finding.text, "data": finding.data,
+        }),
+    )?;
     Ok(id)
 }
 
 fn cursor(conn: &Connection) -> Result<i64> {
     let value: Option<String> = conn
-        .query_row("SELECT value FROM orchestrator_state WHERE key = ?1", [CURSOR], |r| r.get(0))
+        .query_row(
+            "SELECT value FROM orchestrator_state WHERE key = ?1",
+            [CURSOR],
+            |r| r.get(0),
+        )
         .optional()?;
     Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
 }
 
 /// Whether findings wait for delivery.
 pub fn pending(conn: &Connection) -> Result<bool> {
-    let last: i64 = conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM findings", [], |r| r.get(0))?;
+    let last: i64 = conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM findings", [], |r| {
+        r.get(0)
+    })?;
     Ok(last > cursor(conn)?)
 }
 
@@ -89,7 +107,11 @@ pub fn deliver(tx: &Transaction<'_>, now: Millis, catalog: &RoleCatalog) -> Resu
             }
             let task = NewTask {
                 role: role.to_string(),
-                title: format!("{}: {}", finding.topic, finding.text.chars().take(60).collect::<String>()),
+                title: format!(
+                    "{}: {}",
+                    finding.topic,
+                    finding.text.chars().take(60).collect::<String>()
+                ),
                 input: json!({"finding": finding}),
                 idempotency_key: Some(format!("finding:{}:{role}", finding.id)),
                 tags: vec![format!("topic:{}", finding.topic)],
@@ -100,8 +122,14 @@ pub fn deliver(tx: &Transaction<'_>, now: Millis, catalog: &RoleCatalog) -> Resu
                 Ok(_) => {}
                 // A finding that does not fit the role's input schema is recorded, not retried.
                 Err(e) => {
-                    audit::append(tx, now, &actor, "blackboard.undeliverable", &format!("finding/{}", finding.id),
-                        &json!({"role": role, "error": e.to_string()}))?;
+                    audit::append(
+                        tx,
+                        now,
+                        &actor,
+                        "blackboard.undeliverable",
+                        &format!("finding/{}", finding.id),
+                        &json!({"role": role, "error": e.to_string()}),
+                    )?;
                 }
             }
         }
@@ -127,7 +155,12 @@ fn finding_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<FindingRow>
 }
 
 /// A page of findings, newest first, optionally for one topic.
-pub fn list(conn: &Connection, topic: Option<&str>, offset: usize, limit: usize) -> Result<Page<FindingRow>> {
+pub fn list(
+    conn: &Connection,
+    topic: Option<&str>,
+    offset: usize,
+    limit: usize,
+) -> Result<Page<FindingRow>> {
     let total: i64 = conn.query_row(
         "SELECT count(*) FROM findings WHERE ?1 IS NULL OR topic = ?1",
         [topic],
@@ -139,7 +172,11 @@ pub fn list(conn: &Connection, topic: Option<&str>, offset: usize, limit: usize)
     )?;
     let items = stmt
         .query_map(
-            params![topic, i64::try_from(limit).unwrap_or(i64::MAX), i64::try_from(offset).unwrap_or(i64::MAX)],
+            params![
+                topic,
+                i64::try_from(limit).unwrap_or(i64::MAX),
+                i64::try_from(offset).unwrap_or(i64::MAX)
+            ],
             |r| finding_row(r, 0),
         )?
         .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -17,13 +17,16 @@ pub struct BuiltinExecutor {
 impl BuiltinExecutor {
     #[must_use]
     pub fn with_agents(agents: Arc<dyn TaskExecutor>) -> Self {
-        BuiltinExecutor { agents: Some(agents) }
+        BuiltinExecutor {
+            agents: Some(agents),
+        }
     }
 }
 
 impl TaskExecutor for BuiltinExecutor {
     fn handles(&self, role: &str) -> bool {
-        matches!(role, "workflow" | "noop" | "webhook") || self.agents.as_ref().is_some_and(|a| a.handles(role))
+        matches!(role, "workflow" | "noop" | "webhook")
+            || self.agents.as_ref().is_some_and(|a| a.handles(role))
     }
 
     fn execute(&self, ctx: &mut StepContext<'_>) -> Result<Outcome, RunError> {
@@ -33,7 +36,9 @@ impl TaskExecutor for BuiltinExecutor {
             "webhook" => run_webhook(ctx),
             role => match &self.agents {
                 Some(agents) => agents.execute(ctx),
-                None => Err(RunError::Permanent(format!("no executor for role {role:?} in this build"))),
+                None => Err(RunError::Permanent(format!(
+                    "no executor for role {role:?} in this build"
+                ))),
             },
         }
     }

@@ -75,7 +75,9 @@ impl From<LedgerError> for RunError {
             LedgerError::Connector(ConnectorError::Transient { .. }) | LedgerError::Store(_) => {
                 RunError::Retryable(e.to_string())
             }
-            LedgerError::Connector(ConnectorError::Permanent { .. }) => RunError::Permanent(e.to_string()),
+            LedgerError::Connector(ConnectorError::Permanent { .. }) => {
+                RunError::Permanent(e.to_string())
+            }
             LedgerError::Unresolvable { .. } | LedgerError::Compensated { .. } => {
                 RunError::Escalate(e.to_string())
             }
@@ -203,7 +205,13 @@ impl<'a> StepContext<'a> {
 
     /// Like [`StepContext::step`], recording `kind` and a hash of `input`; a stored step whose
     /// name or input differs means the run no longer matches its checkpoints and fails.
-    pub fn step_with_input<T, F>(&mut self, name: &str, kind: &str, input: &Value, f: F) -> Result<T, RunError>
+    pub fn step_with_input<T, F>(
+        &mut self,
+        name: &str,
+        kind: &str,
+        input: &Value,
+        f: F,
+    ) -> Result<T, RunError>
     where
         T: Serialize + DeserializeOwned,
         F: FnOnce(&mut Self) -> Result<T, RunError>,
@@ -213,17 +221,26 @@ impl<'a> StepContext<'a> {
         self.next_index += 1;
         let input_hash = canonical::hash_value(input);
         if let Some(stored) = self.stored_step(index, name, &input_hash)? {
-            return serde_json::from_value(stored)
-                .map_err(|e| RunError::Permanent(format!("step {index} ({name}): stored output does not fit: {e}")));
+            return serde_json::from_value(stored).map_err(|e| {
+                RunError::Permanent(format!(
+                    "step {index} ({name}): stored output does not fit: {e}"
+                ))
+            });
         }
         let out = f(self)?;
-        let value = serde_json::to_value(&out)
-            .map_err(|e| RunError::Permanent(format!("step {index} ({name}): output is not JSON: {e}")))?;
+        let value = serde_json::to_value(&out).map_err(|e| {
+            RunError::Permanent(format!("step {index} ({name}): output is not JSON: {e}"))
+        })?;
         self.checkpoint(index, name, kind, &input_hash, &value)?;
         Ok(out)
     }
 
-    fn stored_step(&self, index: i64, name: &str, input_hash: &str) -> Result<Option<Value>, RunError> {
+    fn stored_step(
+        &self,
+        index: i64,
+        name: &str,
+        input_hash: &str,
+    ) -> Result<Option<Value>, RunError> {
         let row: Option<(String, String, String)> = self
             .store
             .conn()
@@ -248,12 +265,19 @@ impl<'a> StepContext<'a> {
 
     /// Writes the step, but only while this process still holds the task's lease: a run that
     /// lost its lease must not record progress over the run that replaced it.
-    fn checkpoint(&mut self, index: i64, name: &str, kind: &str, input_hash: &str, output: &Value) -> Result<(), RunError> {
+    fn checkpoint(
+        &mut self,
+        index: i64,
+        name: &str,
+        kind: &str,
+        input_hash: &str,
+        output: &Value,
+    ) -> Result<(), RunError> {
         let now = self.env.clock.now_ms();
         let owner = self.env.owner.clone();
         let task_id = self.task.id.clone();
         let run_id = self.run_id.clone();
-        let written = self.store.write(|tx| {
+        let written = self.env.write(self.store, |tx| {
             Ok(tx.execute(
                 "INSERT INTO run_steps (run_id, step_index, name, kind, input_hash, output, created_ms)
                  SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
@@ -270,8 +294,15 @@ impl<'a> StepContext<'a> {
 
     /// Performs an external action through the effects ledger as the next step: at most once
     /// per (task, step, arguments), even across crashes.
-    pub fn effect(&mut self, connector: &dyn Connector, name: &str, action: &str, args: &Value) -> Result<Value, RunError> {
-        let input = serde_json::json!({"connector": connector.name(), "action": action, "args": args});
+    pub fn effect(
+        &mut self,
+        connector: &dyn Connector,
+        name: &str,
+        action: &str,
+        args: &Value,
+    ) -> Result<Value, RunError> {
+        let input =
+            serde_json::json!({"connector": connector.name(), "action": action, "args": args});
         let step_key = format!("{}:{name}", self.next_index);
         self.step_with_input(name, "effect", &input, |ctx| {
             ctx.check_interrupt()?;
@@ -282,7 +313,13 @@ impl<'a> StepContext<'a> {
                 action,
                 args,
             };
-            Ok(ledger::perform(ctx.store, ctx.env.clock.as_ref(), &ctx.actor, connector, request)?)
+            Ok(ledger::perform(
+                ctx.store,
+                ctx.env.clock.as_ref(),
+                &ctx.actor,
+                connector,
+                request,
+            )?)
         })
     }
 
@@ -295,7 +332,7 @@ impl<'a> StepContext<'a> {
         let workflow = self.task.workflow.clone();
         let actor = self.actor.clone();
         let catalog = self.env.catalog.clone();
-        let ids = self.store.write(|tx| {
+        let ids = self.env.write(self.store, |tx| {
             let mut ids = Vec::new();
             for (i, mut child) in children.into_iter().enumerate() {
                 child.parent = Some(parent.clone());
@@ -305,7 +342,11 @@ impl<'a> StepContext<'a> {
                 if child.idempotency_key.is_none() {
                     child.idempotency_key = Some(format!("child:{parent}:{key}:{i}"));
                 }
-                ids.push(crate::core::queue::submit(tx, now, &actor, &catalog, child)?.task.id);
+                ids.push(
+                    crate::core::queue::submit(tx, now, &actor, &catalog, child)?
+                        .task
+                        .id,
+                );
             }
             Ok(ids)
         })?;
@@ -317,7 +358,10 @@ impl<'a> StepContext<'a> {
 
     /// The children of this task, oldest first.
     pub fn children(&self) -> Result<Vec<Task>, RunError> {
-        Ok(crate::core::queue::query::children(self.store.conn(), &self.task.id)?)
+        Ok(crate::core::queue::query::children(
+            self.store.conn(),
+            &self.task.id,
+        )?)
     }
 
     /// Publishes a finding as the next step (once per run, even across crashes).
@@ -328,16 +372,22 @@ impl<'a> StepContext<'a> {
             let actor = ctx.actor.clone();
             let task = ctx.task.id.clone();
             let author = ctx.task.role.clone();
-            let id = ctx.store.write(|tx| {
-                crate::core::blackboard::publish(tx, now, &actor, &crate::core::blackboard::NewFinding {
-                    topic: topic.to_string(),
-                    author,
-                    text: text.to_string(),
-                    data: data.clone(),
-                    task: Some(task),
-                })
+            let id = ctx.env.write(ctx.store, |tx| {
+                crate::core::blackboard::publish(
+                    tx,
+                    now,
+                    &actor,
+                    &crate::core::blackboard::NewFinding {
+                        topic: topic.to_string(),
+                        author,
+                        text: text.to_string(),
+                        data: data.clone(),
+                        task: Some(task),
+                    },
+                )
             })?;
-            ctx.env.notify(&format!("finding/{id}"), "blackboard.published");
+            ctx.env
+                .notify(&format!("finding/{id}"), "blackboard.published");
             Ok(id)
         })
     }

@@ -45,7 +45,11 @@ pub fn finish(
                 ..Change::default()
             },
         ),
-        Ok(Outcome::WaitChildren) => (TaskState::Waiting(WaitFor::Children), "task.waiting", Change::default()),
+        Ok(Outcome::WaitChildren) => (
+            TaskState::Waiting(WaitFor::Children),
+            "task.waiting",
+            Change::default(),
+        ),
         Ok(Outcome::WaitApproval(detail)) => (
             TaskState::Waiting(WaitFor::Approval),
             "task.waiting",
@@ -80,14 +84,22 @@ pub fn finish(
             true,
         ),
         Err(RunError::Retryable(message)) => failure(config, task, now, message, true),
-        Err(RunError::Permanent(message) | RunError::Escalate(message)) => failure(config, task, now, message, false),
+        Err(RunError::Permanent(message) | RunError::Escalate(message)) => {
+            failure(config, task, now, message, false)
+        }
     };
     transition(tx, now, &actor, &task.id, to, action, change)?;
     Ok(Some(action))
 }
 
 /// A failed attempt: another try after a backoff, or the end (escalated or failed).
-fn failure(config: &OrchestratorConfig, task: &Task, now: Millis, message: String, retryable: bool) -> (TaskState, &'static str, Change) {
+fn failure(
+    config: &OrchestratorConfig,
+    task: &Task,
+    now: Millis,
+    message: String,
+    retryable: bool,
+) -> (TaskState, &'static str, Change) {
     let failed = task.attempts + 1;
     if retryable && failed < task.max_attempts {
         let delay = retry::backoff_ms(config, &task.id, failed);
@@ -96,7 +108,10 @@ fn failure(config: &OrchestratorConfig, task: &Task, now: Millis, message: Strin
             "task.retry_scheduled",
             Change {
                 not_before_ms: Some(now + delay),
-                detail: Some(format!("attempt {failed} of {} failed; retrying in {delay} ms", task.max_attempts)),
+                detail: Some(format!(
+                    "attempt {failed} of {} failed; retrying in {delay} ms",
+                    task.max_attempts
+                )),
                 error: Some(message),
                 count_attempt: true,
                 audit: json!({"retry_in_ms": delay}),

@@ -43,7 +43,11 @@ impl Drop for OwnerLock {
 /// True when `owner` left a lock file that nobody holds any more (the process died).
 pub fn owner_is_dead(dir: &Path, owner: &str) -> bool {
     let path = dir.join(format!("{owner}.lock"));
-    let Ok(file) = std::fs::OpenOptions::new().read(true).write(true).open(&path) else {
+    let Ok(file) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+    else {
         return false; // no file: maybe another host; wait for expiry
     };
     if file.try_lock().is_ok() {
@@ -69,7 +73,8 @@ pub fn claim(
     }
     let mut running: BTreeMap<String, usize> = BTreeMap::new();
     {
-        let mut stmt = tx.prepare("SELECT role, count(*) FROM tasks WHERE state = 'running' GROUP BY role")?;
+        let mut stmt =
+            tx.prepare("SELECT role, count(*) FROM tasks WHERE state = 'running' GROUP BY role")?;
         for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
             let (role, n) = row?;
             running.insert(role, usize::try_from(n).unwrap_or(0));
@@ -80,7 +85,7 @@ pub fn claim(
     let mut stmt = tx.prepare(&format!(
         "UPDATE tasks SET state = 'running', wait_for = '', lease_owner = ?1,
              lease_expires_ms = ?2, updated_ms = ?3, run_id = COALESCE(run_id, ?4)
-         WHERE id = (SELECT id FROM tasks
+         WHERE id = (SELECT id FROM tasks INDEXED BY tasks_due
              WHERE state = 'queued' AND paused = 0 AND not_before_ms <= ?3
                AND (background = 0 OR run_now = 1 OR ?5)
                AND role NOT IN (SELECT value FROM json_each(?6))
@@ -95,7 +100,14 @@ pub fn claim(
             .collect();
         let full = serde_json::to_string(&full).unwrap_or_else(|_| "[]".into());
         let run_id = crate::core::ids::new_id();
-        let mut rows = stmt.query(params![owner, now + config.lease_ms, now, run_id, in_off_peak, full])?;
+        let mut rows = stmt.query(params![
+            owner,
+            now + config.lease_ms,
+            now,
+            run_id,
+            in_off_peak,
+            full
+        ])?;
         let Some(row) = rows.next()? else { break };
         let task = Task::from_row(row)?;
         drop(rows);
@@ -116,17 +128,29 @@ pub fn claim(
 }
 
 /// Extends every lease `owner` holds. Returns (task id, paused) for each lease still held.
-pub fn heartbeat(tx: &Transaction<'_>, now: Millis, owner: &str, lease_ms: i64) -> Result<Vec<(String, bool)>> {
+pub fn heartbeat(
+    tx: &Transaction<'_>,
+    now: Millis,
+    owner: &str,
+    lease_ms: i64,
+) -> Result<Vec<(String, bool)>> {
     let mut stmt = tx.prepare(
         "UPDATE tasks SET lease_expires_ms = ?2 WHERE state = 'running' AND lease_owner = ?1
          RETURNING id, paused",
     )?;
-    let rows = stmt.query_map(params![owner, now + lease_ms], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let rows = stmt.query_map(params![owner, now + lease_ms], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
 /// Returns to the queue every running task whose lease expired or whose owner is dead.
-pub fn recover(tx: &Transaction<'_>, now: Millis, me: &str, owners_dir: Option<&Path>) -> Result<Vec<String>> {
+pub fn recover(
+    tx: &Transaction<'_>,
+    now: Millis,
+    me: &str,
+    owners_dir: Option<&Path>,
+) -> Result<Vec<String>> {
     let running: Vec<(String, Option<String>, Option<i64>)> = {
         let mut stmt = tx.prepare(
             "SELECT id, lease_owner, lease_expires_ms FROM tasks WHERE state = 'running'",
@@ -140,17 +164,36 @@ pub fn recover(tx: &Transaction<'_>, now: Millis, me: &str, owners_dir: Option<&
         let owner = owner.unwrap_or_default();
         let expired = expires.is_none_or(|e| e < now);
         let owner_dead = owner != me
-            && owners_dir.is_some_and(|dir| *dead.entry(owner.clone()).or_insert_with(|| owner_is_dead(dir, &owner)));
+            && owners_dir.is_some_and(|dir| {
+                *dead
+                    .entry(owner.clone())
+                    .or_insert_with(|| owner_is_dead(dir, &owner))
+            });
         if !(expired || owner_dead) || (owner == me && !expired) {
             continue;
         }
-        let why = if owner_dead { "its owner process is gone" } else { "its lease expired" };
-        transition(tx, now, &Actor::system("coordinator"), &id, TaskState::Queued, "task.lease_recovered", Change {
-            detail: Some(format!("back in the queue: {why}")),
-            audit: json!({"owner": owner, "reason": why}),
-            ..Change::default()
-        })?;
-        tx.execute("UPDATE tasks SET lease_losses = lease_losses + 1 WHERE id = ?1", [&id])?;
+        let why = if owner_dead {
+            "its owner process is gone"
+        } else {
+            "its lease expired"
+        };
+        transition(
+            tx,
+            now,
+            &Actor::system("coordinator"),
+            &id,
+            TaskState::Queued,
+            "task.lease_recovered",
+            Change {
+                detail: Some(format!("back in the queue: {why}")),
+                audit: json!({"owner": owner, "reason": why}),
+                ..Change::default()
+            },
+        )?;
+        tx.execute(
+            "UPDATE tasks SET lease_losses = lease_losses + 1 WHERE id = ?1",
+            [&id],
+        )?;
         recovered.push(id);
     }
     Ok(recovered)

@@ -24,8 +24,12 @@ const LEASES_TO_CHECK: &str = "SELECT count(*) FROM tasks WHERE state = 'running
 fn ids(conn: &Connection, sql: &str, now: Option<Millis>) -> Result<Vec<String>> {
     let mut stmt = conn.prepare(sql)?;
     let rows = match now {
-        Some(now) => stmt.query_map([now], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?,
-        None => stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?,
+        Some(now) => stmt
+            .query_map([now], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?,
+        None => stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?,
     };
     Ok(rows)
 }
@@ -34,14 +38,18 @@ pub fn run(store: &mut Store, env: &Env) -> Result<()> {
     let now = env.clock.now_ms();
     let mut changed: Vec<(String, &'static str)> = Vec::new();
     let conn = store.conn();
-    let check_leases: i64 = conn.query_row(LEASES_TO_CHECK, rusqlite::params![env.owner, now], |r| r.get(0))?;
-    let wake = !ids(conn, CHILDREN_DONE, None)?.is_empty() || !ids(conn, TIMERS_DUE, Some(now))?.is_empty();
+    let check_leases: i64 =
+        conn.query_row(LEASES_TO_CHECK, rusqlite::params![env.owner, now], |r| {
+            r.get(0)
+        })?;
+    let wake = !ids(conn, CHILDREN_DONE, None)?.is_empty()
+        || !ids(conn, TIMERS_DUE, Some(now))?.is_empty();
     let schedules = scheduler::cron::anything_due(conn, now, &env.scheduler)?;
     let findings = blackboard::pending(conn)?;
     if check_leases == 0 && !wake && !schedules && !findings {
         return Ok(());
     }
-    store.write(|tx| {
+    env.write(store, |tx| {
         if check_leases > 0 {
             for id in super::lease::recover(tx, now, &env.owner, env.owners_dir.as_deref())? {
                 changed.push((id, "task.lease_recovered"));
@@ -49,14 +57,30 @@ pub fn run(store: &mut Store, env: &Env) -> Result<()> {
         }
         let actor = Actor::system("coordinator");
         for id in ids(tx, CHILDREN_DONE, None)? {
-            transition(tx, now, &actor, &id, TaskState::Queued, "task.children_done", Change {
-                not_before_ms: Some(now),
-                ..Change::default()
-            })?;
+            transition(
+                tx,
+                now,
+                &actor,
+                &id,
+                TaskState::Queued,
+                "task.children_done",
+                Change {
+                    not_before_ms: Some(now),
+                    ..Change::default()
+                },
+            )?;
             changed.push((id, "task.children_done"));
         }
         for id in ids(tx, TIMERS_DUE, Some(now))? {
-            transition(tx, now, &actor, &id, TaskState::Queued, "task.timer_fired", Change::default())?;
+            transition(
+                tx,
+                now,
+                &actor,
+                &id,
+                TaskState::Queued,
+                "task.timer_fired",
+                Change::default(),
+            )?;
             changed.push((id, "task.timer_fired"));
         }
         if schedules {

@@ -77,7 +77,10 @@ impl Default for OrchestratorConfig {
 impl OrchestratorConfig {
     #[must_use]
     pub fn role_limit(&self, role: &str) -> usize {
-        self.role_limits.get(role).copied().unwrap_or(self.default_role_limit)
+        self.role_limits
+            .get(role)
+            .copied()
+            .unwrap_or(self.default_role_limit)
     }
 }
 
@@ -95,9 +98,25 @@ pub struct Env {
     pub owner: String,
     pub owners_dir: Option<PathBuf>,
     pub notifier: Option<Notifier>,
+    /// Serialises this process's writers, so they queue on a mutex instead of SQLite's
+    /// sleeping busy handler (other processes still meet the busy handler).
+    pub write_gate: Mutex<()>,
 }
 
 impl Env {
+    /// `store.write(f)` behind the process's write gate.
+    pub fn write<T>(
+        &self,
+        store: &mut Store,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let _gate = self
+            .write_gate
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        store.write(f)
+    }
+
     pub fn notify(&self, subject: &str, action: &str) {
         if let Some(n) = &self.notifier {
             n(subject, action);
@@ -134,6 +153,7 @@ impl Coordinator {
                 owner: format!("proc-{}", crate::core::ids::new_id()),
                 owners_dir: None,
                 notifier: None,
+                write_gate: Mutex::new(()),
             }),
             db_path,
             durability,
@@ -146,7 +166,11 @@ impl Coordinator {
 
     /// A coordinator for `workspace`: its config, its role templates and workflows, and an
     /// owner lock so that other processes can tell when this one dies.
-    pub fn for_workspace(workspace: &Workspace, clock: Arc<dyn Clock>, executor: Arc<dyn TaskExecutor>) -> Result<Self> {
+    pub fn for_workspace(
+        workspace: &Workspace,
+        clock: Arc<dyn Clock>,
+        executor: Arc<dyn TaskExecutor>,
+    ) -> Result<Self> {
         let catalog = RoleCatalog::load(&workspace.root)?;
         let mut coordinator = Self::new(
             workspace.db_path(),
@@ -158,7 +182,8 @@ impl Coordinator {
         );
         let owners_dir = workspace.root.join("run").join("owners");
         let lock = lease::OwnerLock::acquire(&owners_dir, &coordinator.env.owner)?;
-        let env = Arc::get_mut(&mut coordinator.env).ok_or_else(|| Error::Other("coordinator env shared".into()))?;
+        let env = Arc::get_mut(&mut coordinator.env)
+            .ok_or_else(|| Error::Other("coordinator env shared".into()))?;
         env.owners_dir = Some(owners_dir);
         env.scheduler = SchedulerSettings::from_config(&workspace.config)?;
         coordinator._owner_lock = Some(lock);
@@ -205,9 +230,12 @@ impl Coordinator {
     pub fn claim(&self, store: &mut Store, max: usize) -> Result<Vec<Task>> {
         let now = self.env.clock.now_ms();
         let off_peak = self.env.scheduler.in_off_peak(now);
-        let claimed = store.write(|tx| lease::claim(tx, now, &self.env.owner, &self.env.config, off_peak, max))?;
+        let claimed = self.env.write(store, |tx| {
+            lease::claim(tx, now, &self.env.owner, &self.env.config, off_peak, max)
+        })?;
         for task in &claimed {
-            self.env.notify(&format!("task/{}", task.id), "task.claimed");
+            self.env
+                .notify(&format!("task/{}", task.id), "task.claimed");
         }
         Ok(claimed)
     }
@@ -219,9 +247,11 @@ impl Coordinator {
         if self.stopping.load(Ordering::SeqCst) {
             control.interrupt(Interrupt::Shutdown);
         }
-        self.lock_inflight().insert(task.id.clone(), Arc::clone(&control));
+        self.lock_inflight()
+            .insert(task.id.clone(), Arc::clone(&control));
         let run_id = task.run_id.clone().unwrap_or_else(crate::core::ids::new_id);
-        let result = if !self.env.catalog.contains(&task.role) || !self.executor.handles(&task.role) {
+        let result = if !self.env.catalog.contains(&task.role) || !self.executor.handles(&task.role)
+        {
             Err(RunError::Permanent(format!(
                 "no executor or agent template for role {:?} (unknown role)",
                 task.role
@@ -237,7 +267,9 @@ impl Coordinator {
             tracing::info!(task = %task.id, role = %task.role, error = %e, "run ended with an error");
         }
         let now = self.env.clock.now_ms();
-        let action = store.write(|tx| finish::finish(tx, now, &self.env.owner, &self.env.config, task, result))?;
+        let action = self.env.write(store, |tx| {
+            finish::finish(tx, now, &self.env.owner, &self.env.config, task, result)
+        })?;
         if let Some(action) = action {
             self.env.notify(&format!("task/{}", task.id), action);
         }
@@ -245,14 +277,28 @@ impl Coordinator {
     }
 
     fn lock_inflight(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<RunControl>>> {
-        self.inflight.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inflight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Interrupts in-flight runs that are past their deadline (no database access).
+    pub fn check_deadlines(&self) {
+        let now = self.env.clock.now_ms();
+        for control in self.lock_inflight().values() {
+            if now > control.deadline_ms {
+                control.interrupt(Interrupt::Timeout);
+            }
+        }
     }
 
     /// Extends this process's leases and interrupts runs that lost theirs, were paused or
     /// ran out of time.
     pub fn heartbeat(&self, store: &mut Store) -> Result<()> {
         let now = self.env.clock.now_ms();
-        let held = store.write(|tx| lease::heartbeat(tx, now, &self.env.owner, self.env.config.lease_ms))?;
+        let held = self.env.write(store, |tx| {
+            lease::heartbeat(tx, now, &self.env.owner, self.env.config.lease_ms)
+        })?;
         let held: HashMap<String, bool> = held.into_iter().collect();
         for (id, control) in self.lock_inflight().iter() {
             match held.get(id) {
@@ -327,16 +373,26 @@ impl Coordinator {
                 return;
             }
         };
-        let interval = u64::try_from(self.env.config.lease_ms / 3).unwrap_or(1_000).clamp(10, 1_000);
-        let interval = interval.min(self.env.config.poll_ms.max(10));
+        // Leases are renewed three times per lease; deadlines and housekeeping run every tick.
+        let renew_every = Duration::from_millis(
+            u64::try_from(self.env.config.lease_ms / 3)
+                .unwrap_or(1_000)
+                .max(10),
+        );
+        let tick = self.env.config.poll_ms.clamp(10, 250);
+        let mut last_renewal: Option<std::time::Instant> = None;
         while !self.stopping() {
-            if let Err(e) = self.heartbeat(&mut store) {
-                tracing::warn!(error = %e, "heartbeat failed");
+            if last_renewal.is_none_or(|t| t.elapsed() >= renew_every) {
+                if let Err(e) = self.heartbeat(&mut store) {
+                    tracing::warn!(error = %e, "heartbeat failed");
+                }
+                last_renewal = Some(std::time::Instant::now());
             }
+            self.check_deadlines();
             if let Err(e) = self.maintain(&mut store) {
                 tracing::warn!(error = %e, "maintenance failed");
             }
-            self.idle(interval);
+            self.idle(tick);
         }
     }
 }

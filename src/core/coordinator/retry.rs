@@ -16,12 +16,14 @@ pub fn backoff_ms(config: &OrchestratorConfig, task_id: &str, failed_attempts: i
         .backoff_base_ms
         .saturating_mul(1_i64 << exponent)
         .min(config.backoff_max_ms);
-    let seed_hex = canonical::sha256_hex(format!("{}:{task_id}:{failed_attempts}", config.seed).as_bytes());
+    let seed_hex =
+        canonical::sha256_hex(format!("{}:{task_id}:{failed_attempts}", config.seed).as_bytes());
     let seed = u64::from_str_radix(&seed_hex[..16], 16).unwrap_or(0);
     let mut rng = StdRng::seed_from_u64(seed);
     let jitter = config.jitter.clamp(0.0, 1.0);
     #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
-    let spread = (raw as f64 * (1.0 - jitter + rng.random::<f64>() * 2.0 * jitter)).round() as Millis;
+    let spread =
+        (raw as f64 * (1.0 - jitter + rng.random::<f64>() * 2.0 * jitter)).round() as Millis;
     spread.max(1)
 }
 
@@ -30,19 +32,29 @@ pub fn backoff_ms(config: &OrchestratorConfig, task_id: &str, failed_attempts: i
 pub fn suggested_fix(role: &str, error: &str) -> String {
     let e = error.to_lowercase();
     if e.contains("timed out") || e.contains("timeout") {
-        format!("the {role} run keeps timing out: raise the task's timeout_ms or split the work, then retry")
+        format!(
+            "the {role} run keeps timing out: raise the task's timeout_ms or split the work, then retry"
+        )
     } else if e.contains("schema") {
         "the input or output does not match its schema: edit the input (keel task retry ID --input …) and retry".into()
     } else if e.contains("unknown role") || e.contains("no executor") || e.contains("template") {
-        format!("no agent template runs role {role:?} any more: restore agents/{role}.toml, then retry — or cancel")
+        format!(
+            "no agent template runs role {role:?} any more: restore agents/{role}.toml, then retry — or cancel"
+        )
     } else if e.contains("cannot confirm") || e.contains("may already have been applied") {
         "an external action may already have happened: check the target, then retry (it will not be re-sent) or cancel".into()
-    } else if e.contains("connection") || e.contains("temporary") || e.contains("http 5") || e.contains("429") {
+    } else if e.contains("connection")
+        || e.contains("temporary")
+        || e.contains("http 5")
+        || e.contains("429")
+    {
         "the target kept failing or was unreachable: check that it is up (and your network), then retry".into()
     } else if e.contains("budget") || e.contains("cost") {
         "the run hit a budget: raise the role's budget or approve the cost, then retry".into()
     } else {
-        format!("read the error history (keel task show ID), fix the cause or edit the input, then retry — or cancel")
+        format!(
+            "read the error history (keel task show ID), fix the cause or edit the input, then retry — or cancel"
+        )
     }
 }
 
@@ -59,14 +71,30 @@ mod tests {
             ..OrchestratorConfig::default()
         };
         let delays: Vec<Millis> = (1..=6).map(|n| backoff_ms(&config, "t1", n)).collect();
-        assert_eq!(delays, (1..=6).map(|n| backoff_ms(&config, "t1", n)).collect::<Vec<_>>());
+        assert_eq!(
+            delays,
+            (1..=6)
+                .map(|n| backoff_ms(&config, "t1", n))
+                .collect::<Vec<_>>()
+        );
         for (n, d) in delays.iter().enumerate() {
             let nominal = (1_000_i64 << n).min(8_000);
             #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
-            let (lo, hi) = ((nominal as f64 * 0.8) as i64, (nominal as f64 * 1.2).ceil() as i64);
-            assert!((lo..=hi).contains(d), "attempt {}: {d} not in {lo}..={hi}", n + 1);
+            let (lo, hi) = (
+                (nominal as f64 * 0.8) as i64,
+                (nominal as f64 * 1.2).ceil() as i64,
+            );
+            assert!(
+                (lo..=hi).contains(d),
+                "attempt {}: {d} not in {lo}..={hi}",
+                n + 1
+            );
         }
-        assert_ne!(backoff_ms(&config, "t1", 1), backoff_ms(&config, "t2", 1), "jitter spreads tasks");
+        assert_ne!(
+            backoff_ms(&config, "t1", 1),
+            backoff_ms(&config, "t2", 1),
+            "jitter spreads tasks"
+        );
     }
 
     #[test]

@@ -74,7 +74,9 @@ pub enum LedgerError {
     Connector(#[from] ConnectorError),
     /// An earlier attempt may or may not have reached the target and the connector cannot
     /// tell: the operator must decide.
-    #[error("effect {key} may already have been applied and {connector} cannot confirm it: {message}")]
+    #[error(
+        "effect {key} may already have been applied and {connector} cannot confirm it: {message}"
+    )]
     Unresolvable {
         key: String,
         connector: String,
@@ -123,11 +125,29 @@ pub fn perform(
             // Sent before, outcome unknown: ask the target, never re-send blindly.
             match connector.lookup(request.action, request.args, &key) {
                 Ok(Some(result)) => {
-                    record(store, clock, actor, &key, EffectState::Done, Some(&result), None, "effect.confirmed")?;
+                    record(
+                        store,
+                        clock,
+                        actor,
+                        &key,
+                        EffectState::Done,
+                        Some(&result),
+                        None,
+                        "effect.confirmed",
+                    )?;
                     return Ok(result);
                 }
                 Ok(None) => {
-                    record(store, clock, actor, &key, EffectState::Intended, None, None, "effect.resending")?;
+                    record(
+                        store,
+                        clock,
+                        actor,
+                        &key,
+                        EffectState::Intended,
+                        None,
+                        None,
+                        "effect.resending",
+                    )?;
                 }
                 Err(e) => {
                     let message = e.to_string();
@@ -146,11 +166,29 @@ pub fn perform(
     }
     match connector.perform(request.action, request.args, &key) {
         Ok(result) => {
-            record(store, clock, actor, &key, EffectState::Done, Some(&result), None, "effect.done")?;
+            record(
+                store,
+                clock,
+                actor,
+                &key,
+                EffectState::Done,
+                Some(&result),
+                None,
+                "effect.done",
+            )?;
             Ok(result)
         }
         Err(e) => {
-            record(store, clock, actor, &key, EffectState::Failed, None, Some(&e.to_string()), "effect.failed")?;
+            record(
+                store,
+                clock,
+                actor,
+                &key,
+                EffectState::Failed,
+                None,
+                Some(&e.to_string()),
+                "effect.failed",
+            )?;
             Err(LedgerError::Connector(e))
         }
     }
@@ -171,13 +209,25 @@ pub fn compensate(
     if row.state != EffectState::Done {
         return Err(Error::invalid(
             "compensate",
-            format!("effect {key} is {}, only done effects can be undone", row.state.as_str()),
+            format!(
+                "effect {key} is {}, only done effects can be undone",
+                row.state.as_str()
+            ),
         )
         .into());
     }
     let result = row.result.unwrap_or(Value::Null);
     let undo = connector.compensate(&row.action, &row.args, &result, key)?;
-    record(store, clock, actor, key, EffectState::Compensated, Some(&undo), None, "effect.compensated")?;
+    record(
+        store,
+        clock,
+        actor,
+        key,
+        EffectState::Compensated,
+        Some(&undo),
+        None,
+        "effect.compensated",
+    )?;
     Ok(undo)
 }
 
@@ -271,7 +321,11 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Effect> {
 
 pub fn get(conn: &Connection, key: &str) -> Result<Option<Effect>, Error> {
     Ok(conn
-        .query_row(&format!("SELECT {COLUMNS} FROM effects WHERE key = ?1"), [key], from_row)
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM effects WHERE key = ?1"),
+            [key],
+            from_row,
+        )
         .optional()?)
 }
 

@@ -26,7 +26,8 @@ pub struct WebhookConnector {
 impl WebhookConnector {
     /// A connector for `url`, which must be an http URL on a loopback host.
     pub fn loopback(url: &str) -> Result<Self> {
-        let parsed = reqwest::Url::parse(url).map_err(|e| Error::invalid("webhook url", e.to_string()))?;
+        let parsed =
+            reqwest::Url::parse(url).map_err(|e| Error::invalid("webhook url", e.to_string()))?;
         let host = parsed.host_str().unwrap_or_default();
         let loopback = host == "localhost"
             || host
@@ -44,12 +45,18 @@ impl WebhookConnector {
             .no_proxy()
             .build()
             .map_err(|e| Error::Other(format!("cannot build the HTTP client: {e}")))?;
-        Ok(WebhookConnector { url: parsed, client })
+        Ok(WebhookConnector {
+            url: parsed,
+            client,
+        })
     }
 
     fn classify(&self, status: reqwest::StatusCode, body: &str) -> ConnectorError {
         let target = self.url.to_string();
-        let message = format!("HTTP {status}: {}", body.chars().take(200).collect::<String>());
+        let message = format!(
+            "HTTP {status}: {}",
+            body.chars().take(200).collect::<String>()
+        );
         if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
             ConnectorError::Transient { target, message }
         } else {
@@ -70,7 +77,8 @@ impl WebhookConnector {
         if !status.is_success() {
             return Err(self.classify(status, &body));
         }
-        Ok(serde_json::from_str(&body).unwrap_or_else(|_| json!({"status": status.as_u16(), "body": body})))
+        Ok(serde_json::from_str(&body)
+            .unwrap_or_else(|_| json!({"status": status.as_u16(), "body": body})))
     }
 }
 
@@ -99,7 +107,12 @@ impl Connector for WebhookConnector {
         self.answer(resp)
     }
 
-    fn lookup(&self, _action: &str, _args: &Value, key: &str) -> Result<Option<Value>, ConnectorError> {
+    fn lookup(
+        &self,
+        _action: &str,
+        _args: &Value,
+        key: &str,
+    ) -> Result<Option<Value>, ConnectorError> {
         let resp = self
             .client
             .get(self.url.clone())
@@ -112,7 +125,13 @@ impl Connector for WebhookConnector {
         self.answer(resp).map(Some)
     }
 
-    fn compensate(&self, _action: &str, _args: &Value, _result: &Value, key: &str) -> Result<Value, ConnectorError> {
+    fn compensate(
+        &self,
+        _action: &str,
+        _args: &Value,
+        _result: &Value,
+        key: &str,
+    ) -> Result<Value, ConnectorError> {
         let resp = self
             .client
             .delete(self.url.clone())

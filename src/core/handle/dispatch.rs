@@ -12,6 +12,14 @@ pub fn dispatch(ctx: &mut CoreContext, op: Op) -> Result<Value> {
     match op {
         Op::Query { query } => answer(ctx, query),
         Op::Shutdown => Ok(Value::Null),
+        op @ (Op::SubmitTask { .. }
+        | Op::RetryTask { .. }
+        | Op::CancelTask { .. }
+        | Op::PauseTask { .. }
+        | Op::ResumeTask { .. }
+        | Op::PauseQueue
+        | Op::ResumeQueue
+        | Op::RunNow { .. }) => crate::core::queue::api::handle_op(ctx, &op),
         other => Err(not_available(&format!("{other:?}"))),
     }
 }
@@ -24,6 +32,28 @@ fn answer(ctx: &CoreContext, query: Query) -> Result<Value> {
             Ok(json!(entries))
         }
         Query::AuditVerify => Ok(json!(audit::verify(conn)?)),
+        Query::Tasks {
+            state,
+            text,
+            offset,
+            limit,
+        } => Ok(json!(crate::core::queue::query::list(
+            conn,
+            state.as_deref(),
+            text.as_deref(),
+            offset,
+            limit
+        )?)),
+        Query::Blackboard {
+            topic,
+            offset,
+            limit,
+        } => Ok(json!(crate::core::blackboard::list(
+            conn,
+            topic.as_deref(),
+            offset,
+            limit
+        )?)),
         other => Err(not_available(&format!("{other:?}"))),
     }
 }

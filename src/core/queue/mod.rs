@@ -5,6 +5,7 @@
 //! Every transition runs inside the caller's `Store::write` transaction and appends its audit
 //! entry there, so a task's state and its history can never disagree.
 
+pub mod api;
 pub mod ops;
 pub mod query;
 pub mod roles;

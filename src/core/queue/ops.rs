@@ -14,15 +14,22 @@ const QUEUE_PAUSED: &str = "queue.paused";
 /// Cancels a task that has not finished, and every unfinished task below it.
 pub fn cancel(tx: &Transaction<'_>, now: Millis, actor: &Actor, id: &str) -> Result<Vec<String>> {
     let task = super::get(tx, id)?;
-    if task.state.is_terminal() && !matches!(task.state, TaskState::Failed | TaskState::Escalated)
-    {
+    if task.state.is_terminal() && !matches!(task.state, TaskState::Failed | TaskState::Escalated) {
         return Err(Error::invalid(
             "cancel",
             format!("task {id} is already {}", task.state),
         ));
     }
     let mut changed = vec![id.to_string()];
-    transition(tx, now, actor, id, TaskState::Cancelled, "task.cancelled", Change::default())?;
+    transition(
+        tx,
+        now,
+        actor,
+        id,
+        TaskState::Cancelled,
+        "task.cancelled",
+        Change::default(),
+    )?;
     let children: Vec<String> = {
         let mut stmt = tx.prepare(
             "SELECT id FROM tasks WHERE parent = ?1
@@ -51,7 +58,10 @@ pub fn retry(
     if !matches!(task.state, TaskState::Failed | TaskState::Escalated) {
         return Err(Error::invalid(
             "retry",
-            format!("task {id} is {}; only failed or escalated tasks can be retried", task.state),
+            format!(
+                "task {id} is {}; only failed or escalated tasks can be retried",
+                task.state
+            ),
         ));
     }
     if let Some(input) = &new_input {
@@ -64,7 +74,11 @@ pub fn retry(
         actor,
         id,
         TaskState::Queued,
-        if edited { "task.retried_with_edit" } else { "task.retried" },
+        if edited {
+            "task.retried_with_edit"
+        } else {
+            "task.retried"
+        },
         Change {
             detail: Some(String::new()),
             not_before_ms: Some(now),
@@ -88,13 +102,20 @@ pub fn set_task_paused(
 ) -> Result<Vec<String>> {
     let task = super::get(tx, id)?;
     if task.state.is_terminal() {
-        return Err(Error::invalid("pause", format!("task {id} is already {}", task.state)));
+        return Err(Error::invalid(
+            "pause",
+            format!("task {id} is already {}", task.state),
+        ));
     }
     tx.execute(
         "UPDATE tasks SET paused = ?2, updated_ms = ?3 WHERE id = ?1",
         params![id, paused, now],
     )?;
-    let action = if paused { "task.paused" } else { "task.resumed" };
+    let action = if paused {
+        "task.paused"
+    } else {
+        "task.resumed"
+    };
     audit::append(tx, now, actor, action, &format!("task/{id}"), &json!({}))?;
     Ok(vec![id.to_string()])
 }
@@ -103,25 +124,44 @@ pub fn set_task_paused(
 pub fn run_now(tx: &Transaction<'_>, now: Millis, actor: &Actor, id: &str) -> Result<Vec<String>> {
     let task = super::get(tx, id)?;
     if task.state != TaskState::Queued {
-        return Err(Error::invalid("run now", format!("task {id} is {}, not queued", task.state)));
+        return Err(Error::invalid(
+            "run now",
+            format!("task {id} is {}, not queued", task.state),
+        ));
     }
     tx.execute(
         "UPDATE tasks SET run_now = 1, not_before_ms = MIN(not_before_ms, ?2), updated_ms = ?2
          WHERE id = ?1",
         params![id, now],
     )?;
-    audit::append(tx, now, actor, "task.run_now", &format!("task/{id}"), &json!({}))?;
+    audit::append(
+        tx,
+        now,
+        actor,
+        "task.run_now",
+        &format!("task/{id}"),
+        &json!({}),
+    )?;
     Ok(vec![id.to_string()])
 }
 
 /// Pauses or resumes the whole queue (no task is claimed while paused).
-pub fn set_queue_paused(tx: &Transaction<'_>, now: Millis, actor: &Actor, paused: bool) -> Result<()> {
+pub fn set_queue_paused(
+    tx: &Transaction<'_>,
+    now: Millis,
+    actor: &Actor,
+    paused: bool,
+) -> Result<()> {
     tx.execute(
         "INSERT INTO orchestrator_state (key, value) VALUES (?1, ?2)
          ON CONFLICT(key) DO UPDATE SET value = excluded.value",
         params![QUEUE_PAUSED, if paused { "1" } else { "0" }],
     )?;
-    let action = if paused { "queue.paused" } else { "queue.resumed" };
+    let action = if paused {
+        "queue.paused"
+    } else {
+        "queue.resumed"
+    };
     audit::append(tx, now, actor, action, "queue", &json!({}))?;
     Ok(())
 }
@@ -149,20 +189,44 @@ pub fn resolve_approval(
 ) -> Result<Vec<String>> {
     let task = super::get(tx, id)?;
     if task.state != TaskState::Waiting(super::WaitFor::Approval) {
-        return Err(Error::invalid("approval", format!("task {id} is {}", task.state)));
+        return Err(Error::invalid(
+            "approval",
+            format!("task {id} is {}", task.state),
+        ));
     }
     if approved {
-        transition(tx, now, actor, id, TaskState::Succeeded, "task.approved", Change {
-            output: Some(output),
-            ..Change::default()
-        })?;
+        transition(
+            tx,
+            now,
+            actor,
+            id,
+            TaskState::Succeeded,
+            "task.approved",
+            Change {
+                output: Some(output),
+                ..Change::default()
+            },
+        )?;
     } else {
-        let reason = output.as_str().unwrap_or("refused by the operator").to_string();
-        transition(tx, now, actor, id, TaskState::Escalated, "task.refused", Change {
-            detail: Some(format!("refused: {reason}; edit the input and retry, or cancel")),
-            error: Some(reason),
-            ..Change::default()
-        })?;
+        let reason = output
+            .as_str()
+            .unwrap_or("refused by the operator")
+            .to_string();
+        transition(
+            tx,
+            now,
+            actor,
+            id,
+            TaskState::Escalated,
+            "task.refused",
+            Change {
+                detail: Some(format!(
+                    "refused: {reason}; edit the input and retry, or cancel"
+                )),
+                error: Some(reason),
+                ..Change::default()
+            },
+        )?;
     }
     Ok(vec![id.to_string()])
 }

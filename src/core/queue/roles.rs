@@ -19,8 +19,14 @@ use crate::core::workflow::{self, Workflow};
 
 /// Roles run by the orchestrator itself rather than by an agent template.
 pub const BUILTIN_ROLES: &[(&str, &str)] = &[
-    ("workflow", "runs a workflow file: spawns each stage and waits for it"),
-    ("noop", "does nothing and succeeds (benchmarks, smoke tests)"),
+    (
+        "workflow",
+        "runs a workflow file: spawns each stage and waits for it",
+    ),
+    (
+        "noop",
+        "does nothing and succeeds (benchmarks, smoke tests)",
+    ),
     (
         "webhook",
         "POSTs each of its steps to a loopback URL through the effects ledger",
@@ -58,7 +64,9 @@ impl RoleCatalog {
     pub fn builtin() -> Self {
         let mut catalog = RoleCatalog::default();
         for (name, _) in BUILTIN_ROLES {
-            catalog.roles.insert((*name).to_string(), RoleSpec::default());
+            catalog
+                .roles
+                .insert((*name).to_string(), RoleSpec::default());
         }
         catalog
     }
@@ -75,16 +83,24 @@ impl RoleCatalog {
         let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
         paths.sort();
         for path in paths {
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
             if !name.ends_with(".toml") || name.ends_with(".workflow.toml") {
                 continue;
             }
             let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
             let head: TemplateHead = crate::core::config::parse(&text, &path)?;
-            let role = head.name.unwrap_or_else(|| name.trim_end_matches(".toml").to_string());
+            let role = head
+                .name
+                .unwrap_or_else(|| name.trim_end_matches(".toml").to_string());
             let input_schema = head
                 .input_schema
-                .map(|s| serde_json::to_value(s).map_err(|e| Error::invalid("input_schema", e.to_string())))
+                .map(|s| {
+                    serde_json::to_value(s)
+                        .map_err(|e| Error::invalid("input_schema", e.to_string()))
+                })
                 .transpose()?;
             catalog.roles.insert(
                 role,
@@ -109,12 +125,19 @@ impl RoleCatalog {
     pub fn workflow(&self, name: &str) -> Result<Arc<Workflow>> {
         match self.workflows.get(name) {
             Some(Ok(wf)) => Ok(Arc::clone(wf)),
-            Some(Err(message)) => Err(Error::invalid(format!("workflow {name:?}"), message.clone())),
+            Some(Err(message)) => Err(Error::invalid(
+                format!("workflow {name:?}"),
+                message.clone(),
+            )),
             None => Err(Error::invalid(
                 "task",
                 format!(
                     "unknown workflow {name:?} (known: {})",
-                    self.workflows.keys().cloned().collect::<Vec<_>>().join(", ")
+                    self.workflows
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             )),
         }
@@ -123,9 +146,15 @@ impl RoleCatalog {
     /// Checks a `workflow` task's input: `{"workflow": NAME, "input": {...}}`, the workflow
     /// loaded (acyclic) and every stage's role known.
     pub fn check_workflow(&self, input: &Value) -> Result<()> {
-        let name = input.get("workflow").and_then(Value::as_str).ok_or_else(|| {
-            Error::invalid("workflow task", "input needs {\"workflow\": NAME, \"input\": {...}}")
-        })?;
+        let name = input
+            .get("workflow")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "workflow task",
+                    "input needs {\"workflow\": NAME, \"input\": {...}}",
+                )
+            })?;
         self.workflow(name)?.check_roles(self)
     }
 
@@ -163,9 +192,11 @@ impl RoleCatalog {
 
     /// (role, topic) for every subscription.
     pub fn subscriptions(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.roles
-            .iter()
-            .flat_map(|(r, s)| s.subscriptions.iter().map(move |t| (r.as_str(), t.as_str())))
+        self.roles.iter().flat_map(|(r, s)| {
+            s.subscriptions
+                .iter()
+                .map(move |t| (r.as_str(), t.as_str()))
+        })
     }
 
     /// Checks that `role` exists and `input` satisfies its schema.
@@ -213,8 +244,14 @@ mod tests {
             "writer",
             Some(json!({"type":"object","required":["topic"],"properties":{"topic":{"type":"string"}}})),
         );
-        assert!(catalog.check_input("writer", &json!({"topic": "x"})).is_ok());
-        let err = catalog.check_input("writer", &json!({"topic": 3})).unwrap_err();
+        assert!(
+            catalog
+                .check_input("writer", &json!({"topic": "x"}))
+                .is_ok()
+        );
+        let err = catalog
+            .check_input("writer", &json!({"topic": 3}))
+            .unwrap_err();
         assert!(err.to_string().contains("/topic"), "{err}");
         let err = catalog.check_input("poet", &json!({})).unwrap_err();
         assert!(err.to_string().contains("unknown role \"poet\""), "{err}");
@@ -233,7 +270,10 @@ mod tests {
         let catalog = RoleCatalog::load(dir.path()).unwrap();
         assert!(catalog.contains("researcher"));
         assert!(catalog.check_input("researcher", &json!(1)).is_err());
-        assert_eq!(catalog.subscriptions().collect::<Vec<_>>(), vec![("researcher", "leads")]);
+        assert_eq!(
+            catalog.subscriptions().collect::<Vec<_>>(),
+            vec![("researcher", "leads")]
+        );
         std::fs::write(dir.path().join("agents/bad.toml"), "name = \n").unwrap();
         let err = RoleCatalog::load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("bad.toml:1:"), "{err}");

@@ -157,7 +157,11 @@ mod tests {
     #[test]
     fn only_a_claim_makes_a_task_run() {
         for from in ALL {
-            assert_eq!(allowed(from, TaskState::Running), from == TaskState::Queued, "{from}");
+            assert_eq!(
+                allowed(from, TaskState::Running),
+                from == TaskState::Queued,
+                "{from}"
+            );
         }
     }
 
@@ -167,13 +171,19 @@ mod tests {
         assert!(allowed(TaskState::Failed, TaskState::Queued));
         assert!(!allowed(TaskState::Queued, TaskState::Succeeded));
         let err = check("t1", TaskState::Succeeded, TaskState::Queued).unwrap_err();
-        assert!(err.to_string().contains("from succeeded to queued"), "{err}");
+        assert!(
+            err.to_string().contains("from succeeded to queued"),
+            "{err}"
+        );
     }
 
     #[test]
     fn columns_round_trip() {
         for s in ALL {
-            assert_eq!(TaskState::from_columns(s.column(), s.wait_column()).unwrap(), s);
+            assert_eq!(
+                TaskState::from_columns(s.column(), s.wait_column()).unwrap(),
+                s
+            );
         }
     }
 }

@@ -4,7 +4,9 @@
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde_json::{Value, json};
 
-use super::{DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT_MS, NewTask, RoleCatalog, Task, TaskState, WaitFor};
+use super::{
+    DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT_MS, NewTask, RoleCatalog, Task, TaskState, WaitFor,
+};
 use crate::core::audit::{self, Actor};
 use crate::core::canonical;
 use crate::core::clock::Millis;
@@ -28,7 +30,11 @@ pub fn submit(
 ) -> Result<Submitted> {
     if let Some(key) = &new.idempotency_key {
         let existing: Option<String> = tx
-            .query_row("SELECT id FROM tasks WHERE idempotency_key = ?1", [key], |r| r.get(0))
+            .query_row(
+                "SELECT id FROM tasks WHERE idempotency_key = ?1",
+                [key],
+                |r| r.get(0),
+            )
             .optional()?;
         if let Some(id) = existing {
             return Ok(Submitted {
@@ -49,7 +55,11 @@ pub fn submit(
     } else {
         new.title.trim().to_string()
     };
-    let input = if new.input.is_null() { json!({}) } else { new.input };
+    let input = if new.input.is_null() {
+        json!({})
+    } else {
+        new.input
+    };
     tx.execute(
         "INSERT INTO tasks (id, role, title, input, output_schema, state, wait_for, priority,
              not_before_ms, timeout_ms, cost_estimate_usd, max_attempts, escalate,
@@ -128,7 +138,10 @@ fn validate(tx: &Transaction<'_>, catalog: &RoleCatalog, new: &NewTask) -> Resul
         return Err(Error::invalid("task", "max_attempts must be at least 1"));
     }
     if !new.cost_estimate_usd.is_finite() || new.cost_estimate_usd < 0.0 {
-        return Err(Error::invalid("task", "cost_estimate_usd must be a non-negative number"));
+        return Err(Error::invalid(
+            "task",
+            "cost_estimate_usd must be a non-negative number",
+        ));
     }
     if let Some(parent) = &new.parent {
         let found: Option<i64> = tx

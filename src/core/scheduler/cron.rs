@@ -22,9 +22,9 @@ const MISSED_COUNT_CAP: u32 = 10_000;
 
 impl CronSpec {
     pub fn parse(text: &str) -> Result<Self> {
-        let cron: croner::Cron = text
-            .parse()
-            .map_err(|e: croner::errors::CronError| Error::invalid("cron expression", format!("{text:?}: {e}")))?;
+        let cron: croner::Cron = text.parse().map_err(|e: croner::errors::CronError| {
+            Error::invalid("cron expression", format!("{text:?}: {e}"))
+        })?;
         Ok(CronSpec {
             text: text.to_string(),
             cron,
@@ -33,12 +33,20 @@ impl CronSpec {
 
     /// The first tick strictly after `after`, in `tz`.
     pub fn next_after(&self, after: Millis, tz: &jiff::tz::TimeZone) -> Result<Millis> {
-        let ts = jiff::Timestamp::from_millisecond(after).map_err(|e| Error::Other(e.to_string()))?;
+        let ts =
+            jiff::Timestamp::from_millisecond(after).map_err(|e| Error::Other(e.to_string()))?;
         // Evaluate the pattern on local wall-clock time (as if it were UTC), then map the
         // wall-clock answer back through the timezone.
         let civil = ts.to_zoned(tz.clone()).datetime();
-        let wall = chrono::DateTime::from_timestamp(civil.to_zoned(jiff::tz::TimeZone::UTC).map_err(|e| Error::Other(e.to_string()))?.timestamp().as_second(), 0)
-            .ok_or_else(|| Error::Other("time out of range".into()))?;
+        let wall = chrono::DateTime::from_timestamp(
+            civil
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .map_err(|e| Error::Other(e.to_string()))?
+                .timestamp()
+                .as_second(),
+            0,
+        )
+        .ok_or_else(|| Error::Other("time out of range".into()))?;
         let mut next = self
             .cron
             .find_next_occurrence(&wall, false)
@@ -48,7 +56,9 @@ impl CronSpec {
                 .map_err(|e| Error::Other(e.to_string()))?
                 .to_zoned(jiff::tz::TimeZone::UTC)
                 .datetime();
-            let zoned = civil_next.to_zoned(tz.clone()).map_err(|e| Error::Other(e.to_string()))?;
+            let zoned = civil_next
+                .to_zoned(tz.clone())
+                .map_err(|e| Error::Other(e.to_string()))?;
             let ms = zoned.timestamp().as_millisecond();
             if ms > after {
                 return Ok(ms);
@@ -80,7 +90,11 @@ pub fn tick(
     settings: &SchedulerSettings,
     catalog: &RoleCatalog,
 ) -> Result<Vec<ScheduleTick>> {
-    let tz_name = settings.timezone.iana_name().unwrap_or("system").to_string();
+    let tz_name = settings
+        .timezone
+        .iana_name()
+        .unwrap_or("system")
+        .to_string();
     let actor = Actor::system("scheduler");
     let mut fired = Vec::new();
     for (config, spec) in &settings.schedules {
@@ -121,9 +135,16 @@ pub fn tick(
                     "UPDATE schedules SET last_ms = ?2, next_ms = ?3 WHERE name = ?1",
                     params![config.name, now, following],
                 )?;
-                audit::append(tx, now, &actor, "schedule.fired", &subject, &json!({
-                    "due_ms": next, "missed": missed, "task": task_id, "error": error, "next_ms": following,
-                }))?;
+                audit::append(
+                    tx,
+                    now,
+                    &actor,
+                    "schedule.fired",
+                    &subject,
+                    &json!({
+                        "due_ms": next, "missed": missed, "task": task_id, "error": error, "next_ms": following,
+                    }),
+                )?;
                 fired.push(ScheduleTick {
                     name: config.name.clone(),
                     task: task_id,
@@ -138,9 +159,16 @@ pub fn tick(
                          timezone = excluded.timezone, next_ms = excluded.next_ms",
                     params![config.name, spec.text, tz_name, next],
                 )?;
-                audit::append(tx, now, &actor, "schedule.registered", &subject, &json!({
-                    "cron": spec.text, "timezone": tz_name, "next_ms": next,
-                }))?;
+                audit::append(
+                    tx,
+                    now,
+                    &actor,
+                    "schedule.registered",
+                    &subject,
+                    &json!({
+                        "cron": spec.text, "timezone": tz_name, "next_ms": next,
+                    }),
+                )?;
                 fired.push(ScheduleTick {
                     name: config.name.clone(),
                     task: None,
@@ -153,8 +181,16 @@ pub fn tick(
 }
 
 /// Whether any schedule needs a write (registration or a due tick) at `now`.
-pub fn anything_due(conn: &rusqlite::Connection, now: Millis, settings: &SchedulerSettings) -> Result<bool> {
-    let tz_name = settings.timezone.iana_name().unwrap_or("system").to_string();
+pub fn anything_due(
+    conn: &rusqlite::Connection,
+    now: Millis,
+    settings: &SchedulerSettings,
+) -> Result<bool> {
+    let tz_name = settings
+        .timezone
+        .iana_name()
+        .unwrap_or("system")
+        .to_string();
     for (config, spec) in &settings.schedules {
         let row: Option<(String, String, Option<i64>)> = conn
             .query_row(
@@ -173,7 +209,8 @@ pub fn anything_due(conn: &rusqlite::Connection, now: Millis, settings: &Schedul
 
 /// The schedules as the health view shows them.
 pub fn rows(conn: &rusqlite::Connection) -> Result<Vec<crate::protocol::ScheduleRow>> {
-    let mut stmt = conn.prepare("SELECT name, cron, next_ms, last_ms FROM schedules ORDER BY name")?;
+    let mut stmt =
+        conn.prepare("SELECT name, cron, next_ms, last_ms FROM schedules ORDER BY name")?;
     let rows = stmt.query_map([], |r| {
         Ok(crate::protocol::ScheduleRow {
             name: r.get(0)?,
@@ -198,8 +235,14 @@ mod tests {
         let tz = jiff::tz::TimeZone::get("America/New_York").unwrap();
         let spec = CronSpec::parse("0 9 * * *").unwrap();
         // 09:00 EST = 14:00 UTC in winter; 09:00 EDT = 13:00 UTC in summer.
-        assert_eq!(spec.next_after(ms("2026-01-10T15:00:00Z"), &tz).unwrap(), ms("2026-01-11T14:00:00Z"));
-        assert_eq!(spec.next_after(ms("2026-07-10T15:00:00Z"), &tz).unwrap(), ms("2026-07-11T13:00:00Z"));
+        assert_eq!(
+            spec.next_after(ms("2026-01-10T15:00:00Z"), &tz).unwrap(),
+            ms("2026-01-11T14:00:00Z")
+        );
+        assert_eq!(
+            spec.next_after(ms("2026-07-10T15:00:00Z"), &tz).unwrap(),
+            ms("2026-07-11T13:00:00Z")
+        );
         assert!(CronSpec::parse("61 * * * *").is_err());
     }
 }

@@ -63,14 +63,20 @@ impl SchedulerSettings {
             jiff::tz::TimeZone::system()
         } else {
             jiff::tz::TimeZone::get(&config.scheduler.timezone).map_err(|e| {
-                Error::invalid("[scheduler] timezone", format!("{:?}: {e}", config.scheduler.timezone))
+                Error::invalid(
+                    "[scheduler] timezone",
+                    format!("{:?}: {e}", config.scheduler.timezone),
+                )
             })?
         };
         let off_peak = parse_window(&config.scheduler.off_peak)?;
         let mut schedules = Vec::new();
         for s in &config.schedules {
             if s.name.is_empty() {
-                return Err(Error::invalid("[[schedules]]", "every schedule needs a name"));
+                return Err(Error::invalid(
+                    "[[schedules]]",
+                    "every schedule needs a name",
+                ));
             }
             let spec = CronSpec::parse(&s.cron)
                 .map_err(|e| Error::invalid(format!("schedule {:?}", s.name), e.to_string()))?;
@@ -93,7 +99,8 @@ impl SchedulerSettings {
             return true;
         };
         let local = ts.to_zoned(self.timezone.clone());
-        let minute = u32::try_from(i32::from(local.hour()) * 60 + i32::from(local.minute())).unwrap_or(0);
+        let minute =
+            u32::try_from(i32::from(local.hour()) * 60 + i32::from(local.minute())).unwrap_or(0);
         if start <= end {
             (start..end).contains(&minute)
         } else {
@@ -108,14 +115,22 @@ pub fn parse_window(text: &str) -> Result<Option<(u32, u32)>> {
     if text.is_empty() {
         return Ok(None);
     }
-    let bad = || Error::invalid("[scheduler] off_peak", format!("{text:?}: expected \"HH:MM-HH:MM\", e.g. \"22:00-06:00\""));
+    let bad = || {
+        Error::invalid(
+            "[scheduler] off_peak",
+            format!("{text:?}: expected \"HH:MM-HH:MM\", e.g. \"22:00-06:00\""),
+        )
+    };
     let (a, b) = text.split_once('-').ok_or_else(bad)?;
     let minutes = |s: &str| -> Option<u32> {
         let (h, m) = s.trim().split_once(':')?;
         let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
         (h < 24 && m < 60).then_some(h * 60 + m)
     };
-    Ok(Some((minutes(a).ok_or_else(bad)?, minutes(b).ok_or_else(bad)?)))
+    Ok(Some((
+        minutes(a).ok_or_else(bad)?,
+        minutes(b).ok_or_else(bad)?,
+    )))
 }
 
 #[cfg(test)]

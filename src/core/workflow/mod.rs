@@ -18,7 +18,10 @@ use crate::core::error::{Error, Result};
 use crate::core::queue::RoleCatalog;
 
 /// Workflows shipped with keel (a workspace file of the same name replaces one).
-pub const BUILTIN: &[(&str, &str)] = &[("agents/content.workflow.toml", include_str!("../../../agents/content.workflow.toml"))];
+pub const BUILTIN: &[(&str, &str)] = &[(
+    "agents/content.workflow.toml",
+    include_str!("../../../agents/content.workflow.toml"),
+)];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Workflow {
@@ -77,7 +80,10 @@ impl Workflow {
             }
         };
         if file.stage.is_empty() {
-            return Err(at(0..0, format!("workflow {:?} has no [[stage]]", file.name)));
+            return Err(at(
+                0..0,
+                format!("workflow {:?} has no [[stage]]", file.name),
+            ));
         }
         let mut stages = Vec::new();
         let mut seen = BTreeSet::new();
@@ -89,7 +95,10 @@ impl Workflow {
                 return Err(at(span, format!("stage {name:?} is declared twice")));
             }
             if s.role.is_none() && !s.approval {
-                return Err(at(span, format!("stage {name:?} needs a role (or approval = true)")));
+                return Err(at(
+                    span,
+                    format!("stage {name:?} needs a role (or approval = true)"),
+                ));
             }
             let (line, column) = line_col(text, span.start);
             let input = s
@@ -98,7 +107,9 @@ impl Workflow {
                 .transpose()?
                 .unwrap_or_else(|| Value::Object(serde_json::Map::new()));
             stages.push(Stage {
-                after: s.after.unwrap_or_else(|| previous.clone().into_iter().collect()),
+                after: s
+                    .after
+                    .unwrap_or_else(|| previous.clone().into_iter().collect()),
                 role: s.role,
                 approval: s.approval,
                 input,
@@ -127,13 +138,21 @@ impl Workflow {
                 if self.stage(dep).is_none() {
                     return Err(Error::invalid(
                         format!("workflow {:?}", self.name),
-                        format!("{}: stage {:?} runs after unknown stage {dep:?}", s.location, s.name),
+                        format!(
+                            "{}: stage {:?} runs after unknown stage {dep:?}",
+                            s.location, s.name
+                        ),
                     ));
                 }
             }
         }
         // Depth-first search; a stage met again while on the stack closes a cycle.
-        fn visit<'a>(wf: &'a Workflow, s: &'a Stage, stack: &mut Vec<&'a str>, done: &mut BTreeSet<&'a str>) -> Result<()> {
+        fn visit<'a>(
+            wf: &'a Workflow,
+            s: &'a Stage,
+            stack: &mut Vec<&'a str>,
+            done: &mut BTreeSet<&'a str>,
+        ) -> Result<()> {
             if done.contains(s.name.as_str()) {
                 return Ok(());
             }
@@ -170,7 +189,10 @@ impl Workflow {
             {
                 return Err(Error::invalid(
                     format!("workflow {:?}", self.name),
-                    format!("{}: stage {:?} uses unknown role {role:?}", s.location, s.name),
+                    format!(
+                        "{}: stage {:?} uses unknown role {role:?}",
+                        s.location, s.name
+                    ),
                 ));
             }
         }
@@ -180,7 +202,10 @@ impl Workflow {
 
 /// Loads the built-in workflows, then `dir/*.workflow.toml` (which replace built-ins of the
 /// same name). A file that fails keeps its error under its file stem.
-pub fn load_all(dir: &Path, _catalog: &RoleCatalog) -> BTreeMap<String, std::result::Result<Arc<Workflow>, String>> {
+pub fn load_all(
+    dir: &Path,
+    _catalog: &RoleCatalog,
+) -> BTreeMap<String, std::result::Result<Arc<Workflow>, String>> {
     let mut out = BTreeMap::new();
     let mut add = |text: &str, path: &Path| {
         let stem = path
@@ -208,7 +233,9 @@ pub fn load_all(dir: &Path, _catalog: &RoleCatalog) -> BTreeMap<String, std::res
             if path.to_string_lossy().ends_with(".workflow.toml") {
                 match std::fs::read_to_string(&path) {
                     Ok(text) => add(&text, &path),
-                    Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot read workflow"),
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), error = %e, "cannot read workflow")
+                    }
                 }
             }
         }
@@ -232,21 +259,31 @@ mod tests {
     #[test]
     fn cycles_and_bad_files_are_located() {
         let text = "name = \"loop\"\n[[stage]]\nname = \"a\"\nrole = \"x\"\nafter = [\"b\"]\n[[stage]]\nname = \"b\"\nrole = \"x\"\n";
-        let err = Workflow::parse(text, Path::new("agents/loop.workflow.toml")).unwrap_err().to_string();
-        assert!(err.contains("cycle"), "{err}");
-        assert!(err.contains("agents/loop.workflow.toml:"), "{err}");
-        let err = Workflow::parse("name = \"x\"\n[[stage]]\nnom = 1\n", Path::new("w.toml")).unwrap_err().to_string();
-        assert!(err.starts_with("w.toml:"), "{err}");
-        let err = Workflow::parse("name = \"x\"\n[[stage]]\nname = \"a\"\nrole = \"r\"\nafter = [\"zz\"]\n", Path::new("w.toml"))
+        let err = Workflow::parse(text, Path::new("agents/loop.workflow.toml"))
             .unwrap_err()
             .to_string();
+        assert!(err.contains("cycle"), "{err}");
+        assert!(err.contains("agents/loop.workflow.toml:"), "{err}");
+        let err = Workflow::parse("name = \"x\"\n[[stage]]\nnom = 1\n", Path::new("w.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("w.toml:"), "{err}");
+        let err = Workflow::parse(
+            "name = \"x\"\n[[stage]]\nname = \"a\"\nrole = \"r\"\nafter = [\"zz\"]\n",
+            Path::new("w.toml"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("unknown stage \"zz\""), "{err}");
     }
 
     #[test]
     fn unknown_roles_are_refused() {
         let wf = Workflow::parse(BUILTIN[0].1, Path::new("c.toml")).unwrap();
-        let err = wf.check_roles(&RoleCatalog::builtin()).unwrap_err().to_string();
+        let err = wf
+            .check_roles(&RoleCatalog::builtin())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown role \"researcher\""), "{err}");
     }
 }

@@ -14,7 +14,9 @@ pub fn run(ctx: &mut StepContext<'_>) -> Result<Outcome, RunError> {
     let name = input
         .get("workflow")
         .and_then(Value::as_str)
-        .ok_or_else(|| RunError::Permanent("workflow task input has no \"workflow\" name".into()))?;
+        .ok_or_else(|| {
+            RunError::Permanent("workflow task input has no \"workflow\" name".into())
+        })?;
     let wf = ctx.catalog().workflow(name)?;
     let wf_input = input.get("input").cloned().unwrap_or_else(|| json!({}));
     let children = ctx.children()?;
@@ -37,7 +39,9 @@ pub fn run(ctx: &mut StepContext<'_>) -> Result<Outcome, RunError> {
         }
     }
     if outputs.len() == wf.stages.len() {
-        return Ok(Outcome::Succeeded(json!({"workflow": wf.name, "stages": outputs})));
+        return Ok(Outcome::Succeeded(
+            json!({"workflow": wf.name, "stages": outputs}),
+        ));
     }
     let task_id = ctx.task().id.clone();
     let mut ready = Vec::new();
