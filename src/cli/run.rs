@@ -11,6 +11,17 @@ use crate::core::coordinator::builtin::BuiltinExecutor;
 use crate::core::workspace::Workspace;
 
 pub fn run(ws: &Workspace, workers: Option<usize>) -> anyhow::Result<ExitCode> {
+    // Signal handlers first, so a SIGTERM during start-up still means a clean stop.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (mut term, mut int) = runtime.block_on(async {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok::<_, std::io::Error>((
+            signal(SignalKind::terminate())?,
+            signal(SignalKind::interrupt())?,
+        ))
+    })?;
     let _guard = crate::logging::init_file_logging(&ws.logs_dir())?;
     let mut ws = ws.clone();
     if let Some(n) = workers {
@@ -25,16 +36,12 @@ pub fn run(ws: &Workspace, workers: Option<usize>) -> anyhow::Result<ExitCode> {
     tracing::info!(workspace = %ws.root.display(), owner = %coordinator.env.owner,
         workers = ws.config.orchestrator.workers, "keel run: started");
     let running = coordinator.start()?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     let signal = runtime.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
-            r = tokio::signal::ctrl_c() => r.map(|()| "SIGINT"),
-            _ = term.recv() => Ok("SIGTERM"),
+            _ = int.recv() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
         }
-    })?;
+    });
     tracing::info!(signal, "keel run: stopping; releasing in-flight leases");
     running.stop();
     tracing::info!("keel run: stopped");

@@ -11,7 +11,9 @@ use keel::core::audit::{self, Actor};
 use keel::core::clock::{Clock, ManualClock};
 use keel::core::coordinator::builtin::BuiltinExecutor;
 use keel::core::coordinator::retry::backoff_ms;
-use keel::core::coordinator::{Coordinator, OrchestratorConfig, Outcome, RunError, StepContext, TaskExecutor};
+use keel::core::coordinator::{
+    Coordinator, OrchestratorConfig, Outcome, RunError, StepContext, TaskExecutor,
+};
 use keel::core::queue::{self, NewTask, RoleCatalog, TaskState, WaitFor, ops};
 use keel::core::scheduler::{CronSpec, ScheduleConfig, SchedulerSettings, parse_window};
 use keel::core::store::{Durability, Store};
@@ -56,7 +58,10 @@ impl TaskExecutor for Script {
     }
 }
 
-fn script(roles: &[&'static str], run: impl Fn(&mut StepContext<'_>) -> Result<Outcome, RunError> + Send + Sync + 'static) -> Arc<dyn TaskExecutor> {
+fn script(
+    roles: &[&'static str],
+    run: impl Fn(&mut StepContext<'_>) -> Result<Outcome, RunError> + Send + Sync + 'static,
+) -> Arc<dyn TaskExecutor> {
     Arc::new(BuiltinExecutor::with_agents(Arc::new(Script {
         roles: roles.to_vec(),
         run: Box::new(run),
@@ -73,7 +78,14 @@ fn config() -> OrchestratorConfig {
 }
 
 fn coordinator(fx: &Fixture, catalog: RoleCatalog, executor: Arc<dyn TaskExecutor>) -> Coordinator {
-    Coordinator::new(fx.path.clone(), Durability::Normal, Arc::new(fx.clock.clone()), catalog, config(), executor)
+    Coordinator::new(
+        fx.path.clone(),
+        Durability::Normal,
+        Arc::new(fx.clock.clone()),
+        catalog,
+        config(),
+        executor,
+    )
 }
 
 fn submit(fx: &mut Fixture, catalog: &RoleCatalog, task: NewTask) -> queue::Task {
@@ -129,13 +141,26 @@ fn submission_is_validated_deduplicated_and_audited() {
 
     let mut bad = task("writer");
     bad.input = json!({"topic": 7});
-    let err = fx.store.write(|tx| queue::submit(tx, T0, &Actor::Operator, &catalog, bad)).unwrap_err();
+    let err = fx
+        .store
+        .write(|tx| queue::submit(tx, T0, &Actor::Operator, &catalog, bad))
+        .unwrap_err();
     assert!(err.to_string().contains("/topic"), "{err}");
-    let err = fx.store.write(|tx| queue::submit(tx, T0, &Actor::Operator, &catalog, task("poet"))).unwrap_err();
+    let err = fx
+        .store
+        .write(|tx| queue::submit(tx, T0, &Actor::Operator, &catalog, task("poet")))
+        .unwrap_err();
     assert!(err.to_string().contains("unknown role \"poet\""), "{err}");
-    let count: i64 = fx.store.conn().query_row("SELECT count(*) FROM tasks", [], |r| r.get(0)).unwrap();
+    let count: i64 = fx
+        .store
+        .conn()
+        .query_row("SELECT count(*) FROM tasks", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(count, 1, "refused submissions store nothing");
-    assert_eq!(audit_actions(&fx, &format!("task/{}", first.id)), ["task.submitted"]);
+    assert_eq!(
+        audit_actions(&fx, &format!("task/{}", first.id)),
+        ["task.submitted"]
+    );
 }
 
 #[test]
@@ -150,14 +175,35 @@ fn every_transition_is_audited_and_finished_tasks_stay_finished() {
         audit_actions(&fx, &format!("task/{}", t.id)),
         ["task.submitted", "task.claimed", "task.succeeded"]
     );
-    let err = fx.store.write(|tx| ops::cancel(tx, T0, &Actor::Operator, &t.id)).unwrap_err();
+    let err = fx
+        .store
+        .write(|tx| ops::cancel(tx, T0, &Actor::Operator, &t.id))
+        .unwrap_err();
     assert!(err.to_string().contains("already succeeded"), "{err}");
     let err = fx
         .store
-        .write(|tx| queue::transition(tx, T0, &Actor::Operator, &t.id, TaskState::Queued, "x", queue::Change::default()))
+        .write(|tx| {
+            queue::transition(
+                tx,
+                T0,
+                &Actor::Operator,
+                &t.id,
+                TaskState::Queued,
+                "x",
+                queue::Change::default(),
+            )
+        })
         .unwrap_err();
-    assert!(err.to_string().contains("from succeeded to queued"), "{err}");
-    assert!(audit::verify(fx.store.conn()).unwrap().first_broken.is_none());
+    assert!(
+        err.to_string().contains("from succeeded to queued"),
+        "{err}"
+    );
+    assert!(
+        audit::verify(fx.store.conn())
+            .unwrap()
+            .first_broken
+            .is_none()
+    );
 }
 
 #[test]
@@ -180,7 +226,14 @@ fn two_processes_never_claim_the_same_task() {
             let mut cfg = config();
             cfg.max_running = 1_000;
             cfg.default_role_limit = 1_000;
-            let c = Coordinator::new(path.clone(), Durability::Normal, Arc::new(clock), RoleCatalog::builtin(), cfg, Arc::new(BuiltinExecutor::default()));
+            let c = Coordinator::new(
+                path.clone(),
+                Durability::Normal,
+                Arc::new(clock),
+                RoleCatalog::builtin(),
+                cfg,
+                Arc::new(BuiltinExecutor::default()),
+            );
             let mut store = Store::open(&path, Durability::Normal).unwrap();
             let mut mine = Vec::new();
             loop {
@@ -194,7 +247,11 @@ fn two_processes_never_claim_the_same_task() {
     }
     let results: Vec<Vec<String>> = claimers.into_iter().map(|h| h.join().unwrap()).collect();
     let all: BTreeSet<&String> = results.iter().flatten().collect();
-    assert_eq!(results.iter().map(Vec::len).sum::<usize>(), 200, "each task claimed exactly once");
+    assert_eq!(
+        results.iter().map(Vec::len).sum::<usize>(),
+        200,
+        "each task claimed exactly once"
+    );
     assert_eq!(all.len(), 200);
 }
 
@@ -209,10 +266,21 @@ fn concurrency_limits_hold_per_role_and_globally() {
     let mut cfg = config();
     cfg.max_running = 3;
     cfg.role_limits.insert("writer".into(), 1);
-    let c = Coordinator::new(fx.path.clone(), Durability::Normal, Arc::new(fx.clock.clone()), catalog, cfg, Arc::new(BuiltinExecutor::default()));
+    let c = Coordinator::new(
+        fx.path.clone(),
+        Durability::Normal,
+        Arc::new(fx.clock.clone()),
+        catalog,
+        cfg,
+        Arc::new(BuiltinExecutor::default()),
+    );
     let claimed = c.claim(&mut fx.store, 10).unwrap();
     assert_eq!(claimed.len(), 3, "global limit");
-    assert_eq!(claimed.iter().filter(|t| t.role == "writer").count(), 1, "per-role limit");
+    assert_eq!(
+        claimed.iter().filter(|t| t.role == "writer").count(),
+        1,
+        "per-role limit"
+    );
     assert!(c.claim(&mut fx.store, 10).unwrap().is_empty());
 }
 
@@ -228,13 +296,19 @@ fn an_expired_lease_returns_the_task_and_the_old_owner_cannot_finish_it() {
     assert!(b.claim(&mut fx.store, 1).unwrap().is_empty());
     fx.clock.advance(999);
     b.maintain(&mut fx.store).unwrap();
-    assert_eq!(get(&fx, &t.id).state, TaskState::Running, "lease still valid");
+    assert_eq!(
+        get(&fx, &t.id).state,
+        TaskState::Running,
+        "lease still valid"
+    );
     fx.clock.advance(2);
     b.maintain(&mut fx.store).unwrap();
     let back = get(&fx, &t.id);
     assert_eq!(back.state, TaskState::Queued);
     assert_eq!(back.lease_losses, 1);
-    assert!(audit_actions(&fx, &format!("task/{}", t.id)).contains(&"task.lease_recovered".to_string()));
+    assert!(
+        audit_actions(&fx, &format!("task/{}", t.id)).contains(&"task.lease_recovered".to_string())
+    );
     let reclaimed = b.claim(&mut fx.store, 1).unwrap();
     assert_eq!(reclaimed.len(), 1);
     // The old owner wakes up and tries to record its run: ignored.
@@ -257,7 +331,9 @@ fn failures_back_off_then_escalate_with_history_and_a_suggested_fix() {
         catalog.clone(),
         script(&["caller"], move |_| {
             counted.fetch_add(1, Ordering::SeqCst);
-            Err(RunError::Retryable("connection refused (temporary failure)".into()))
+            Err(RunError::Retryable(
+                "connection refused (temporary failure)".into(),
+            ))
         }),
     );
     let t = submit(&mut fx, &catalog, task("caller"));
@@ -270,32 +346,59 @@ fn failures_back_off_then_escalate_with_history_and_a_suggested_fix() {
         let delay = backoff_ms(&cfg, &t.id, attempt);
         assert_eq!(after.not_before_ms, fx.clock.now_ms() + delay);
         fx.clock.advance(delay - 1);
-        assert_eq!(c.run_pending(&mut fx.store).unwrap(), 0, "not due before the backoff");
+        assert_eq!(
+            c.run_pending(&mut fx.store).unwrap(),
+            0,
+            "not due before the backoff"
+        );
         fx.clock.advance(1);
     }
     assert_eq!(c.run_pending(&mut fx.store).unwrap(), 1);
     let escalated = get(&fx, &t.id);
     assert_eq!(escalated.state, TaskState::Escalated);
     assert_eq!(escalated.errors.len(), 3);
-    assert!(escalated.detail.contains("unreachable"), "{}", escalated.detail);
+    assert!(
+        escalated.detail.contains("unreachable"),
+        "{}",
+        escalated.detail
+    );
     assert_eq!(calls.load(Ordering::SeqCst), 3);
-    assert_eq!(c.run_pending(&mut fx.store).unwrap(), 0, "escalated tasks wait for the operator");
+    assert_eq!(
+        c.run_pending(&mut fx.store).unwrap(),
+        0,
+        "escalated tasks wait for the operator"
+    );
 
     // Operator: edit the input and retry.
     let now = fx.clock.now_ms();
     fx.store
-        .write(|tx| ops::retry(tx, now, &Actor::Operator, &catalog, &t.id, Some(json!({"fixed": true}))))
+        .write(|tx| {
+            ops::retry(
+                tx,
+                now,
+                &Actor::Operator,
+                &catalog,
+                &t.id,
+                Some(json!({"fixed": true})),
+            )
+        })
         .unwrap();
     let retried = get(&fx, &t.id);
     assert_eq!((retried.state, retried.attempts), (TaskState::Queued, 0));
     assert_eq!(retried.input, json!({"fixed": true}));
-    assert!(audit_actions(&fx, &format!("task/{}", t.id)).contains(&"task.retried_with_edit".to_string()));
+    assert!(
+        audit_actions(&fx, &format!("task/{}", t.id))
+            .contains(&"task.retried_with_edit".to_string())
+    );
 }
 
 #[test]
 fn backoff_is_the_same_for_the_same_seed() {
     let cfg = config();
-    let other = OrchestratorConfig { seed: 7, ..config() };
+    let other = OrchestratorConfig {
+        seed: 7,
+        ..config()
+    };
     assert_eq!(backoff_ms(&cfg, "a", 2), backoff_ms(&cfg, "a", 2));
     assert_ne!(backoff_ms(&cfg, "a", 2), backoff_ms(&other, "a", 2));
 }
@@ -329,7 +432,12 @@ fn a_timeout_stops_the_run_at_its_next_step_and_counts_as_a_failure() {
     let after = get(&fx, &t.id);
     assert_eq!(after.state, TaskState::Queued);
     assert_eq!(after.attempts, 1);
-    assert!(after.errors[0]["error"].as_str().unwrap().contains("timed out after 5000 ms"));
+    assert!(
+        after.errors[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 5000 ms")
+    );
     assert_eq!(second_step.load(Ordering::SeqCst), 0);
 }
 
@@ -347,7 +455,9 @@ fn a_resumed_run_skips_its_checkpointed_steps() {
             let mut out = Vec::new();
             for i in 0..3 {
                 if i == 2 && c_stop.swap(0, Ordering::SeqCst) == 1 {
-                    return Err(RunError::Interrupted(keel::core::coordinator::Interrupt::Shutdown));
+                    return Err(RunError::Interrupted(
+                        keel::core::coordinator::Interrupt::Shutdown,
+                    ));
                 }
                 let calls = Arc::clone(&c_calls);
                 let v: usize = ctx.step(&format!("s{i}"), move || {
@@ -362,7 +472,11 @@ fn a_resumed_run_skips_its_checkpointed_steps() {
     let t = submit(&mut fx, &catalog, task("steps"));
     c.run_pending(&mut fx.store).unwrap();
     let t1 = get(&fx, &t.id);
-    assert_eq!(t1.state, TaskState::Succeeded, "released then resumed in the same pass");
+    assert_eq!(
+        t1.state,
+        TaskState::Succeeded,
+        "released then resumed in the same pass"
+    );
     assert_eq!(*calls.lock().unwrap(), vec![1, 1, 1], "no step ran twice");
     assert_eq!(t1.output, Some(json!([0, 10, 20])));
     assert_eq!(t1.attempts, 0, "a release is not a failed attempt");
@@ -374,11 +488,19 @@ fn a_task_whose_role_disappeared_is_escalated_not_dropped() {
     let mut fx = fixture();
     let with_ghost = RoleCatalog::builtin().with_role("ghost", None);
     let t = submit(&mut fx, &with_ghost, task("ghost"));
-    let c = coordinator(&fx, RoleCatalog::builtin(), Arc::new(BuiltinExecutor::default()));
+    let c = coordinator(
+        &fx,
+        RoleCatalog::builtin(),
+        Arc::new(BuiltinExecutor::default()),
+    );
     c.run_pending(&mut fx.store).unwrap();
     let after = get(&fx, &t.id);
     assert_eq!(after.state, TaskState::Escalated);
-    assert!(after.detail.contains("agents/ghost.toml"), "{}", after.detail);
+    assert!(
+        after.detail.contains("agents/ghost.toml"),
+        "{}",
+        after.detail
+    );
 }
 
 #[test]
@@ -389,10 +511,17 @@ fn output_is_checked_against_its_schema() {
     new.output_schema = Some(json!({"type": "object", "required": ["answer"]}));
     new.max_attempts = Some(1);
     let t = submit(&mut fx, &catalog, new);
-    coordinator(&fx, catalog, Arc::new(BuiltinExecutor::default())).run_pending(&mut fx.store).unwrap();
+    coordinator(&fx, catalog, Arc::new(BuiltinExecutor::default()))
+        .run_pending(&mut fx.store)
+        .unwrap();
     let after = get(&fx, &t.id);
     assert_eq!(after.state, TaskState::Escalated);
-    assert!(after.errors[0]["error"].as_str().unwrap().contains("answer"));
+    assert!(
+        after.errors[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("answer")
+    );
 }
 
 #[test]
@@ -401,43 +530,70 @@ fn pause_resume_and_cancel() {
     let catalog = RoleCatalog::builtin();
     let c = coordinator(&fx, catalog.clone(), Arc::new(BuiltinExecutor::default()));
     let a = submit(&mut fx, &catalog, task("noop"));
-    fx.store.write(|tx| ops::set_queue_paused(tx, T0, &Actor::Operator, true)).unwrap();
+    fx.store
+        .write(|tx| ops::set_queue_paused(tx, T0, &Actor::Operator, true))
+        .unwrap();
     assert_eq!(c.run_pending(&mut fx.store).unwrap(), 0);
-    fx.store.write(|tx| ops::set_task_paused(tx, T0, &Actor::Operator, &a.id, true)).unwrap();
-    fx.store.write(|tx| ops::set_queue_paused(tx, T0, &Actor::Operator, false)).unwrap();
-    assert_eq!(c.run_pending(&mut fx.store).unwrap(), 0, "the task itself is paused");
-    fx.store.write(|tx| ops::set_task_paused(tx, T0, &Actor::Operator, &a.id, false)).unwrap();
+    fx.store
+        .write(|tx| ops::set_task_paused(tx, T0, &Actor::Operator, &a.id, true))
+        .unwrap();
+    fx.store
+        .write(|tx| ops::set_queue_paused(tx, T0, &Actor::Operator, false))
+        .unwrap();
+    assert_eq!(
+        c.run_pending(&mut fx.store).unwrap(),
+        0,
+        "the task itself is paused"
+    );
+    fx.store
+        .write(|tx| ops::set_task_paused(tx, T0, &Actor::Operator, &a.id, false))
+        .unwrap();
     assert_eq!(c.run_pending(&mut fx.store).unwrap(), 1);
 
     let parent = submit(&mut fx, &catalog, task("noop"));
     let mut child = task("noop");
     child.parent = Some(parent.id.clone());
     let child = submit(&mut fx, &catalog, child);
-    let changed = fx.store.write(|tx| ops::cancel(tx, T0, &Actor::Operator, &parent.id)).unwrap();
+    let changed = fx
+        .store
+        .write(|tx| ops::cancel(tx, T0, &Actor::Operator, &parent.id))
+        .unwrap();
     assert_eq!(changed.len(), 2);
-    assert_eq!(get(&fx, &child.id).state, TaskState::Cancelled, "cancel cascades to children");
+    assert_eq!(
+        get(&fx, &child.id).state,
+        TaskState::Cancelled,
+        "cancel cascades to children"
+    );
     assert_eq!(c.run_pending(&mut fx.store).unwrap(), 0);
 }
 
 #[test]
 fn background_work_waits_for_the_off_peak_window_unless_run_now() {
     let mut fx = fixture();
-    fx.clock.set("2026-01-10T12:00:00Z".parse::<jiff::Timestamp>().unwrap().as_millisecond());
+    fx.clock.set(
+        "2026-01-10T12:00:00Z"
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+            .as_millisecond(),
+    );
     let catalog = RoleCatalog::builtin();
-    let c = coordinator(&fx, catalog.clone(), Arc::new(BuiltinExecutor::default())).configure(|env| {
-        env.scheduler = SchedulerSettings {
-            timezone: jiff::tz::TimeZone::UTC,
-            off_peak: parse_window("22:00-06:00").unwrap(),
-            schedules: Vec::new(),
-        };
-    });
+    let c =
+        coordinator(&fx, catalog.clone(), Arc::new(BuiltinExecutor::default())).configure(|env| {
+            env.scheduler = SchedulerSettings {
+                timezone: jiff::tz::TimeZone::UTC,
+                off_peak: parse_window("22:00-06:00").unwrap(),
+                schedules: Vec::new(),
+            };
+        });
     let mut bg = task("noop");
     bg.background = true;
     let a = submit(&mut fx, &catalog, bg.clone());
     let b = submit(&mut fx, &catalog, bg);
     assert_eq!(c.run_pending(&mut fx.store).unwrap(), 0);
     let now = fx.clock.now_ms();
-    fx.store.write(|tx| ops::run_now(tx, now, &Actor::Operator, &a.id)).unwrap();
+    fx.store
+        .write(|tx| ops::run_now(tx, now, &Actor::Operator, &a.id))
+        .unwrap();
     assert_eq!(c.run_pending(&mut fx.store).unwrap(), 1);
     assert_eq!(get(&fx, &b.id).state, TaskState::Queued);
     fx.clock.advance(11 * 3_600_000); // 23:00
@@ -448,7 +604,10 @@ fn background_work_waits_for_the_off_peak_window_unless_run_now() {
 #[test]
 fn cron_fires_on_time_and_missed_ticks_run_once() {
     let mut fx = fixture();
-    let start = "2026-03-02T10:30:00Z".parse::<jiff::Timestamp>().unwrap().as_millisecond();
+    let start = "2026-03-02T10:30:00Z"
+        .parse::<jiff::Timestamp>()
+        .unwrap()
+        .as_millisecond();
     fx.clock.set(start);
     let catalog = RoleCatalog::builtin();
     let schedule = ScheduleConfig {
@@ -461,9 +620,13 @@ fn cron_fires_on_time_and_missed_ticks_run_once() {
         off_peak: None,
         schedules: vec![(schedule.clone(), CronSpec::parse(&schedule.cron).unwrap())],
     };
-    let c = coordinator(&fx, catalog, Arc::new(BuiltinExecutor::default())).configure(|env| env.scheduler = settings);
+    let c = coordinator(&fx, catalog, Arc::new(BuiltinExecutor::default()))
+        .configure(|env| env.scheduler = settings);
     let scheduled = |fx: &Fixture| -> i64 {
-        fx.store.conn().query_row("SELECT count(*) FROM tasks", [], |r| r.get(0)).unwrap()
+        fx.store
+            .conn()
+            .query_row("SELECT count(*) FROM tasks", [], |r| r.get(0))
+            .unwrap()
     };
     c.maintain(&mut fx.store).unwrap();
     assert_eq!(scheduled(&fx), 0, "a new schedule waits for its first tick");
@@ -489,8 +652,22 @@ fn cron_fires_on_time_and_missed_ticks_run_once() {
     )
     .unwrap();
     assert_eq!(fired[0].payload["missed"], json!(4));
-    let next: i64 = fx.store.conn().query_row("SELECT next_ms FROM schedules WHERE name = 'hourly'", [], |r| r.get(0)).unwrap();
-    assert_eq!(next, "2026-03-02T17:00:00Z".parse::<jiff::Timestamp>().unwrap().as_millisecond());
+    let next: i64 = fx
+        .store
+        .conn()
+        .query_row(
+            "SELECT next_ms FROM schedules WHERE name = 'hourly'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        next,
+        "2026-03-02T17:00:00Z"
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+            .as_millisecond()
+    );
     assert_eq!(c.run_pending(&mut fx.store).unwrap(), 2);
 }
 
@@ -505,18 +682,29 @@ fn findings_become_tasks_for_subscribers_once() {
     let id = fx
         .store
         .write(|tx| {
-            keel::core::blackboard::publish(tx, T0, &Actor::agent("r1"), &keel::core::blackboard::NewFinding {
-                topic: "leads".into(),
-                author: "researcher".into(),
-                text: "ACME wants a quote".into(),
-                data: json!({"company": "ACME"}),
-                task: None,
-            })
+            keel::core::blackboard::publish(
+                tx,
+                T0,
+                &Actor::agent("r1"),
+                &keel::core::blackboard::NewFinding {
+                    topic: "leads".into(),
+                    author: "researcher".into(),
+                    text: "ACME wants a quote".into(),
+                    data: json!({"company": "ACME"}),
+                    task: None,
+                },
+            )
         })
         .unwrap();
     c.maintain(&mut fx.store).unwrap();
     // Redeliver everything (as after a crash before the cursor moved): no new tasks.
-    fx.store.conn().execute("UPDATE orchestrator_state SET value = '0' WHERE key = 'blackboard.cursor'", []).unwrap();
+    fx.store
+        .conn()
+        .execute(
+            "UPDATE orchestrator_state SET value = '0' WHERE key = 'blackboard.cursor'",
+            [],
+        )
+        .unwrap();
     c.maintain(&mut fx.store).unwrap();
     let mut roles: Vec<(String, String)> = fx
         .store
@@ -539,7 +727,12 @@ fn findings_become_tasks_for_subscribers_once() {
     let page = keel::core::blackboard::list(fx.store.conn(), Some("leads"), 0, 10).unwrap();
     assert_eq!(page.total, 1);
     assert_eq!(page.items[0].data, json!({"company": "ACME"}));
-    assert_eq!(keel::core::blackboard::list(fx.store.conn(), Some("other"), 0, 10).unwrap().total, 0);
+    assert_eq!(
+        keel::core::blackboard::list(fx.store.conn(), Some("other"), 0, 10)
+            .unwrap()
+            .total,
+        0
+    );
 }
 
 const DIAMOND: &str = r#"
@@ -564,8 +757,14 @@ after = ["b", "c"]
 #[test]
 fn a_workflow_fans_out_and_in() {
     let mut fx = fixture();
-    let wf = Workflow::parse(DIAMOND, std::path::Path::new("agents/diamond.workflow.toml")).unwrap();
-    let catalog = RoleCatalog::builtin().with_role("step", None).with_workflow(wf);
+    let wf = Workflow::parse(
+        DIAMOND,
+        std::path::Path::new("agents/diamond.workflow.toml"),
+    )
+    .unwrap();
+    let catalog = RoleCatalog::builtin()
+        .with_role("step", None)
+        .with_workflow(wf);
     let order = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&order);
     let c = coordinator(
@@ -573,9 +772,17 @@ fn a_workflow_fans_out_and_in() {
         catalog.clone(),
         script(&["step"], move |ctx| {
             let stage = ctx.task().stage.clone().unwrap_or_default();
-            let upstream: Vec<String> = ctx.task().input.get("upstream").and_then(Value::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default();
+            let upstream: Vec<String> = ctx
+                .task()
+                .input
+                .get("upstream")
+                .and_then(Value::as_object)
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default();
             seen.lock().unwrap().push(stage.clone());
-            Ok(Outcome::Succeeded(json!({"stage": stage, "upstream": upstream})))
+            Ok(Outcome::Succeeded(
+                json!({"stage": stage, "upstream": upstream}),
+            ))
         }),
     );
     let mut new = task("workflow");
@@ -591,7 +798,14 @@ fn a_workflow_fans_out_and_in() {
     let out = done.output.unwrap();
     assert_eq!(out["stages"]["d"]["upstream"], json!(["b", "c"]));
     let actions = audit_actions(&fx, &format!("task/{}", parent.id));
-    assert!(actions.iter().filter(|a| *a == "task.children_done").count() >= 2, "{actions:?}");
+    assert!(
+        actions
+            .iter()
+            .filter(|a| *a == "task.children_done")
+            .count()
+            >= 2,
+        "{actions:?}"
+    );
     let children = queue::query::children(fx.store.conn(), &parent.id).unwrap();
     assert_eq!(children.len(), 4);
     assert!(children.iter().all(|c| c.input["topic"] == json!("x")));
@@ -601,17 +815,35 @@ fn a_workflow_fans_out_and_in() {
 fn an_approval_stage_waits_for_the_operator() {
     let mut fx = fixture();
     let text = "name = \"gate\"\n[[stage]]\nname = \"draft\"\nrole = \"noop\"\n[[stage]]\nname = \"approve\"\napproval = true\n[[stage]]\nname = \"ship\"\nrole = \"noop\"\n";
-    let catalog = RoleCatalog::builtin().with_workflow(Workflow::parse(text, std::path::Path::new("g.toml")).unwrap());
+    let catalog = RoleCatalog::builtin()
+        .with_workflow(Workflow::parse(text, std::path::Path::new("g.toml")).unwrap());
     let c = coordinator(&fx, catalog.clone(), Arc::new(BuiltinExecutor::default()));
     let mut new = task("workflow");
     new.input = json!({"workflow": "gate"});
     let parent = submit(&mut fx, &catalog, new);
     c.run_pending(&mut fx.store).unwrap();
-    assert_eq!(get(&fx, &parent.id).state, TaskState::Waiting(WaitFor::Children));
+    assert_eq!(
+        get(&fx, &parent.id).state,
+        TaskState::Waiting(WaitFor::Children)
+    );
     let children = queue::query::children(fx.store.conn(), &parent.id).unwrap();
-    let gate = children.iter().find(|t| t.stage.as_deref() == Some("approve")).unwrap();
+    let gate = children
+        .iter()
+        .find(|t| t.stage.as_deref() == Some("approve"))
+        .unwrap();
     assert_eq!(gate.state, TaskState::Waiting(WaitFor::Approval));
-    fx.store.write(|tx| ops::resolve_approval(tx, T0, &Actor::Operator, &gate.id, true, json!({"ok": true}))).unwrap();
+    fx.store
+        .write(|tx| {
+            ops::resolve_approval(
+                tx,
+                T0,
+                &Actor::Operator,
+                &gate.id,
+                true,
+                json!({"ok": true}),
+            )
+        })
+        .unwrap();
     c.run_pending(&mut fx.store).unwrap();
     assert_eq!(get(&fx, &parent.id).state, TaskState::Succeeded);
 }
@@ -629,11 +861,22 @@ fn cyclic_workflows_and_unknown_roles_are_refused_at_submission() {
     let catalog = RoleCatalog::load(dir.path()).unwrap();
     let mut new = task("workflow");
     new.input = json!({"workflow": "loop"});
-    let err = fx.store.write(|tx| queue::submit(tx, T0, &Actor::Operator, &catalog, new)).unwrap_err().to_string();
-    assert!(err.contains("cycle") && err.contains("loop.workflow.toml:"), "{err}");
+    let err = fx
+        .store
+        .write(|tx| queue::submit(tx, T0, &Actor::Operator, &catalog, new))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("cycle") && err.contains("loop.workflow.toml:"),
+        "{err}"
+    );
     let mut content = task("workflow");
     content.input = json!({"workflow": "content"});
-    let err = fx.store.write(|tx| queue::submit(tx, T0, &Actor::Operator, &catalog, content)).unwrap_err().to_string();
+    let err = fx
+        .store
+        .write(|tx| queue::submit(tx, T0, &Actor::Operator, &catalog, content))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("unknown role \"researcher\""), "{err}");
 }
 
@@ -655,30 +898,57 @@ mod ledger {
             "target"
         }
         fn actions(&self) -> Vec<ActionSpec> {
-            vec![ActionSpec { name: "send".into(), reversibility: Reversibility::Compensable, compensation: Some("unsend".into()), description: String::new() }]
+            vec![ActionSpec {
+                name: "send".into(),
+                reversibility: Reversibility::Compensable,
+                compensation: Some("unsend".into()),
+                description: String::new(),
+            }]
         }
         fn perform(&self, _: &str, args: &Value, key: &str) -> Result<Value, ConnectorError> {
             // The intent must be committed before the outside world is touched.
             let other = Store::open(&self.db, Durability::Normal).unwrap();
-            assert_eq!(ledger::get(other.conn(), key).unwrap().unwrap().state, EffectState::Intended);
+            assert_eq!(
+                ledger::get(other.conn(), key).unwrap().unwrap().state,
+                EffectState::Intended
+            );
             self.performs.fetch_add(1, Ordering::SeqCst);
             self.applied.lock().unwrap().push(key.to_string());
             Ok(json!({"sent": args}))
         }
         fn lookup(&self, _: &str, _: &Value, key: &str) -> Result<Option<Value>, ConnectorError> {
             if !self.lookup_works {
-                return Err(ConnectorError::Permanent { target: "target".into(), message: "no lookup".into() });
+                return Err(ConnectorError::Permanent {
+                    target: "target".into(),
+                    message: "no lookup".into(),
+                });
             }
-            Ok(self.applied.lock().unwrap().contains(&key.to_string()).then(|| json!({"found": key})))
+            Ok(self
+                .applied
+                .lock()
+                .unwrap()
+                .contains(&key.to_string())
+                .then(|| json!({"found": key})))
         }
-        fn compensate(&self, _: &str, _: &Value, _: &Value, key: &str) -> Result<Value, ConnectorError> {
+        fn compensate(
+            &self,
+            _: &str,
+            _: &Value,
+            _: &Value,
+            key: &str,
+        ) -> Result<Value, ConnectorError> {
             self.applied.lock().unwrap().retain(|k| k != key);
             Ok(json!({"undone": key}))
         }
     }
 
     fn target(fx: &Fixture, lookup_works: bool) -> Target {
-        Target { db: fx.path.clone(), applied: Mutex::new(Vec::new()), performs: AtomicUsize::new(0), lookup_works }
+        Target {
+            db: fx.path.clone(),
+            applied: Mutex::new(Vec::new()),
+            performs: AtomicUsize::new(0),
+            lookup_works,
+        }
     }
 
     fn intended_row(fx: &mut Fixture, key: &str, args: &Value) {
@@ -697,8 +967,14 @@ mod ledger {
 
     #[test]
     fn keys_ignore_argument_order() {
-        assert_eq!(ledger::key("t", "s", &json!({"a": 1, "b": 2})), ledger::key("t", "s", &json!({"b": 2, "a": 1})));
-        assert_ne!(ledger::key("t", "s", &json!({"a": 1})), ledger::key("t", "s2", &json!({"a": 1})));
+        assert_eq!(
+            ledger::key("t", "s", &json!({"a": 1, "b": 2})),
+            ledger::key("t", "s", &json!({"b": 2, "a": 1}))
+        );
+        assert_ne!(
+            ledger::key("t", "s", &json!({"a": 1})),
+            ledger::key("t", "s2", &json!({"a": 1}))
+        );
     }
 
     #[test]
@@ -706,15 +982,27 @@ mod ledger {
         let mut fx = fixture();
         let t = target(&fx, true);
         let args = json!({"to": "a@b.c"});
-        let req = Request { task: "t", step: "0:send", action: "send", args: &args };
+        let req = Request {
+            task: "t",
+            step: "0:send",
+            action: "send",
+            args: &args,
+        };
         let first = ledger::perform(&mut fx.store, &fx.clock, &Actor::agent("r"), &t, req).unwrap();
-        let second = ledger::perform(&mut fx.store, &fx.clock, &Actor::agent("r"), &t, req).unwrap();
+        let second =
+            ledger::perform(&mut fx.store, &fx.clock, &Actor::agent("r"), &t, req).unwrap();
         assert_eq!(first, second);
         assert_eq!(t.performs.load(Ordering::SeqCst), 1);
         let key = ledger::key("t", "0:send", &args);
-        assert_eq!(ledger::get(fx.store.conn(), &key).unwrap().unwrap().state, EffectState::Done);
+        assert_eq!(
+            ledger::get(fx.store.conn(), &key).unwrap().unwrap().state,
+            EffectState::Done
+        );
         ledger::compensate(&mut fx.store, &fx.clock, &Actor::Operator, &t, &key).unwrap();
-        assert_eq!(ledger::get(fx.store.conn(), &key).unwrap().unwrap().state, EffectState::Compensated);
+        assert_eq!(
+            ledger::get(fx.store.conn(), &key).unwrap().unwrap().state,
+            EffectState::Compensated
+        );
         assert!(matches!(
             ledger::perform(&mut fx.store, &fx.clock, &Actor::agent("r"), &t, req),
             Err(LedgerError::Compensated { .. })
@@ -725,7 +1013,12 @@ mod ledger {
     fn an_intended_row_is_resolved_by_lookup_never_resent_blindly() {
         let args = json!({"n": 1});
         let key = ledger::key("t", "0:send", &args);
-        let req = Request { task: "t", step: "0:send", action: "send", args: &args };
+        let req = Request {
+            task: "t",
+            step: "0:send",
+            action: "send",
+            args: &args,
+        };
 
         // Crash after the target applied it: lookup finds it, nothing is sent.
         let mut fx = fixture();
@@ -747,7 +1040,8 @@ mod ledger {
         let mut fx = fixture();
         let t = target(&fx, false);
         intended_row(&mut fx, &key, &args);
-        let err = ledger::perform(&mut fx.store, &fx.clock, &Actor::agent("r"), &t, req).unwrap_err();
+        let err =
+            ledger::perform(&mut fx.store, &fx.clock, &Actor::agent("r"), &t, req).unwrap_err();
         assert!(matches!(err, LedgerError::Unresolvable { .. }), "{err}");
         assert_eq!(t.performs.load(Ordering::SeqCst), 0);
         let run_err: RunError = err.into();
@@ -763,22 +1057,47 @@ fn the_handle_serves_task_ops_and_notifies() {
     let mut events = handle.subscribe();
     use keel::protocol::{Event, Op, Page, Query, TaskRow};
     let row: TaskRow = serde_json::from_value(
-        handle.request_blocking(Op::SubmitTask { task: json!({"role": "noop", "title": "hello", "idempotency_key": "x"}) }).unwrap(),
+        handle
+            .request_blocking(Op::SubmitTask {
+                task: json!({"role": "noop", "title": "hello", "idempotency_key": "x"}),
+            })
+            .unwrap(),
     )
     .unwrap();
-    assert_eq!((row.state.as_str(), row.title.as_str()), ("queued", "hello"));
+    assert_eq!(
+        (row.state.as_str(), row.title.as_str()),
+        ("queued", "hello")
+    );
     match events.try_recv().unwrap() {
         Event::Changed { subject, .. } => assert_eq!(subject, format!("task/{}", row.id)),
         other => panic!("unexpected {other:?}"),
     }
     let page: Page<TaskRow> = serde_json::from_value(
-        handle.request_blocking(Op::Query { query: Query::Tasks { state: Some("queued".into()), text: None, offset: 0, limit: 10 } }).unwrap(),
+        handle
+            .request_blocking(Op::Query {
+                query: Query::Tasks {
+                    state: Some("queued".into()),
+                    text: None,
+                    offset: 0,
+                    limit: 10,
+                },
+            })
+            .unwrap(),
     )
     .unwrap();
     assert_eq!(page.total, 1);
-    let cancelled: TaskRow = serde_json::from_value(handle.request_blocking(Op::CancelTask { id: row.id.clone() }).unwrap()).unwrap();
+    let cancelled: TaskRow = serde_json::from_value(
+        handle
+            .request_blocking(Op::CancelTask { id: row.id.clone() })
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(cancelled.state, "cancelled");
-    let err = handle.request_blocking(Op::SubmitTask { task: json!({"role": "nobody"}) }).unwrap_err();
+    let err = handle
+        .request_blocking(Op::SubmitTask {
+            task: json!({"role": "nobody"}),
+        })
+        .unwrap_err();
     assert!(err.to_string().contains("unknown role"), "{err}");
     handle.request_blocking(Op::PauseQueue).unwrap();
     handle.shutdown();
