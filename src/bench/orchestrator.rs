@@ -102,7 +102,7 @@ fn submit_all(store: &mut Store, role: &str, n: usize) -> anyhow::Result<()> {
 }
 
 fn wait_done(store: &Store, n: usize) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(300);
+    let deadline = Instant::now() + Duration::from_mins(5);
     loop {
         let done: i64 = store.conn().query_row(
             "SELECT count(*) FROM tasks WHERE state = 'succeeded'",

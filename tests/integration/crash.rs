@@ -1,7 +1,9 @@
 //! Crash safety of the real binary: `keel run` processes (sometimes two at once, like a
-//! console and a daemon) are SIGKILLed at random points, at least 50 times, while multi-step
+//! console and a daemon) are `SIGKILL`ed at random points, at least 50 times, while multi-step
 //! workflows POST to a loopback receiver through the effects ledger. Afterwards every
 //! acknowledged task has succeeded and no idempotency key was applied twice.
+
+#![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};

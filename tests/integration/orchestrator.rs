@@ -1,6 +1,8 @@
-//! The orchestrator on a real SQLite database: submission, the state machine, leases,
+//! The orchestrator on a real `SQLite` database: submission, the state machine, leases,
 //! retries under a manual clock, escalation, timeouts, checkpoints, pause/cancel, off-peak,
 //! cron, the blackboard, workflows (fan-out/fan-in) and the effects ledger.
+
+#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -18,6 +20,7 @@ use keel::core::queue::{self, NewTask, RoleCatalog, TaskState, WaitFor, ops};
 use keel::core::scheduler::{CronSpec, ScheduleConfig, SchedulerSettings, parse_window};
 use keel::core::store::{Durability, Store};
 use keel::core::workflow::Workflow;
+use keel::protocol::{Event, Op, Page, Query, TaskRow};
 use serde_json::{Value, json};
 
 const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
@@ -1055,7 +1058,6 @@ fn the_handle_serves_task_ops_and_notifies() {
     let ws = keel::core::workspace::Workspace::init(&dir.path().join("ws")).unwrap();
     let handle = keel::core::handle::CoreHandle::start(ws).unwrap();
     let mut events = handle.subscribe();
-    use keel::protocol::{Event, Op, Page, Query, TaskRow};
     let row: TaskRow = serde_json::from_value(
         handle
             .request_blocking(Op::SubmitTask {

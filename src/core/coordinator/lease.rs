@@ -169,7 +169,7 @@ pub fn recover(
                     .entry(owner.clone())
                     .or_insert_with(|| owner_is_dead(dir, &owner))
             });
-        if !(expired || owner_dead) || (owner == me && !expired) {
+        if !(expired || owner_dead) {
             continue;
         }
         let why = if owner_dead {

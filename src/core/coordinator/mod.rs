@@ -98,7 +98,7 @@ pub struct Env {
     pub owner: String,
     pub owners_dir: Option<PathBuf>,
     pub notifier: Option<Notifier>,
-    /// Serialises this process's writers, so they queue on a mutex instead of SQLite's
+    /// Serialises this process's writers, so they queue on a mutex instead of `SQLite`'s
     /// sleeping busy handler (other processes still meet the busy handler).
     pub write_gate: Mutex<()>,
 }
@@ -131,7 +131,9 @@ pub struct Coordinator {
     executor: Arc<dyn TaskExecutor>,
     inflight: Mutex<HashMap<String, Arc<RunControl>>>,
     stopping: AtomicBool,
-    _owner_lock: Option<lease::OwnerLock>,
+    /// Held for the process's lifetime; other processes test it to tell we are alive.
+    #[allow(dead_code)]
+    owner_lock: Option<lease::OwnerLock>,
 }
 
 impl Coordinator {
@@ -160,7 +162,7 @@ impl Coordinator {
             executor,
             inflight: Mutex::new(HashMap::new()),
             stopping: AtomicBool::new(false),
-            _owner_lock: None,
+            owner_lock: None,
         }
     }
 
@@ -186,7 +188,7 @@ impl Coordinator {
             .ok_or_else(|| Error::Other("coordinator env shared".into()))?;
         env.owners_dir = Some(owners_dir);
         env.scheduler = SchedulerSettings::from_config(&workspace.config)?;
-        coordinator._owner_lock = Some(lock);
+        coordinator.owner_lock = Some(lock);
         Ok(coordinator)
     }
 

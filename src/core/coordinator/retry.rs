@@ -52,9 +52,7 @@ pub fn suggested_fix(role: &str, error: &str) -> String {
     } else if e.contains("budget") || e.contains("cost") {
         "the run hit a budget: raise the role's budget or approve the cost, then retry".into()
     } else {
-        format!(
-            "read the error history (keel task show ID), fix the cause or edit the input, then retry — or cancel"
-        )
+        "read the error history (keel task show ID), fix the cause or edit the input, then retry — or cancel".into()
     }
 }
 

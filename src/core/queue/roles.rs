@@ -44,7 +44,7 @@ pub struct RoleSpec {
 #[derive(Debug, Clone, Default)]
 pub struct RoleCatalog {
     roles: BTreeMap<String, RoleSpec>,
-    /// Workflow files by name; a file that failed to load keeps its error (file:line:col)
+    /// Workflow files by name; a file that failed to load keeps its error (`file:line:col`)
     /// so that submitting it says why, while other workflows stay usable.
     workflows: BTreeMap<String, std::result::Result<Arc<Workflow>, String>>,
 }
@@ -87,7 +87,10 @@ impl RoleCatalog {
                 .file_name()
                 .and_then(|n| n.to_str())
                 .unwrap_or_default();
-            if !name.ends_with(".toml") || name.ends_with(".workflow.toml") {
+            let is_toml = path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+            if !is_toml || name.ends_with(".workflow.toml") {
                 continue;
             }
             let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;

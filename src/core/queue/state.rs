@@ -107,13 +107,13 @@ pub fn allowed(from: TaskState, to: TaskState) -> bool {
     use TaskState::{Cancelled, Escalated, Failed, Queued, Running, Succeeded, Waiting};
     match (from, to) {
         // A claim; a timer or children wait may also start directly (workflow stages).
-        (Queued, Running | Cancelled | Waiting(_)) => true,
+        (Queued, Running | Cancelled | Waiting(_))
         // Finish, retry/release, wait, give up, or the operator cancels mid-run.
-        (Running, Succeeded | Failed | Escalated | Queued | Waiting(_) | Cancelled) => true,
+        | (Running, Succeeded | Failed | Escalated | Queued | Waiting(_) | Cancelled)
         // The awaited thing happened (or an approval was refused).
-        (Waiting(_), Queued | Succeeded | Failed | Escalated | Cancelled) => true,
+        | (Waiting(_), Queued | Succeeded | Failed | Escalated | Cancelled)
         // Operator retry or cancel after a failure or an escalation.
-        (Failed | Escalated, Queued | Cancelled) => true,
+        | (Failed | Escalated, Queued | Cancelled) => true,
         _ => false,
     }
 }

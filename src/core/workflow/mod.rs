@@ -2,7 +2,7 @@
 //! operator approval), chained by `after` into a graph. A workflow task spawns each stage
 //! as a child once its upstream stages succeeded (fan-out) and waits for its children
 //! (fan-in). Cycles, unknown stages and unknown roles are refused at submission; parse
-//! errors name file:line:column.
+//! errors name `file:line:column`.
 
 pub mod runner;
 
@@ -146,34 +146,6 @@ impl Workflow {
                 }
             }
         }
-        // Depth-first search; a stage met again while on the stack closes a cycle.
-        fn visit<'a>(
-            wf: &'a Workflow,
-            s: &'a Stage,
-            stack: &mut Vec<&'a str>,
-            done: &mut BTreeSet<&'a str>,
-        ) -> Result<()> {
-            if done.contains(s.name.as_str()) {
-                return Ok(());
-            }
-            if let Some(pos) = stack.iter().position(|n| *n == s.name) {
-                let mut cycle: Vec<&str> = stack[pos..].to_vec();
-                cycle.push(&s.name);
-                return Err(Error::invalid(
-                    format!("workflow {:?}", wf.name),
-                    format!("{}: cycle {}", s.location, cycle.join(" → ")),
-                ));
-            }
-            stack.push(&s.name);
-            for dep in &s.after {
-                if let Some(d) = wf.stage(dep) {
-                    visit(wf, d, stack, done)?;
-                }
-            }
-            stack.pop();
-            done.insert(&s.name);
-            Ok(())
-        }
         let mut done = BTreeSet::new();
         for s in &self.stages {
             visit(self, s, &mut Vec::new(), &mut done)?;
@@ -198,6 +170,35 @@ impl Workflow {
         }
         Ok(())
     }
+}
+
+// Depth-first search; a stage met again while on the stack closes a cycle.
+fn visit<'a>(
+    wf: &'a Workflow,
+    s: &'a Stage,
+    stack: &mut Vec<&'a str>,
+    done: &mut BTreeSet<&'a str>,
+) -> Result<()> {
+    if done.contains(s.name.as_str()) {
+        return Ok(());
+    }
+    if let Some(pos) = stack.iter().position(|n| *n == s.name) {
+        let mut cycle: Vec<&str> = stack[pos..].to_vec();
+        cycle.push(&s.name);
+        return Err(Error::invalid(
+            format!("workflow {:?}", wf.name),
+            format!("{}: cycle {}", s.location, cycle.join(" → ")),
+        ));
+    }
+    stack.push(&s.name);
+    for dep in &s.after {
+        if let Some(d) = wf.stage(dep) {
+            visit(wf, d, stack, done)?;
+        }
+    }
+    stack.pop();
+    done.insert(&s.name);
+    Ok(())
 }
 
 /// Loads the built-in workflows, then `dir/*.workflow.toml` (which replace built-ins of the
@@ -234,7 +235,7 @@ pub fn load_all(
                 match std::fs::read_to_string(&path) {
                     Ok(text) => add(&text, &path),
                     Err(e) => {
-                        tracing::warn!(path = %path.display(), error = %e, "cannot read workflow")
+                        tracing::warn!(path = %path.display(), error = %e, "cannot read workflow");
                     }
                 }
             }
