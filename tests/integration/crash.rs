@@ -166,7 +166,7 @@ fn sigkill_at_random_points_loses_nothing_and_applies_nothing_twice() {
     let (_dir, ws) = temp_workspace();
     std::fs::write(
         ws.join("config.toml"),
-        "[store]\ndurability = \"full\"\n[orchestrator]\nworkers = 2\nlease_ms = 3000\npoll_ms = 20\nbackoff_base_ms = 20\nbackoff_max_ms = 100\n",
+        "[store]\ndurability = \"full\"\n[orchestrator]\nworkers = 2\nlease_ms = 3000\npoll_ms = 20\nbackoff_base_ms = 20\nbackoff_max_ms = 100\nmax_lease_losses = 1000\n",
     )
     .unwrap();
     std::fs::create_dir_all(ws.join("agents")).unwrap();
@@ -260,4 +260,94 @@ fn sigkill_at_random_points_loses_nothing_and_applies_nothing_twice() {
         "{kills} kills, {} requests, {expected} effects",
         received.requests
     );
+}
+
+#[test]
+fn sigterm_releases_in_flight_work_and_exits_zero() {
+    let (_dir, ws) = temp_workspace();
+    // A receiver that never answers keeps the run in flight until the signal.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/slow", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let held: Vec<TcpStream> = listener.incoming().flatten().collect();
+        drop(held);
+    });
+    let input = json!({"url": url, "steps": 1}).to_string();
+    let out = keel(
+        &ws,
+        &[
+            "task", "add", "--role", "webhook", "--input", &input, "--json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut run = daemon(&ws);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while states(&ws, std::slice::from_ref(&id))[0] != "running" {
+        assert!(Instant::now() < deadline, "the task never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &run.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = run.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+    // The webhook call times out or is interrupted; either way nothing stays leased.
+    let state = &states(&ws, std::slice::from_ref(&id))[0];
+    assert_ne!(state, "running", "a stopped daemon holds no lease");
+    let log = std::fs::read_to_string(ws.join("logs/keel.log")).unwrap();
+    assert!(log.contains("keel run: stopped"), "{log}");
+}
+
+#[test]
+fn task_and_queue_commands_work_from_a_script() {
+    let (_dir, ws) = temp_workspace();
+    let run = |args: &[&str]| {
+        let out = keel(&ws, args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let row: serde_json::Value = serde_json::from_str(&run(&[
+        "task", "add", "--role", "noop", "--title", "hello", "--key", "k", "--json",
+    ]))
+    .unwrap();
+    let id = row["id"].as_str().unwrap().to_string();
+    let again: serde_json::Value = serde_json::from_str(&run(&[
+        "task", "add", "--role", "noop", "--key", "k", "--json",
+    ]))
+    .unwrap();
+    assert_eq!(again["id"], row["id"], "same idempotency key, same task");
+    let list: serde_json::Value = serde_json::from_str(&run(&["task", "list", "--json"])).unwrap();
+    assert_eq!(list["total"], json!(1));
+    let shown: serde_json::Value =
+        serde_json::from_str(&run(&["task", "show", &id, "--json"])).unwrap();
+    assert_eq!(shown["task"]["title"], json!("hello"));
+    assert!(run(&["queue", "pause"]).contains("paused"));
+    assert!(run(&["queue", "resume"]).contains("resumed"));
+    let cancelled: serde_json::Value =
+        serde_json::from_str(&run(&["task", "cancel", &id, "--json"])).unwrap();
+    assert_eq!(cancelled["state"], json!("cancelled"));
+    let out = keel(&ws, &["task", "retry", &id]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only failed or escalated"));
+    let out = keel(&ws, &["task", "add", "--role", "nobody"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown role \"nobody\""));
+    let out = keel(
+        &ws,
+        &["task", "add", "--role", "noop", "--input", "{not json"],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--input is not valid JSON"));
 }

@@ -324,6 +324,34 @@ fn an_expired_lease_returns_the_task_and_the_old_owner_cannot_finish_it() {
 }
 
 #[test]
+fn a_task_that_keeps_killing_its_worker_is_escalated() {
+    let mut fx = fixture();
+    let catalog = RoleCatalog::builtin();
+    let t = submit(&mut fx, &catalog, task("noop"));
+    let cfg = OrchestratorConfig {
+        max_lease_losses: 2,
+        ..config()
+    };
+    let c = Coordinator::new(
+        fx.path.clone(),
+        Durability::Normal,
+        Arc::new(fx.clock.clone()),
+        catalog,
+        cfg,
+        Arc::new(BuiltinExecutor::default()),
+    );
+    for _ in 0..2 {
+        assert_eq!(c.claim(&mut fx.store, 1).unwrap().len(), 1);
+        fx.clock.advance(1_001); // the worker died: no heartbeat
+        c.maintain(&mut fx.store).unwrap();
+    }
+    let after = get(&fx, &t.id);
+    assert_eq!(after.state, TaskState::Escalated);
+    assert_eq!(after.lease_losses, 2);
+    assert!(after.detail.contains("cut off 2 times"), "{}", after.detail);
+}
+
+#[test]
 fn failures_back_off_then_escalate_with_history_and_a_suggested_fix() {
     let mut fx = fixture();
     let catalog = RoleCatalog::builtin().with_role("caller", None);

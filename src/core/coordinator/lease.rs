@@ -150,6 +150,7 @@ pub fn recover(
     now: Millis,
     me: &str,
     owners_dir: Option<&Path>,
+    max_lease_losses: i64,
 ) -> Result<Vec<String>> {
     let running: Vec<(String, Option<String>, Option<i64>)> = {
         let mut stmt = tx.prepare(
@@ -177,22 +178,40 @@ pub fn recover(
         } else {
             "its lease expired"
         };
+        let losses: i64 = tx.query_row(
+            "UPDATE tasks SET lease_losses = lease_losses + 1 WHERE id = ?1 RETURNING lease_losses",
+            [&id],
+            |r| r.get(0),
+        )?;
+        let (to, action, detail) = if losses >= max_lease_losses {
+            (
+                TaskState::Escalated,
+                "task.escalated",
+                format!(
+                    "its run was cut off {losses} times ({why}): it may crash its worker; \
+                     check logs/keel.log, then retry or cancel"
+                ),
+            )
+        } else {
+            (
+                TaskState::Queued,
+                "task.lease_recovered",
+                format!("back in the queue: {why}"),
+            )
+        };
         transition(
             tx,
             now,
             &Actor::system("coordinator"),
             &id,
-            TaskState::Queued,
-            "task.lease_recovered",
+            to,
+            action,
             Change {
-                detail: Some(format!("back in the queue: {why}")),
-                audit: json!({"owner": owner, "reason": why}),
+                detail: Some(detail),
+                error: (to == TaskState::Escalated).then(|| format!("lease lost {losses} times")),
+                audit: json!({"owner": owner, "reason": why, "lease_losses": losses}),
                 ..Change::default()
             },
-        )?;
-        tx.execute(
-            "UPDATE tasks SET lease_losses = lease_losses + 1 WHERE id = ?1",
-            [&id],
         )?;
         recovered.push(id);
     }

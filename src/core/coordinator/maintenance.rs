@@ -51,7 +51,13 @@ pub fn run(store: &mut Store, env: &Env) -> Result<()> {
     }
     env.write(store, |tx| {
         if check_leases > 0 {
-            for id in super::lease::recover(tx, now, &env.owner, env.owners_dir.as_deref())? {
+            for id in super::lease::recover(
+                tx,
+                now,
+                &env.owner,
+                env.owners_dir.as_deref(),
+                env.config.max_lease_losses,
+            )? {
                 changed.push((id, "task.lease_recovered"));
             }
         }

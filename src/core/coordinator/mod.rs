@@ -54,6 +54,9 @@ pub struct OrchestratorConfig {
     pub jitter: f64,
     /// Seeds the jitter, so retries are reproducible.
     pub seed: u64,
+    /// A task whose runs keep dying with their process (a poison pill) is escalated after
+    /// this many lost leases instead of taking the daemon down forever.
+    pub max_lease_losses: i64,
 }
 
 impl Default for OrchestratorConfig {
@@ -70,6 +73,7 @@ impl Default for OrchestratorConfig {
             backoff_max_ms: 600_000,
             jitter: 0.2,
             seed: 0,
+            max_lease_losses: 20,
         }
     }
 }
@@ -87,6 +91,17 @@ impl OrchestratorConfig {
 /// Receives `(subject, action)` after each committed change (the handle turns these into
 /// `Event::Changed`).
 pub type Notifier = Arc<dyn Fn(&str, &str) + Send + Sync>;
+
+/// A notifier that broadcasts `Event::Changed` (for a coordinator inside the console).
+#[must_use]
+pub fn event_notifier(events: tokio::sync::broadcast::Sender<crate::protocol::Event>) -> Notifier {
+    Arc::new(move |subject, action| {
+        let _ = events.send(crate::protocol::Event::Changed {
+            subject: subject.to_string(),
+            action: action.to_string(),
+        });
+    })
+}
 
 /// What every run of this process shares.
 pub struct Env {
