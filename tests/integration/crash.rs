@@ -19,7 +19,7 @@ use serde_json::json;
 use crate::support::{keel, keel_bin, temp_workspace};
 
 const KILLS: usize = 50;
-const WORKFLOWS: usize = 8;
+const WORKFLOWS: usize = 24;
 const STEPS: u64 = 3;
 const STAGES: usize = 4;
 
@@ -188,12 +188,10 @@ fn sigkill_at_random_points_loses_nothing_and_applies_nothing_twice() {
 
     let mut acknowledged = Vec::new();
     let mut kills = 0;
-    let mut round = 0;
     while kills < KILLS {
-        if acknowledged.len() < WORKFLOWS && round % 2 == 0 {
+        if acknowledged.len() < WORKFLOWS {
             acknowledged.push(add_workflow(&ws, &url));
         }
-        round += 1;
         // Sometimes two processes share the workspace, like the console and `keel run`.
         let mut procs = vec![daemon(&ws)];
         if rng.random_bool(0.3) {
@@ -207,6 +205,10 @@ fn sigkill_at_random_points_loses_nothing_and_applies_nothing_twice() {
         }
     }
 
+    let before_final = {
+        let all = states(&ws, &acknowledged);
+        (all.iter().filter(|s| *s == "succeeded").count(), all.len())
+    };
     // A clean run finishes everything, then stops on SIGTERM with exit status 0.
     let mut last = daemon(&ws);
     std::thread::sleep(Duration::from_millis(300));
@@ -257,8 +259,9 @@ fn sigkill_at_random_points_loses_nothing_and_applies_nothing_twice() {
     let verification = keel::core::audit::verify(store.conn()).unwrap();
     assert!(verification.first_broken.is_none(), "{verification:?}");
     eprintln!(
-        "{kills} kills, {} requests, {expected} effects",
-        received.requests
+        "{kills} kills, {} requests ({} lookups after crashes), {expected} effects; \
+         before the final run: {before_final:?}",
+        received.requests, received.lookups
     );
 }
 
