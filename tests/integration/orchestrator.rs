@@ -1132,3 +1132,115 @@ fn the_handle_serves_task_ops_and_notifies() {
     handle.request_blocking(Op::PauseQueue).unwrap();
     handle.shutdown();
 }
+
+/// Polls `cond` until it holds (generous deadline; not a timing assertion).
+fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn running_tasks_can_be_paused_resumed_and_cancelled_between_steps() {
+    let mut fx = fixture();
+    let catalog = RoleCatalog::builtin().with_role("long", None);
+    // (task id, step) → times run; and the tasks whose executor has returned.
+    let runs = Arc::new(Mutex::new(std::collections::HashMap::<
+        (String, usize),
+        usize,
+    >::new()));
+    let returned = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (counted, exits) = (Arc::clone(&runs), Arc::clone(&returned));
+    let cfg = OrchestratorConfig {
+        lease_ms: 150,
+        poll_ms: 10,
+        ..config()
+    };
+    let executor = script(&["long"], move |ctx| {
+        let id = ctx.task().id.clone();
+        let mut body = || -> Result<Outcome, RunError> {
+            for i in 0..100 {
+                let counted = Arc::clone(&counted);
+                let key = (id.clone(), i);
+                ctx.step(&format!("s{i}"), move || {
+                    *counted.lock().unwrap().entry(key).or_default() += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(3));
+                    Ok(i)
+                })?;
+            }
+            Ok(Outcome::Succeeded(json!({})))
+        };
+        let result = body();
+        exits.lock().unwrap().push(id);
+        result
+    });
+    let steps_of = |id: &str| -> (usize, usize) {
+        let runs = runs.lock().unwrap();
+        let mine: Vec<usize> = runs
+            .iter()
+            .filter(|((t, _), _)| t == id)
+            .map(|(_, n)| *n)
+            .collect();
+        (mine.len(), mine.iter().copied().max().unwrap_or(0))
+    };
+    let c = Arc::new(Coordinator::new(
+        fx.path.clone(),
+        Durability::Normal,
+        Arc::new(keel::core::clock::SystemClock),
+        catalog.clone(),
+        cfg,
+        executor,
+    ));
+    let t = submit(&mut fx, &catalog, task("long"));
+    let running = Arc::clone(&c).start().unwrap();
+    eventually("the task to start", || {
+        get(&fx, &t.id).state == TaskState::Running
+    });
+    fx.store
+        .write(|tx| ops::set_task_paused(tx, 0, &Actor::Operator, &t.id, true))
+        .unwrap();
+    eventually("the paused task to be released", || {
+        let now = get(&fx, &t.id);
+        now.state == TaskState::Queued && now.paused
+    });
+    assert!(steps_of(&t.id).0 < 100, "paused mid-run");
+    fx.store
+        .write(|tx| ops::set_task_paused(tx, 0, &Actor::Operator, &t.id, false))
+        .unwrap();
+    eventually("the resumed task to finish", || {
+        get(&fx, &t.id).state == TaskState::Succeeded
+    });
+    assert_eq!(
+        steps_of(&t.id),
+        (100, 1),
+        "every step ran exactly once across the pause"
+    );
+
+    let u = submit(&mut fx, &catalog, task("long"));
+    eventually("the second task to start", || {
+        get(&fx, &u.id).state == TaskState::Running
+    });
+    fx.store
+        .write(|tx| ops::cancel(tx, 0, &Actor::Operator, &u.id))
+        .unwrap();
+    eventually("the cancelled run to stop by itself", || {
+        returned.lock().unwrap().contains(&u.id)
+    });
+    running.stop();
+    assert_eq!(get(&fx, &u.id).state, TaskState::Cancelled);
+    assert!(
+        steps_of(&u.id).0 < 100,
+        "the cancelled run stopped at a step boundary"
+    );
+    assert!(
+        audit::verify(fx.store.conn())
+            .unwrap()
+            .first_broken
+            .is_none()
+    );
+}
