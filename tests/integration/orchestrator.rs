@@ -515,6 +515,51 @@ fn a_resumed_run_skips_its_checkpointed_steps() {
 }
 
 #[test]
+fn a_database_step_commits_with_its_checkpoint_exactly_once() {
+    let mut fx = fixture();
+    let catalog = RoleCatalog::builtin().with_role("note", None);
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&attempts);
+    let c = coordinator(
+        &fx,
+        catalog.clone(),
+        script(&["note"], move |ctx| {
+            let id: String = ctx.db_step("publish", &json!({"topic": "notes"}), |tx, actor| {
+                keel::core::blackboard::publish(
+                    tx,
+                    0,
+                    actor,
+                    &keel::core::blackboard::NewFinding {
+                        topic: "notes".into(),
+                        author: "note".into(),
+                        text: "hello".into(),
+                        data: json!({}),
+                        task: None,
+                    },
+                )
+            })?;
+            // The first attempt fails after the step; the retry must not publish again.
+            if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                return Err(RunError::Retryable("flaky".into()));
+            }
+            Ok(Outcome::Succeeded(json!({"finding": id})))
+        }),
+    );
+    let t = submit(&mut fx, &catalog, task("note"));
+    c.run_pending(&mut fx.store).unwrap();
+    fx.clock.advance(60_000);
+    c.run_pending(&mut fx.store).unwrap();
+    assert_eq!(get(&fx, &t.id).state, TaskState::Succeeded);
+    assert_eq!(attempts.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        keel::core::blackboard::list(fx.store.conn(), Some("notes"), 0, 10)
+            .unwrap()
+            .total,
+        1
+    );
+}
+
+#[test]
 fn a_task_whose_role_disappeared_is_escalated_not_dropped() {
     let mut fx = fixture();
     let with_ghost = RoleCatalog::builtin().with_role("ghost", None);

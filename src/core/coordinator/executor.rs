@@ -235,6 +235,58 @@ impl<'a> StepContext<'a> {
         Ok(out)
     }
 
+    /// Runs `f` as the next step inside the same transaction as its checkpoint, so database
+    /// work done by a step (an object version, a finding…) commits exactly once with it.
+    /// Refused (rolled back) if this process no longer holds the task's lease.
+    pub fn db_step<T, F>(&mut self, name: &str, input: &Value, f: F) -> Result<T, RunError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce(&rusqlite::Transaction<'_>, &Actor) -> crate::core::Result<T>,
+    {
+        self.check_interrupt()?;
+        let index = self.next_index;
+        self.next_index += 1;
+        let input_hash = canonical::hash_value(input);
+        if let Some(stored) = self.stored_step(index, name, &input_hash)? {
+            return serde_json::from_value(stored).map_err(|e| {
+                RunError::Permanent(format!(
+                    "step {index} ({name}): stored output does not fit: {e}"
+                ))
+            });
+        }
+        let now = self.env.clock.now_ms();
+        let (owner, task_id, run_id, actor) = (
+            self.env.owner.clone(),
+            self.task.id.clone(),
+            self.run_id.clone(),
+            self.actor.clone(),
+        );
+        let outcome = self.env.write(self.store, |tx| {
+            let held: Option<i64> = tx
+                .query_row(
+                    "SELECT 1 FROM tasks WHERE id = ?1 AND state = 'running' AND lease_owner = ?2",
+                    params![task_id, owner],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if held.is_none() {
+                return Ok(None);
+            }
+            let out = f(tx, &actor)?;
+            let value = serde_json::to_value(&out).map_err(|e| Error::Other(e.to_string()))?;
+            tx.execute(
+                "INSERT INTO run_steps (run_id, step_index, name, kind, input_hash, output, created_ms)
+                 VALUES (?1, ?2, ?3, 'db', ?4, ?5, ?6)",
+                params![run_id, index, name, input_hash, canonical::to_string(&value), now],
+            )?;
+            Ok(Some(out))
+        })?;
+        outcome.ok_or_else(|| {
+            self.control.interrupt(Interrupt::LeaseLost);
+            RunError::Interrupted(Interrupt::LeaseLost)
+        })
+    }
+
     fn stored_step(
         &self,
         index: i64,
@@ -367,28 +419,19 @@ impl<'a> StepContext<'a> {
     /// Publishes a finding as the next step (once per run, even across crashes).
     pub fn publish(&mut self, topic: &str, text: &str, data: &Value) -> Result<String, RunError> {
         let input = serde_json::json!({"topic": topic, "text": text, "data": data});
-        self.step_with_input("publish", "publish", &input, |ctx| {
-            let now = ctx.env.clock.now_ms();
-            let actor = ctx.actor.clone();
-            let task = ctx.task.id.clone();
-            let author = ctx.task.role.clone();
-            let id = ctx.env.write(ctx.store, |tx| {
-                crate::core::blackboard::publish(
-                    tx,
-                    now,
-                    &actor,
-                    &crate::core::blackboard::NewFinding {
-                        topic: topic.to_string(),
-                        author,
-                        text: text.to_string(),
-                        data: data.clone(),
-                        task: Some(task),
-                    },
-                )
-            })?;
-            ctx.env
-                .notify(&format!("finding/{id}"), "blackboard.published");
-            Ok(id)
-        })
+        let now = self.env.clock.now_ms();
+        let finding = crate::core::blackboard::NewFinding {
+            topic: topic.to_string(),
+            author: self.task.role.clone(),
+            text: text.to_string(),
+            data: data.clone(),
+            task: Some(self.task.id.clone()),
+        };
+        let id: String = self.db_step("publish", &input, |tx, actor| {
+            crate::core::blackboard::publish(tx, now, actor, &finding)
+        })?;
+        self.env
+            .notify(&format!("finding/{id}"), "blackboard.published");
+        Ok(id)
     }
 }
