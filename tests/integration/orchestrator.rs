@@ -925,6 +925,69 @@ fn an_approval_stage_waits_for_the_operator() {
 }
 
 #[test]
+fn a_run_can_wait_for_approval_and_resume_after_it() {
+    let mut fx = fixture();
+    let catalog = RoleCatalog::builtin()
+        .with_role("spender", None)
+        .with_role("lonely", None);
+    // Stands in for the approvals module's record of the decision.
+    let approved = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let asks = Arc::new(AtomicUsize::new(0));
+    let (decision, asked) = (Arc::clone(&approved), Arc::clone(&asks));
+    let c = coordinator(
+        &fx,
+        catalog.clone(),
+        script(&["spender", "lonely"], move |ctx| {
+            if ctx.task().role == "lonely" {
+                return Ok(Outcome::WaitChildren);
+            }
+            let asked = Arc::clone(&asked);
+            let quote: u32 = ctx.step("quote", move || {
+                asked.fetch_add(1, Ordering::SeqCst);
+                Ok(40)
+            })?;
+            if !decision.load(Ordering::SeqCst) {
+                return Ok(Outcome::WaitApproval(format!(
+                    "pay {quote} USD to the printer"
+                )));
+            }
+            Ok(Outcome::Succeeded(json!({"paid": quote})))
+        }),
+    );
+    let t = submit(&mut fx, &catalog, task("spender"));
+    c.run_pending(&mut fx.store).unwrap();
+    let waiting = get(&fx, &t.id);
+    assert_eq!(waiting.state, TaskState::Waiting(WaitFor::Approval));
+    assert_eq!(waiting.detail, "pay 40 USD to the printer");
+    approved.store(true, Ordering::SeqCst);
+    fx.store
+        .write(|tx| ops::resolve_approval(tx, T0, &Actor::Operator, &t.id, true, json!("ok")))
+        .unwrap();
+    assert_eq!(
+        get(&fx, &t.id).state,
+        TaskState::Queued,
+        "an approved run resumes"
+    );
+    c.run_pending(&mut fx.store).unwrap();
+    let done = get(&fx, &t.id);
+    assert_eq!(done.state, TaskState::Succeeded);
+    assert_eq!(done.output, Some(json!({"paid": 40})));
+    assert_eq!(
+        asks.load(Ordering::SeqCst),
+        1,
+        "the quote step was not redone"
+    );
+
+    let lonely = submit(&mut fx, &catalog, task("lonely"));
+    c.run_pending(&mut fx.store).unwrap();
+    assert_eq!(
+        get(&fx, &lonely.id).state,
+        TaskState::Escalated,
+        "waiting for no children is refused"
+    );
+}
+
+#[test]
 fn cyclic_workflows_and_unknown_roles_are_refused_at_submission() {
     let mut fx = fixture();
     let dir = tempfile::tempdir().unwrap();

@@ -33,6 +33,10 @@ pub fn finish(
                 .map_err(|e| RunError::Retryable(e.to_string())),
             None => Ok(Outcome::Succeeded(output)),
         },
+        // A task that waits for children it never spawned would wake and wait forever.
+        Ok(Outcome::WaitChildren) if !has_children(tx, &task.id)? => Err(RunError::Permanent(
+            "the run asked to wait for child tasks but spawned none".into(),
+        )),
         other => other,
     };
     let (to, action, change) = match result {
@@ -136,4 +140,11 @@ fn failure(
             ..Change::default()
         },
     )
+}
+
+fn has_children(tx: &Transaction<'_>, id: &str) -> Result<bool> {
+    let n: i64 = tx.query_row("SELECT count(*) FROM tasks WHERE parent = ?1", [id], |r| {
+        r.get(0)
+    })?;
+    Ok(n > 0)
 }

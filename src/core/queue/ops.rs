@@ -177,8 +177,10 @@ pub fn queue_paused(conn: &rusqlite::Connection) -> Result<bool> {
     Ok(value.as_deref() == Some("1"))
 }
 
-/// Resolves a task waiting for an approval: approved → succeeded with `output`;
-/// refused → escalated with the reason. For the approvals module.
+/// Resolves a task waiting for an approval. Approved: a task that has not run yet (a
+/// workflow approval stage) succeeds with `output`; a run that paused for the approval goes
+/// back to the queue and resumes after its last checkpoint. Refused: escalated with the
+/// reason (a string `output`). For the approvals module.
 pub fn resolve_approval(
     tx: &Transaction<'_>,
     now: Millis,
@@ -194,7 +196,21 @@ pub fn resolve_approval(
             format!("task {id} is {}", task.state),
         ));
     }
-    if approved {
+    if approved && task.run_id.is_some() {
+        transition(
+            tx,
+            now,
+            actor,
+            id,
+            TaskState::Queued,
+            "task.approved",
+            Change {
+                detail: Some(String::new()),
+                audit: serde_json::json!({"decision": output}),
+                ..Change::default()
+            },
+        )?;
+    } else if approved {
         transition(
             tx,
             now,
