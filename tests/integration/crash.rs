@@ -256,6 +256,37 @@ fn sigkill_at_random_points_loses_nothing_and_applies_nothing_twice() {
         )
         .unwrap();
     assert_eq!(usize::try_from(done).unwrap(), expected);
+    // Leases: a task is never claimed again while a claim on it is still live.
+    let entries = keel::core::audit::query(
+        store.conn(),
+        &keel::core::audit::Filter::default(),
+        1_000_000,
+        false,
+    )
+    .unwrap();
+    let mut live: HashMap<String, bool> = HashMap::new();
+    let mut claims = 0;
+    for e in &entries {
+        if !e.subject.starts_with("task/") {
+            continue;
+        }
+        let running = live.entry(e.subject.clone()).or_default();
+        if e.action == "task.claimed" {
+            assert!(
+                !*running,
+                "{} claimed twice at once (audit seq {})",
+                e.subject, e.seq
+            );
+            *running = true;
+            claims += 1;
+        } else if e.payload.get("from").and_then(serde_json::Value::as_str) == Some("running") {
+            *running = false;
+        }
+    }
+    assert!(
+        claims > acknowledged.len(),
+        "crashes forced re-claims ({claims} claims)"
+    );
     let verification = keel::core::audit::verify(store.conn()).unwrap();
     assert!(verification.first_broken.is_none(), "{verification:?}");
     eprintln!(
