@@ -161,9 +161,8 @@ fn states(ws: &Path, ids: &[String]) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn sigkill_at_random_points_loses_nothing_and_applies_nothing_twice() {
-    let (_dir, ws) = temp_workspace();
+/// Fast leases and retries, and a four-stage diamond workflow of webhook steps.
+fn write_crash_config(ws: &Path) {
     std::fs::write(
         ws.join("config.toml"),
         "[store]\ndurability = \"full\"\n[orchestrator]\nworkers = 2\nlease_ms = 3000\npoll_ms = 20\nbackoff_base_ms = 20\nbackoff_max_ms = 100\nmax_lease_losses = 1000\n",
@@ -178,6 +177,44 @@ fn sigkill_at_random_points_loses_nothing_and_applies_nothing_twice() {
          [[stage]]\nname = \"last\"\nrole = \"webhook\"\nafter = [\"left\", \"right\"]\n",
     )
     .unwrap();
+}
+
+/// Leases, from the audit log: a task is never claimed again while a claim on it is live.
+/// Returns the number of claims.
+fn assert_never_claimed_twice(store: &keel::core::store::Store) -> usize {
+    let entries = keel::core::audit::query(
+        store.conn(),
+        &keel::core::audit::Filter::default(),
+        1_000_000,
+        false,
+    )
+    .unwrap();
+    let mut live: HashMap<String, bool> = HashMap::new();
+    let mut claims = 0;
+    for e in &entries {
+        if !e.subject.starts_with("task/") {
+            continue;
+        }
+        let running = live.entry(e.subject.clone()).or_default();
+        if e.action == "task.claimed" {
+            assert!(
+                !*running,
+                "{} claimed twice at once (audit seq {})",
+                e.subject, e.seq
+            );
+            *running = true;
+            claims += 1;
+        } else if e.payload.get("from").and_then(serde_json::Value::as_str) == Some("running") {
+            *running = false;
+        }
+    }
+    claims
+}
+
+#[test]
+fn sigkill_at_random_points_loses_nothing_and_applies_nothing_twice() {
+    let (_dir, ws) = temp_workspace();
+    write_crash_config(&ws);
     let (url, received) = receiver();
     let seed = std::env::var("KEEL_CRASH_SEED")
         .ok()
@@ -256,33 +293,7 @@ fn sigkill_at_random_points_loses_nothing_and_applies_nothing_twice() {
         )
         .unwrap();
     assert_eq!(usize::try_from(done).unwrap(), expected);
-    // Leases: a task is never claimed again while a claim on it is still live.
-    let entries = keel::core::audit::query(
-        store.conn(),
-        &keel::core::audit::Filter::default(),
-        1_000_000,
-        false,
-    )
-    .unwrap();
-    let mut live: HashMap<String, bool> = HashMap::new();
-    let mut claims = 0;
-    for e in &entries {
-        if !e.subject.starts_with("task/") {
-            continue;
-        }
-        let running = live.entry(e.subject.clone()).or_default();
-        if e.action == "task.claimed" {
-            assert!(
-                !*running,
-                "{} claimed twice at once (audit seq {})",
-                e.subject, e.seq
-            );
-            *running = true;
-            claims += 1;
-        } else if e.payload.get("from").and_then(serde_json::Value::as_str) == Some("running") {
-            *running = false;
-        }
-    }
+    let claims = assert_never_claimed_twice(&store);
     assert!(
         claims > acknowledged.len(),
         "crashes forced re-claims ({claims} claims)"
