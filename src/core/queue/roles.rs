@@ -77,10 +77,9 @@ impl RoleCatalog {
     pub fn load(workspace_root: &Path) -> Result<Self> {
         let mut catalog = Self::builtin();
         let dir = workspace_root.join("agents");
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            return Ok(catalog);
-        };
-        let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        let mut paths: Vec<_> = std::fs::read_dir(&dir)
+            .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
         paths.sort();
         for path in paths {
             let name = path
@@ -94,27 +93,37 @@ impl RoleCatalog {
                 continue;
             }
             let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-            let head: TemplateHead = crate::core::config::parse(&text, &path)?;
-            let role = head
-                .name
-                .unwrap_or_else(|| name.trim_end_matches(".toml").to_string());
-            let input_schema = head
-                .input_schema
-                .map(|s| {
-                    serde_json::to_value(s)
-                        .map_err(|e| Error::invalid("input_schema", e.to_string()))
-                })
-                .transpose()?;
-            catalog.roles.insert(
-                role,
-                RoleSpec {
-                    input_schema,
-                    subscriptions: head.subscriptions,
-                },
-            );
+            catalog.add_template(&text, &path)?;
         }
         catalog.workflows = workflow::load_all(&dir, &catalog);
         Ok(catalog)
+    }
+
+    /// Registers the role an agent template declares (`name`, else the file stem), with its
+    /// `input_schema` and `subscriptions`. Other keys are the agents module's business.
+    /// For templates compiled into the binary, call this with their text and shipped path.
+    pub fn add_template(&mut self, text: &str, path: &Path) -> Result<()> {
+        let head: TemplateHead = crate::core::config::parse(text, path)?;
+        let stem = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .trim_end_matches(".toml")
+            .to_string();
+        let input_schema = head
+            .input_schema
+            .map(|s| {
+                serde_json::to_value(s).map_err(|e| Error::invalid("input_schema", e.to_string()))
+            })
+            .transpose()?;
+        self.roles.insert(
+            head.name.unwrap_or(stem),
+            RoleSpec {
+                input_schema,
+                subscriptions: head.subscriptions,
+            },
+        );
+        Ok(())
     }
 
     /// Adds a workflow (tests; built-ins are added by [`RoleCatalog::load`]).
@@ -272,6 +281,10 @@ mod tests {
         std::fs::write(dir.path().join("agents/content.workflow.toml"), "junk = [").unwrap();
         let catalog = RoleCatalog::load(dir.path()).unwrap();
         assert!(catalog.contains("researcher"));
+        let err = catalog.workflow("content").unwrap_err().to_string();
+        assert!(err.contains("content.workflow.toml:1:"), "a broken workspace file replaces the built-in: {err}");
+        let bare = tempfile::tempdir().unwrap();
+        assert!(RoleCatalog::load(bare.path()).unwrap().workflow("content").is_ok());
         assert!(catalog.check_input("researcher", &json!(1)).is_err());
         assert_eq!(
             catalog.subscriptions().collect::<Vec<_>>(),
