@@ -296,11 +296,11 @@ impl<'a> StepContext<'a> {
         let row: Option<(String, String, String)> = self
             .store
             .conn()
-            .query_row(
+            .prepare_cached(
                 "SELECT name, input_hash, output FROM run_steps WHERE run_id = ?1 AND step_index = ?2",
-                params![self.run_id, index],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
+            .map_err(Error::from)?
+            .query_row(params![self.run_id, index], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()
             .map_err(Error::from)?;
         let Some((stored_name, stored_hash, output)) = row else {
@@ -330,11 +330,12 @@ impl<'a> StepContext<'a> {
         let task_id = self.task.id.clone();
         let run_id = self.run_id.clone();
         let written = self.env.write(self.store, |tx| {
-            Ok(tx.execute(
+            Ok(tx.prepare_cached(
                 "INSERT INTO run_steps (run_id, step_index, name, kind, input_hash, output, created_ms)
                  SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
                  WHERE EXISTS (SELECT 1 FROM tasks WHERE id = ?8 AND state = 'running' AND lease_owner = ?9)",
-                params![run_id, index, name, kind, input_hash, canonical::to_string(output), now, task_id, owner],
+            )?
+            .execute(params![run_id, index, name, kind, input_hash, canonical::to_string(output), now, task_id, owner],
             )?)
         })?;
         if written == 0 {

@@ -73,8 +73,9 @@ pub fn claim(
     }
     let mut running: BTreeMap<String, usize> = BTreeMap::new();
     {
-        let mut stmt =
-            tx.prepare("SELECT role, count(*) FROM tasks WHERE state = 'running' GROUP BY role")?;
+        let mut stmt = tx.prepare_cached(
+            "SELECT role, count(*) FROM tasks WHERE state = 'running' GROUP BY role",
+        )?;
         for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
             let (role, n) = row?;
             running.insert(role, usize::try_from(n).unwrap_or(0));
@@ -82,7 +83,7 @@ pub fn claim(
     }
     let mut total: usize = running.values().sum();
     let mut claimed = Vec::new();
-    let mut stmt = tx.prepare(&format!(
+    let mut stmt = tx.prepare_cached(&format!(
         "UPDATE tasks SET state = 'running', wait_for = '', lease_owner = ?1,
              lease_expires_ms = ?2, updated_ms = ?3, run_id = COALESCE(run_id, ?4)
          WHERE id = (SELECT id FROM tasks INDEXED BY tasks_due

@@ -187,14 +187,12 @@ impl Task {
 /// Loads one task.
 pub fn get(conn: &rusqlite::Connection, id: &str) -> crate::core::Result<Task> {
     use rusqlite::OptionalExtension;
-    conn.query_row(
-        &format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1"),
-        [id],
-        Task::from_row,
-    )
-    .optional()?
-    .ok_or_else(|| crate::core::Error::NotFound {
-        kind: "task".into(),
-        id: id.to_string(),
-    })
+    // Cached: this runs several times per task on the hot path.
+    conn.prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1"))?
+        .query_row([id], Task::from_row)
+        .optional()?
+        .ok_or_else(|| crate::core::Error::NotFound {
+            kind: "task".into(),
+            id: id.to_string(),
+        })
 }

@@ -282,9 +282,17 @@ mod tests {
         let catalog = RoleCatalog::load(dir.path()).unwrap();
         assert!(catalog.contains("researcher"));
         let err = catalog.workflow("content").unwrap_err().to_string();
-        assert!(err.contains("content.workflow.toml:1:"), "a broken workspace file replaces the built-in: {err}");
+        assert!(
+            err.contains("content.workflow.toml:1:"),
+            "a broken workspace file replaces the built-in: {err}"
+        );
         let bare = tempfile::tempdir().unwrap();
-        assert!(RoleCatalog::load(bare.path()).unwrap().workflow("content").is_ok());
+        assert!(
+            RoleCatalog::load(bare.path())
+                .unwrap()
+                .workflow("content")
+                .is_ok()
+        );
         assert!(catalog.check_input("researcher", &json!(1)).is_err());
         assert_eq!(
             catalog.subscriptions().collect::<Vec<_>>(),

@@ -53,7 +53,7 @@ pub fn transition(
         }));
     }
     let running = to == TaskState::Running;
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE tasks SET state = ?2, wait_for = ?3, updated_ms = ?4,
              detail = COALESCE(?5, detail),
              output = COALESCE(?6, output),
@@ -67,23 +67,23 @@ pub fn transition(
              lease_owner = CASE WHEN ?13 THEN lease_owner ELSE NULL END,
              lease_expires_ms = CASE WHEN ?13 THEN lease_expires_ms ELSE NULL END
          WHERE id = ?1",
-        params![
-            id,
-            to.column(),
-            to.wait_column(),
-            now,
-            change.detail,
-            change.output.as_ref().map(canonical::to_string),
-            change.not_before_ms,
-            serde_json::to_string(&errors).unwrap_or_else(|_| "[]".into()),
-            i64::from(change.count_attempt),
-            change.new_run,
-            change.input.as_ref().map(canonical::to_string),
-            change.paused,
-            running,
-            change.reset_attempts,
-        ],
-    )?;
+    )?
+    .execute(params![
+        id,
+        to.column(),
+        to.wait_column(),
+        now,
+        change.detail,
+        change.output.as_ref().map(canonical::to_string),
+        change.not_before_ms,
+        serde_json::to_string(&errors).unwrap_or_else(|_| "[]".into()),
+        i64::from(change.count_attempt),
+        change.new_run,
+        change.input.as_ref().map(canonical::to_string),
+        change.paused,
+        running,
+        change.reset_attempts,
+    ])?;
     let mut payload = json!({
         "from": before.state.to_string(),
         "to": to.to_string(),
