@@ -678,6 +678,48 @@ fn background_work_waits_for_the_off_peak_window_unless_run_now() {
 }
 
 #[test]
+fn one_off_timers_hold_work_until_due() {
+    let mut fx = fixture();
+    let catalog = RoleCatalog::builtin().with_role("nap", None);
+    let c = coordinator(
+        &fx,
+        catalog.clone(),
+        script(&["nap"], |ctx| {
+            let wake: i64 = {
+                let now = ctx.now_ms();
+                ctx.step("set alarm", move || Ok(now + 5_000))?
+            };
+            if ctx.now_ms() < wake {
+                return Ok(Outcome::WaitTimer(wake));
+            }
+            Ok(Outcome::Succeeded(json!({"woke_at": wake})))
+        }),
+    );
+    let mut later = task("noop");
+    later.not_before_ms = Some(T0 + 60_000);
+    let later = submit(&mut fx, &catalog, later);
+    let nap = submit(&mut fx, &catalog, task("nap"));
+    assert_eq!(
+        c.run_pending(&mut fx.store).unwrap(),
+        1,
+        "only the nap runs now"
+    );
+    assert_eq!(get(&fx, &nap.id).state, TaskState::Waiting(WaitFor::Timer));
+    fx.clock.advance(4_999);
+    assert_eq!(c.run_pending(&mut fx.store).unwrap(), 0);
+    fx.clock.advance(1);
+    assert_eq!(c.run_pending(&mut fx.store).unwrap(), 1);
+    assert_eq!(
+        get(&fx, &nap.id).output,
+        Some(json!({"woke_at": T0 + 5_000}))
+    );
+    assert_eq!(get(&fx, &later.id).state, TaskState::Queued);
+    fx.clock.set(T0 + 60_000);
+    assert_eq!(c.run_pending(&mut fx.store).unwrap(), 1);
+    assert_eq!(get(&fx, &later.id).state, TaskState::Succeeded);
+}
+
+#[test]
 fn cron_fires_on_time_and_missed_ticks_run_once() {
     let mut fx = fixture();
     let start = "2026-03-02T10:30:00Z"

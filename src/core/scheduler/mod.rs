@@ -138,6 +138,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn schedules_come_from_config() {
+        let text = "[scheduler]\ntimezone = \"Europe/Paris\"\noff_peak = \"22:00-06:00\"\n\n\
+                    [[schedules]]\nname = \"weekly\"\ncron = \"0 9 * * MON\"\n\
+                    task = { role = \"noop\", title = \"Weekly report\", input = { week = true } }\n";
+        let config: Config =
+            crate::core::config::parse(text, std::path::Path::new("config.toml")).unwrap();
+        let settings = SchedulerSettings::from_config(&config).unwrap();
+        assert_eq!(settings.schedules.len(), 1);
+        assert_eq!(
+            settings.schedules[0].0.task.input,
+            serde_json::json!({"week": true})
+        );
+        assert_eq!(settings.off_peak, Some((22 * 60, 6 * 60)));
+        let bad = "[[schedules]]\nname = \"x\"\ncron = \"99 * * * *\"\n";
+        let config: Config =
+            crate::core::config::parse(bad, std::path::Path::new("config.toml")).unwrap();
+        let err = SchedulerSettings::from_config(&config)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("schedule \"x\""), "{err}");
+        let typo = "[[schedules]]\nname = \"x\"\ncorn = \"* * * * *\"\n";
+        let err = crate::core::config::parse::<Config>(typo, std::path::Path::new("config.toml"))
+            .unwrap_err();
+        assert!(err.to_string().starts_with("config.toml:3:1:"), "{err}");
+    }
+
+    #[test]
     fn off_peak_window_wraps_midnight_in_the_operator_timezone() {
         let settings = SchedulerSettings {
             timezone: jiff::tz::TimeZone::get("Europe/Paris").unwrap(),
