@@ -35,8 +35,8 @@ pub fn suggested_fix(role: &str, error: &str) -> String {
         format!(
             "the {role} run keeps timing out: raise the task's timeout_ms or split the work, then retry"
         )
-    } else if e.contains("schema") {
-        "the input or output does not match its schema: edit the input (keel task retry ID --input …) and retry".into()
+    } else if e.contains("schema") || e.contains("invalid") {
+        "the input was refused (it does not fit its schema or is invalid): edit it (keel task retry ID --input …) and retry".into()
     } else if e.contains("unknown role") || e.contains("no executor") || e.contains("template") {
         format!(
             "no agent template runs role {role:?} any more: restore agents/{role}.toml, then retry — or cancel"
