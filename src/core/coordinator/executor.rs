@@ -287,6 +287,29 @@ impl<'a> StepContext<'a> {
         })
     }
 
+    /// Fails with `LeaseLost` unless this process still holds the task's lease.
+    fn ensure_lease(&self) -> Result<(), RunError> {
+        let held: Option<i64> = self
+            .store
+            .conn()
+            .prepare_cached(
+                "SELECT 1 FROM tasks WHERE id = ?1 AND state = 'running' AND lease_owner = ?2
+                   AND lease_expires_ms >= ?3",
+            )
+            .map_err(Error::from)?
+            .query_row(
+                params![self.task.id, self.env.owner, self.env.clock.now_ms()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(Error::from)?;
+        if held.is_none() {
+            self.control.interrupt(Interrupt::LeaseLost);
+            return Err(RunError::Interrupted(Interrupt::LeaseLost));
+        }
+        Ok(())
+    }
+
     fn stored_step(
         &self,
         index: i64,
@@ -359,6 +382,8 @@ impl<'a> StepContext<'a> {
         let step_key = format!("{}:{name}", self.next_index);
         self.step_with_input(name, "effect", &input, |ctx| {
             ctx.check_interrupt()?;
+            // Never touch the outside world on a lease that another process has taken over.
+            ctx.ensure_lease()?;
             let task = ctx.task.id.clone();
             let request = ledger::Request {
                 task: &task,
