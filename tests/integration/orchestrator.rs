@@ -324,6 +324,28 @@ fn an_expired_lease_returns_the_task_and_the_old_owner_cannot_finish_it() {
 }
 
 #[test]
+fn a_lease_this_process_forgot_is_released_at_the_next_heartbeat() {
+    let mut fx = fixture();
+    let catalog = RoleCatalog::builtin();
+    let t = submit(&mut fx, &catalog, task("noop"));
+    let a = coordinator(&fx, catalog.clone(), Arc::new(BuiltinExecutor::default()));
+    assert_eq!(a.claim(&mut fx.store, 1).unwrap().len(), 1);
+    a.heartbeat(&mut fx.store).unwrap();
+    assert_eq!(
+        get(&fx, &t.id).state,
+        TaskState::Running,
+        "a known claim is renewed"
+    );
+    // The same owner without the claim in memory (as after a failed write): an orphan.
+    let owner = a.env.owner.clone();
+    let b = coordinator(&fx, catalog, Arc::new(BuiltinExecutor::default()))
+        .configure(|env| env.owner = owner);
+    b.heartbeat(&mut fx.store).unwrap();
+    assert_eq!(get(&fx, &t.id).state, TaskState::Queued);
+    assert!(audit_actions(&fx, &format!("task/{}", t.id)).contains(&"task.released".to_string()));
+}
+
+#[test]
 fn a_task_that_keeps_killing_its_worker_is_escalated() {
     let mut fx = fixture();
     let catalog = RoleCatalog::builtin();

@@ -145,6 +145,9 @@ pub struct Coordinator {
     durability: Durability,
     executor: Arc<dyn TaskExecutor>,
     inflight: Mutex<HashMap<String, Arc<RunControl>>>,
+    /// Tasks this process claimed and has not finished recording; a lease it holds on any
+    /// other task is an orphan (e.g. recording a run failed) and is released.
+    claimed: Mutex<std::collections::HashSet<String>>,
     stopping: AtomicBool,
     /// Held for the process's lifetime; other processes test it to tell we are alive.
     #[allow(dead_code)]
@@ -176,6 +179,7 @@ impl Coordinator {
             durability,
             executor,
             inflight: Mutex::new(HashMap::new()),
+            claimed: Mutex::new(std::collections::HashSet::new()),
             stopping: AtomicBool::new(false),
             owner_lock: None,
         }
@@ -248,7 +252,12 @@ impl Coordinator {
         let now = self.env.clock.now_ms();
         let off_peak = self.env.scheduler.in_off_peak(now);
         let claimed = self.env.write(store, |tx| {
-            lease::claim(tx, now, &self.env.owner, &self.env.config, off_peak, max)
+            let tasks = lease::claim(tx, now, &self.env.owner, &self.env.config, off_peak, max)?;
+            // Registered before the commit (under the write gate), so a heartbeat never sees
+            // a fresh lease it does not know about.
+            self.lock_claimed()
+                .extend(tasks.iter().map(|t| t.id.clone()));
+            Ok(tasks)
         })?;
         for task in &claimed {
             self.env
@@ -286,11 +295,18 @@ impl Coordinator {
         let now = self.env.clock.now_ms();
         let action = self.env.write(store, |tx| {
             finish::finish(tx, now, &self.env.owner, &self.env.config, task, result)
-        })?;
-        if let Some(action) = action {
+        });
+        self.lock_claimed().remove(&task.id);
+        if let Some(action) = action? {
             self.env.notify(&format!("task/{}", task.id), action);
         }
         Ok(())
+    }
+
+    fn lock_claimed(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        self.claimed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn lock_inflight(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<RunControl>>> {
@@ -317,6 +333,36 @@ impl Coordinator {
             lease::heartbeat(tx, now, &self.env.owner, self.env.config.lease_ms)
         })?;
         let held: HashMap<String, bool> = held.into_iter().collect();
+        let orphans: Vec<String> = {
+            let claimed = self.lock_claimed();
+            held.keys()
+                .filter(|id| !claimed.contains(*id))
+                .cloned()
+                .collect()
+        };
+        if !orphans.is_empty() {
+            self.env.write(store, |tx| {
+                for id in &orphans {
+                    crate::core::queue::transition(
+                        tx,
+                        now,
+                        &crate::core::audit::Actor::system("coordinator"),
+                        id,
+                        crate::core::queue::TaskState::Queued,
+                        "task.released",
+                        crate::core::queue::Change {
+                            audit: serde_json::json!({"reason": "orphaned lease"}),
+                            ..crate::core::queue::Change::default()
+                        },
+                    )?;
+                }
+                Ok(())
+            })?;
+            for id in &orphans {
+                tracing::warn!(task = %id, "released an orphaned lease");
+                self.env.notify(&format!("task/{id}"), "task.released");
+            }
+        }
         for (id, control) in self.lock_inflight().iter() {
             match held.get(id) {
                 None => control.interrupt(Interrupt::LeaseLost),
