@@ -18,11 +18,15 @@ pub enum TaskCommand {
     /// Submit a work item.
     Add {
         /// The role that runs it (or use --workflow).
-        #[arg(long, required_unless_present = "workflow")]
+        #[arg(long, required_unless_present_any = ["workflow", "task"])]
         role: Option<String>,
         /// Run a workflow file (agents/NAME.workflow.toml) with --input as its input.
         #[arg(long, conflicts_with = "role")]
         workflow: Option<String>,
+        /// A whole work item as JSON (every field: output_schema, cost_estimate_usd, parent…);
+        /// other options are ignored.
+        #[arg(long, conflicts_with_all = ["role", "workflow"])]
+        task: Option<String>,
         /// The input as JSON (checked against the role's input schema).
         #[arg(long, default_value = "{}")]
         input: String,
@@ -108,8 +112,23 @@ pub fn run(ws: &Workspace, cmd: &TaskCommand) -> anyhow::Result<ExitCode> {
 fn dispatch(handle: &CoreHandle, cmd: &TaskCommand) -> anyhow::Result<ExitCode> {
     let (op, json_out) = match cmd {
         TaskCommand::Add {
+            task: Some(whole),
+            json,
+            ..
+        } => {
+            let task: NewTask = serde_json::from_value(parse_json(whole, "--task")?)
+                .context("--task is not a work item")?;
+            (
+                Op::SubmitTask {
+                    task: serde_json::to_value(task)?,
+                },
+                *json,
+            )
+        }
+        TaskCommand::Add {
             role,
             workflow,
+            task: None,
             input,
             title,
             priority,
