@@ -23,7 +23,7 @@ pub enum TaskCommand {
         /// Run a workflow file (agents/NAME.workflow.toml) with --input as its input.
         #[arg(long, conflicts_with = "role")]
         workflow: Option<String>,
-        /// A whole work item as JSON (every field: output_schema, cost_estimate_usd, parent…);
+        /// A whole work item as JSON (every field: `output_schema`, `cost_estimate_usd`, `parent`…);
         /// other options are ignored.
         #[arg(long, conflicts_with_all = ["role", "workflow"])]
         task: Option<String>,
@@ -111,6 +111,61 @@ pub fn run(ws: &Workspace, cmd: &TaskCommand) -> anyhow::Result<ExitCode> {
 
 fn dispatch(handle: &CoreHandle, cmd: &TaskCommand) -> anyhow::Result<ExitCode> {
     let (op, json_out) = match cmd {
+        TaskCommand::Add { .. } => add_op(cmd)?,
+        TaskCommand::List {
+            state,
+            text,
+            limit,
+            json,
+        } => {
+            let body = handle.request_blocking(Op::Query {
+                query: Query::Tasks {
+                    state: state.clone(),
+                    text: text.clone(),
+                    offset: 0,
+                    limit: *limit,
+                },
+            })?;
+            let page: Page<TaskRow> = serde_json::from_value(body)?;
+            if *json {
+                say_json(&page)?;
+            } else {
+                for t in &page.items {
+                    say(&line(t));
+                }
+                say(&format!("{} of {} tasks", page.items.len(), page.total));
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        TaskCommand::Cancel { id, json } => (Op::CancelTask { id: id.clone() }, *json),
+        TaskCommand::Retry { id, input, json } => (
+            Op::RetryTask {
+                id: id.clone(),
+                new_input: input
+                    .as_deref()
+                    .map(|i| parse_json(i, "--input"))
+                    .transpose()?,
+            },
+            *json,
+        ),
+        TaskCommand::Pause { id } => (Op::PauseTask { id: id.clone() }, false),
+        TaskCommand::Resume { id } => (Op::ResumeTask { id: id.clone() }, false),
+        TaskCommand::RunNow { id } => (Op::RunNow { id: id.clone() }, false),
+        TaskCommand::Show { .. } => anyhow::bail!("`task show` reads the store directly"),
+    };
+    let body = handle.request_blocking(op)?;
+    let row: TaskRow = serde_json::from_value(body)?;
+    if json_out {
+        say_json(&row)?;
+    } else {
+        say(&line(&row));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The `SubmitTask` op for `task add`, and whether to answer in JSON.
+fn add_op(cmd: &TaskCommand) -> anyhow::Result<(Op, bool)> {
+    Ok(match cmd {
         TaskCommand::Add {
             task: Some(whole),
             json,
@@ -176,55 +231,8 @@ fn dispatch(handle: &CoreHandle, cmd: &TaskCommand) -> anyhow::Result<ExitCode> 
                 *json,
             )
         }
-        TaskCommand::List {
-            state,
-            text,
-            limit,
-            json,
-        } => {
-            let body = handle.request_blocking(Op::Query {
-                query: Query::Tasks {
-                    state: state.clone(),
-                    text: text.clone(),
-                    offset: 0,
-                    limit: *limit,
-                },
-            })?;
-            let page: Page<TaskRow> = serde_json::from_value(body)?;
-            if *json {
-                say_json(&page)?;
-            } else {
-                for t in &page.items {
-                    say(&line(t));
-                }
-                say(&format!("{} of {} tasks", page.items.len(), page.total));
-            }
-            return Ok(ExitCode::SUCCESS);
-        }
-        TaskCommand::Cancel { id, json } => (Op::CancelTask { id: id.clone() }, *json),
-        TaskCommand::Retry { id, input, json } => (
-            Op::RetryTask {
-                id: id.clone(),
-                new_input: input
-                    .as_deref()
-                    .map(|i| parse_json(i, "--input"))
-                    .transpose()?,
-            },
-            *json,
-        ),
-        TaskCommand::Pause { id } => (Op::PauseTask { id: id.clone() }, false),
-        TaskCommand::Resume { id } => (Op::ResumeTask { id: id.clone() }, false),
-        TaskCommand::RunNow { id } => (Op::RunNow { id: id.clone() }, false),
-        TaskCommand::Show { .. } => anyhow::bail!("`task show` reads the store directly"),
-    };
-    let body = handle.request_blocking(op)?;
-    let row: TaskRow = serde_json::from_value(body)?;
-    if json_out {
-        say_json(&row)?;
-    } else {
-        say(&line(&row));
-    }
-    Ok(ExitCode::SUCCESS)
+        _ => anyhow::bail!("not a task add command"),
+    })
 }
 
 fn line(t: &TaskRow) -> String {
