@@ -2,7 +2,7 @@
 //! the caller's transaction.
 
 use rusqlite::{OptionalExtension, Transaction, params};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{
     DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT_MS, NewTask, RoleCatalog, Task, TaskState, WaitFor,
@@ -155,10 +155,4 @@ fn validate(tx: &Transaction<'_>, catalog: &RoleCatalog, new: &NewTask) -> Resul
         }
     }
     Ok(())
-}
-
-/// A stable digest of a task's input, for logs and audit payloads.
-#[must_use]
-pub fn input_digest(input: &Value) -> String {
-    canonical::hash_value(input)
 }
