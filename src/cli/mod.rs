@@ -8,6 +8,9 @@ mod init;
 mod models;
 mod policy;
 mod reconcile;
+mod queue;
+mod run;
+mod task;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,7 +32,13 @@ use crate::core::workspace::{self, Workspace};
 )]
 pub struct Cli {
     /// Workspace directory (default: the platform data directory).
-    #[arg(long, short = 'w', global = true, env = "KEEL_WORKSPACE", value_name = "DIR")]
+    #[arg(
+        long,
+        short = 'w',
+        global = true,
+        env = "KEEL_WORKSPACE",
+        value_name = "DIR"
+    )]
     pub workspace: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -65,6 +74,18 @@ pub enum Command {
     Approvals(approvals::ApprovalsCommand),
     /// Compare canonical state with the site and other targets; list mismatches and fixes.
     Reconcile(reconcile::ReconcileArgs),
+    /// Submit, list, show, cancel and retry tasks.
+    #[command(subcommand)]
+    Task(task::TaskCommand),
+    /// Pause or resume the whole queue.
+    #[command(subcommand)]
+    Queue(queue::QueueCommand),
+    /// Run the orchestrator headless until SIGINT/SIGTERM (logs to the workspace's logs/).
+    Run {
+        /// Worker threads (default: [orchestrator] workers).
+        #[arg(long)]
+        workers: Option<usize>,
+    },
 }
 
 impl Cli {
@@ -85,7 +106,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::tui::run(&ws)?;
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Init { dir }) => init::init(dir.clone().unwrap_or_else(|| cli.workspace_root())),
+        Some(Command::Init { dir }) => {
+            init::init(dir.clone().unwrap_or_else(|| cli.workspace_root()))
+        }
         Some(Command::Demo { dir }) => init::demo(dir.clone()),
         Some(Command::Audit(cmd)) => audit::run(&cli.open_workspace()?, cmd),
         Some(Command::Models(cmd)) => models::run(cmd),
@@ -93,6 +116,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Policy(cmd)) => policy::run(&cli.workspace_root(), cmd),
         Some(Command::Approvals(cmd)) => approvals::run(&cli.open_workspace()?, cmd),
         Some(Command::Reconcile(args)) => reconcile::run(&cli.open_workspace()?, args),
+        Some(Command::Task(cmd)) => task::run(&cli.open_workspace()?, cmd),
+        Some(Command::Queue(cmd)) => queue::run(&cli.open_workspace()?, cmd),
+        Some(Command::Run { workers }) => run::run(&cli.open_workspace()?, *workers),
     }
 }
 

@@ -21,6 +21,9 @@ pub struct Config {
     pub kinds: BTreeMap<String, KindConfig>,
     /// Where external actions go: the static site and webhook targets.
     pub connectors: crate::core::connectors::ConnectorsConfig,
+    pub orchestrator: crate::core::coordinator::OrchestratorConfig,
+    pub scheduler: crate::core::scheduler::SchedulerConfig,
+    pub schedules: Vec<crate::core::scheduler::ScheduleConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -56,9 +59,7 @@ pub fn parse<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<
 /// Converts a toml error into [`Error::Config`] with 1-based line and column.
 #[must_use]
 pub fn toml_error(err: &toml::de::Error, text: &str, path: &Path) -> Error {
-    let (line, column) = err
-        .span()
-        .map_or((1, 1), |span| line_col(text, span.start));
+    let (line, column) = err.span().map_or((1, 1), |span| line_col(text, span.start));
     Error::Config {
         file: path.to_path_buf(),
         line,

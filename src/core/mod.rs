@@ -2,10 +2,12 @@
 
 pub mod approvals;
 pub mod audit;
+pub mod blackboard;
 pub mod canonical;
 pub mod clock;
 pub mod config;
 pub mod connectors;
+pub mod coordinator;
 pub mod effects;
 pub mod error;
 pub mod handle;
@@ -14,8 +16,11 @@ pub mod model_assets;
 pub mod objects;
 pub mod policy;
 pub mod reconcile;
+pub mod queue;
 pub mod redact;
+pub mod scheduler;
 pub mod store;
+pub mod workflow;
 pub mod workspace;
 
 pub use error::{Error, Result};

@@ -4,6 +4,8 @@
 // Test code may panic on setup failures: that is how a test reports them.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod crash;
+mod orchestrator;
 mod support;
 mod policy;
 mod workspace;

@@ -2,5 +2,7 @@
 //! it) and the idempotency ledger (so that each effect happens at most once).
 
 pub mod connector;
+pub mod ledger;
+pub mod webhook;
 
 pub use connector::{ActionSpec, Connector, ConnectorError, Reversibility};

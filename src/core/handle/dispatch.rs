@@ -16,6 +16,14 @@ pub fn dispatch(ctx: &mut CoreContext, op: Op) -> Result<Value> {
         | Op::Reject { .. }
         | Op::CancelApproval { .. }
         | Op::RevokeAllowRule { .. }) => crate::core::approvals::ops::dispatch(ctx, op),
+        op @ (Op::SubmitTask { .. }
+        | Op::RetryTask { .. }
+        | Op::CancelTask { .. }
+        | Op::PauseTask { .. }
+        | Op::ResumeTask { .. }
+        | Op::PauseQueue
+        | Op::ResumeQueue
+        | Op::RunNow { .. }) => crate::core::queue::api::handle_op(ctx, &op),
         other => Err(not_available(&format!("{other:?}"))),
     }
 }
@@ -31,6 +39,28 @@ fn answer(ctx: &CoreContext, query: Query) -> Result<Value> {
         q @ (Query::Approvals { .. } | Query::ApprovalDetail { .. } | Query::AllowRules { .. }) => {
             crate::core::approvals::ops::answer(conn, q)
         }
+        Query::Tasks {
+            state,
+            text,
+            offset,
+            limit,
+        } => Ok(json!(crate::core::queue::query::list(
+            conn,
+            state.as_deref(),
+            text.as_deref(),
+            offset,
+            limit
+        )?)),
+        Query::Blackboard {
+            topic,
+            offset,
+            limit,
+        } => Ok(json!(crate::core::blackboard::list(
+            conn,
+            topic.as_deref(),
+            offset,
+            limit
+        )?)),
         other => Err(not_available(&format!("{other:?}"))),
     }
 }

@@ -164,7 +164,27 @@ fn foreign(path: &Path, reason: &str) -> Error {
 }
 
 /// Refuses files that are not `SQLite` databases before `SQLite` gets a chance to touch them.
+///
+/// Checked once per path per process: closing any descriptor of the database file drops
+/// every POSIX lock this process holds on it, including the SHARED lock `SQLite` keeps in
+/// WAL mode. Re-reading the header while another connection is open let a second process
+/// think it was the last user, checkpoint and delete the WAL under us — a corrupted
+/// database (found by the orchestrator's crash test).
 fn check_header(path: &Path) -> Result<()> {
+    static CHECKED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let key = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let mut checked = CHECKED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if checked.contains(&key) {
+        return Ok(());
+    }
+    read_header(path)?;
+    checked.push(key);
+    Ok(())
+}
+
+fn read_header(path: &Path) -> Result<()> {
     use std::io::Read;
     let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut header = [0u8; 16];
