@@ -1,5 +1,6 @@
 //! The core: state, orchestration, memory, agents and side effects. No terminal types here.
 
+pub mod agents;
 pub mod audit;
 pub mod canonical;
 pub mod clock;
@@ -8,6 +9,7 @@ pub mod effects;
 pub mod error;
 pub mod handle;
 pub mod ids;
+pub mod llm;
 pub mod model_assets;
 pub mod objects;
 pub mod redact;

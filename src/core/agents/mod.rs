@@ -1,0 +1,1 @@
+//! Role-based agents: templates with capability profiles, and the runtime that runs them.
