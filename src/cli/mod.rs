@@ -1,10 +1,12 @@
 //! The command line: every console action is a subcommand, so keel is scriptable and
 //! testable without a terminal. `keel` with no subcommand opens the console.
 
+mod agents;
 mod audit;
 mod bench;
 mod init;
 mod models;
+mod runs;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -60,6 +62,12 @@ pub enum Command {
     Models(models::ModelsCommand),
     /// Run a benchmark suite; prints machine-readable results with --json.
     Bench(bench::BenchArgs),
+    /// List, show and check agent role templates; estimate or run a role now.
+    #[command(subcommand)]
+    Agents(agents::AgentsCommand),
+    /// List, show and replay agent runs.
+    #[command(subcommand)]
+    Runs(runs::RunsCommand),
 }
 
 impl Cli {
@@ -87,6 +95,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Audit(cmd)) => audit::run(&cli.open_workspace()?, cmd),
         Some(Command::Models(cmd)) => models::run(cmd),
         Some(Command::Bench(args)) => bench::run(args),
+        Some(Command::Agents(cmd)) => agents::run(&cli.open_workspace()?, cmd),
+        Some(Command::Runs(cmd)) => runs::run(&cli.open_workspace()?, cmd),
     }
 }
 

@@ -19,6 +19,10 @@ pub struct Config {
     pub store: StoreConfig,
     /// User-defined object kinds, with an optional JSON Schema for their bodies.
     pub kinds: BTreeMap<String, KindConfig>,
+    /// Model providers by name (`offline` is built in).
+    pub providers: crate::core::llm::config::Providers,
+    /// Which provider serves each model tier.
+    pub routing: crate::core::llm::RoutingConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

@@ -1,0 +1,253 @@
+//! Tool steps: capability checks (tool allowed, object kind and memory kind in scope),
+//! argument checks, dispatch to the host, and the record. A refused call is audited and
+//! the model is told why; nothing the model sends can crash the run.
+
+use serde_json::{Value, json};
+
+use super::record::{self, StepRecord};
+use super::runtime::{RunState, Runtime, Stop};
+use super::tools::{CallContext, RetrievalRequest, ToolError, ToolName};
+use crate::core::audit::{self, Actor};
+use crate::core::llm::ToolCall;
+
+/// What a tool call produced.
+struct Outcome {
+    /// Returned to the model.
+    content: Value,
+    /// Set when the call was refused by the capability profile.
+    refusal: Option<String>,
+}
+
+fn ok(content: Value) -> Outcome {
+    Outcome {
+        content,
+        refusal: None,
+    }
+}
+
+fn error(message: impl Into<String>) -> Outcome {
+    Outcome {
+        content: json!({"error": message.into()}),
+        refusal: None,
+    }
+}
+
+fn refuse(reason: String) -> Outcome {
+    Outcome {
+        content: json!({"error": format!("refused: {reason}")}),
+        refusal: Some(reason),
+    }
+}
+
+impl Runtime {
+    /// Runs (or reuses) one tool call and returns the text the model gets back.
+    pub(crate) fn tool_step(
+        &mut self,
+        st: &mut RunState,
+        call: &ToolCall,
+        said: &str,
+    ) -> Result<String, Stop> {
+        let input = json!({"tool": call.name, "arguments": call.arguments, "call_id": call.id});
+        let hash = crate::core::canonical::hash_value(&input);
+        if let Some(p) = st.prior.get(&st.idx) {
+            if matches!(p.kind.as_str(), "tool" | "refusal") && p.input_hash == hash {
+                if st.replay {
+                    let (now, run, copy) = (self.clock.now_ms(), st.run.clone(), p.clone());
+                    self.store
+                        .write(|tx| record::save_step(tx, &run, &copy, now))?;
+                }
+                st.idx += 1;
+                return Ok(p.output["content"].to_string());
+            }
+            let mode = if st.replay { "replay" } else { "resume" };
+            return Err(Stop::Fail {
+                error: format!(
+                    "{mode} diverged at step {}: tool call {} differs from the record",
+                    st.idx, call.name
+                ),
+                retryable: false,
+            });
+        }
+        if st.replay {
+            return Err(Stop::Fail {
+                error: format!(
+                    "replay diverged at step {}: the original run made no tool call here",
+                    st.idx
+                ),
+                retryable: false,
+            });
+        }
+        let cx = CallContext {
+            run: st.run.clone(),
+            task: st.task.clone(),
+            role: st.tpl.name.clone(),
+            step: st.idx,
+        };
+        let out = self.run_tool(st, &cx, call);
+        let kind = if out.refusal.is_some() {
+            "refusal"
+        } else {
+            "tool"
+        };
+        let rationale = match &out.refusal {
+            Some(r) => format!("refused: {r}"),
+            None if said.trim().is_empty() => format!("the model asked for {}", call.name),
+            None => said.trim().chars().take(300).collect(),
+        };
+        let mut step = StepRecord::new(
+            st.idx,
+            kind,
+            &call.name,
+            input,
+            json!({"content": out.content}),
+            &rationale,
+        );
+        step.input_hash = hash;
+        let now = self.clock.now_ms();
+        let run = st.run.clone();
+        let idx = st.idx;
+        self.store.write(|tx| {
+            record::save_step(tx, &run, &step, now)?;
+            record::set_progress(tx, &run, idx + 1, &format!("tool {}", call.name), "")?;
+            if let Some(reason) = &out.refusal {
+                audit::append(tx, now, &Actor::agent(&run), "agent.refused", &format!("run/{run}"), &json!({
+                    "role": st.tpl.name, "tool": call.name, "arguments": call.arguments, "reason": reason, "step": idx}))?;
+            }
+            Ok(())
+        })?;
+        st.idx += 1;
+        Ok(out.content.to_string())
+    }
+
+    fn run_tool(&self, st: &RunState, cx: &CallContext, call: &ToolCall) -> Outcome {
+        let profile = &st.tpl.template;
+        let Some(tool) = ToolName::parse(&call.name) else {
+            return refuse(format!(
+                "unknown tool {:?}; the {} role may call: {}",
+                call.name,
+                st.tpl.name,
+                profile
+                    .tools
+                    .allowed
+                    .iter()
+                    .map(|t| t.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        };
+        if !profile.tools.allowed.contains(&tool) {
+            return refuse(format!(
+                "tool {} is not in the {} role's profile",
+                tool.as_str(),
+                st.tpl.name
+            ));
+        }
+        let args: Value = match serde_json::from_str(if call.arguments.trim().is_empty() {
+            "{}"
+        } else {
+            &call.arguments
+        }) {
+            Ok(v) => v,
+            Err(e) => {
+                return error(format!(
+                    "invalid JSON in the arguments of {} ({e}); send them again as one JSON object",
+                    call.name
+                ));
+            }
+        };
+        if let Ok(v) = jsonschema::validator_for(&tool.spec().parameters) {
+            let problems: Vec<String> = v
+                .iter_errors(&args)
+                .take(3)
+                .map(|e| e.to_string())
+                .collect();
+            if !problems.is_empty() {
+                return error(format!(
+                    "bad arguments for {}: {}",
+                    call.name,
+                    problems.join("; ")
+                ));
+            }
+        }
+        let s = |k: &str| args[k].as_str().unwrap_or_default().to_string();
+        let host_result = |r: Result<Value, ToolError>| match r {
+            Ok(v) => ok(v),
+            Err(e) => error(e.to_string()),
+        };
+        match tool {
+            ToolName::MemorySearch => {
+                let allowed = &profile.memory.kinds;
+                let kinds: Vec<String> = match args["kinds"].as_array() {
+                    Some(k) => k
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect(),
+                    None => allowed.clone(),
+                };
+                if let Some(bad) = kinds.iter().find(|k| !allowed.contains(k)) {
+                    return refuse(format!(
+                        "memory kind {bad:?} is outside the {} role's memory scope",
+                        st.tpl.name
+                    ));
+                }
+                let k = usize::try_from(args["k"].as_u64().unwrap_or(5))
+                    .unwrap_or(5)
+                    .min(50);
+                let req = RetrievalRequest {
+                    query: s("query"),
+                    kinds,
+                    tiers: profile.memory.tiers.clone(),
+                    k,
+                };
+                match self.retriever.retrieve(&req) {
+                    Ok(r) => ok(json!({"items": r.slices, "params": r.params})),
+                    Err(e) => error(format!("memory search failed: {e}")),
+                }
+            }
+            ToolName::ObjectRead => {
+                let kind = s("kind");
+                if !profile.objects.read.contains(&kind) {
+                    return refuse(format!(
+                        "reading objects of kind {kind:?} is outside the {} role's read scope",
+                        st.tpl.name
+                    ));
+                }
+                host_result(self.host.object_read(cx, &kind, &s("id")).map(|o| match o {
+                    Some((version, body)) => {
+                        json!({"kind": kind, "id": s("id"), "version": version, "body": body})
+                    }
+                    None => json!({"error": format!("{kind}/{} not found", s("id"))}),
+                }))
+            }
+            ToolName::ObjectWrite => {
+                let kind = s("kind");
+                if !profile.objects.write.contains(&kind) {
+                    return refuse(format!(
+                        "writing objects of kind {kind:?} is outside the {} role's write scope",
+                        st.tpl.name
+                    ));
+                }
+                let based_on = args["based_on"].as_i64();
+                host_result(
+                    self.host
+                        .object_write(cx, &kind, &s("id"), based_on, &args["body"])
+                        .map(|v| json!({"kind": kind, "id": s("id"), "version": v})),
+                )
+            }
+            ToolName::BlackboardPublish => host_result(
+                self.host
+                    .blackboard_publish(cx, &s("topic"), &s("text"), &args["data"])
+                    .map(|id| json!({"finding": id})),
+            ),
+            ToolName::SpawnTask => host_result(
+                self.host
+                    .spawn_task(cx, &s("role"), &s("title"), &args["input"])
+                    .map(|id| json!({"task": id})),
+            ),
+            ToolName::ExternalAction => {
+                host_result(self.host.external_action(cx, &s("action"), &args["args"]))
+            }
+        }
+    }
+}
