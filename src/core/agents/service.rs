@@ -44,18 +44,23 @@ pub fn runtime_with(
     })
 }
 
-/// Replays `run` on this thread. It builds no network client: every answer comes from the
-/// record, so it works with no provider configured.
-pub fn replay_blocking(ws: &Workspace, clock: Arc<dyn Clock>, run: &str) -> Result<ReplayReport> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .map_err(|e| Error::Other(format!("cannot start the replay runtime: {e}")))?;
+/// Replays `run`. It builds no network client: every answer comes from the record, so it
+/// works with no provider configured.
+pub async fn replay(ws: &Workspace, clock: Arc<dyn Clock>, run: &str) -> Result<ReplayReport> {
     let mut runtime = runtime_with(
         ws,
         clock,
         Arc::new(|_: &str, _: &str| {}),
         Registry::offline_only(),
     )?;
-    rt.block_on(replay::replay_run(&mut runtime, run))
+    replay::replay_run(&mut runtime, run).await
+}
+
+/// [`replay`] for callers outside any async runtime (the core thread, the CLI).
+pub fn replay_blocking(ws: &Workspace, clock: Arc<dyn Clock>, run: &str) -> Result<ReplayReport> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .map_err(|e| Error::Other(format!("cannot start the replay runtime: {e}")))?;
+    rt.block_on(replay(ws, clock, run))
 }

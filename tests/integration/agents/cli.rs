@@ -1,0 +1,71 @@
+//! The real binary: `keel agents check` locates errors; run, list, show and replay offline.
+
+use crate::support::{keel, temp_workspace};
+
+#[test]
+fn agents_check_names_file_line_and_column() {
+    let (_d, ws) = temp_workspace();
+    std::fs::create_dir_all(ws.join("agents")).unwrap();
+    let good = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/agents/writer.toml"))
+        .unwrap();
+    std::fs::write(
+        ws.join("agents/writer.toml"),
+        good.replace("[budget]\n", "[budget]\ntask_dollars = 3\n"),
+    )
+    .unwrap();
+    let out = keel(&ws, &["agents", "check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = good.lines().position(|l| l == "[budget]").unwrap() + 2;
+    assert!(
+        stdout.contains(&format!(
+            "agents/writer.toml:{line}:1: unknown field `task_dollars`"
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("researcher: ok"), "{stdout}");
+}
+
+#[test]
+fn offline_run_then_list_show_and_replay() {
+    let (_d, ws) = temp_workspace();
+    let out = keel(
+        &ws,
+        &[
+            "agents",
+            "run",
+            "scheduler",
+            "--json",
+            "--input",
+            r#"{"tasks":[{"title":"write","minutes":60}]}"#,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let outcome: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(outcome["status"], "succeeded");
+    let run = outcome["run"].as_str().unwrap();
+    let list = String::from_utf8_lossy(&keel(&ws, &["runs", "list", "--json"]).stdout).to_string();
+    assert!(
+        list.contains(run) && list.contains("\"provider\":\"offline\""),
+        "{list}"
+    );
+    let show = keel(&ws, &["runs", "show", run, "--json"]);
+    let detail: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    assert_eq!(detail["template"], "scheduler");
+    assert_eq!(detail["steps"].as_array().unwrap().len(), 4);
+    let replay = keel(&ws, &["runs", "replay", run, "--json"]);
+    assert!(
+        replay.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replay.stdout)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&replay.stdout).unwrap();
+    assert_eq!(report["matches"], true);
+    let missing = keel(&ws, &["runs", "replay", "no-such-run"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("not found"));
+}
