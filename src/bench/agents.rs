@@ -24,7 +24,12 @@ const SUITE: &str = "agents";
 const CALLS: u32 = 200;
 
 fn m(metric: &str, value: f64, unit: &'static str) -> Measurement {
-    Measurement { suite: SUITE, metric: metric.to_string(), value, unit }
+    Measurement {
+        suite: SUITE,
+        metric: metric.to_string(),
+        value,
+        unit,
+    }
 }
 
 /// Runs the suite and prints its measurements.
@@ -32,14 +37,17 @@ pub fn run(json: bool) -> anyhow::Result<()> {
     for line in sse_throughput() {
         emit(&line, json);
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     for line in rt.block_on(runtime_overhead())? {
         emit(&line, json);
     }
     Ok(())
 }
 
-/// A synthetic OpenAI stream: many small content deltas, some multi-byte text, CRLF lines.
+/// A synthetic `OpenAI` stream: many small content deltas, some multi-byte text, CRLF lines.
 fn synthetic_stream(target_bytes: usize) -> (Vec<u8>, u64) {
     let mut out = Vec::with_capacity(target_bytes + 1024);
     let mut events = 0u64;
@@ -52,7 +60,7 @@ fn synthetic_stream(target_bytes: usize) -> (Vec<u8>, u64) {
             _ => "a",
         };
         let ev = json!({"id": "c", "model": "m", "choices": [{"index": 0, "delta": {"content": piece}}]});
-        let eol = if i % 3 == 0 { "\r\n" } else { "\n" };
+        let eol = if i.is_multiple_of(3) { "\r\n" } else { "\n" };
         out.extend_from_slice(format!("data: {ev}{eol}{eol}").as_bytes());
         events += 1;
         i += 1;
@@ -78,8 +86,16 @@ fn sse_throughput() -> Vec<Measurement> {
         }
         let secs = started.elapsed().as_secs_f64();
         assert_eq!(seen, events, "parser lost events");
-        out.push(m(&format!("sse_parse_mb_per_s_chunk_{chunk}"), mb / secs, "MB/s"));
-        out.push(m(&format!("sse_parse_events_per_s_chunk_{chunk}"), seen as f64 / secs, "events/s"));
+        out.push(m(
+            &format!("sse_parse_mb_per_s_chunk_{chunk}"),
+            mb / secs,
+            "MB/s",
+        ));
+        out.push(m(
+            &format!("sse_parse_events_per_s_chunk_{chunk}"),
+            seen as f64 / secs,
+            "events/s",
+        ));
     }
     // Parsing plus JSON decoding and accumulation, as the OpenAI provider does it.
     let started = Instant::now();
@@ -95,7 +111,11 @@ fn sse_throughput() -> Vec<Measurement> {
     }
     let secs = started.elapsed().as_secs_f64();
     out.push(m("sse_openai_decode_mb_per_s", mb / secs, "MB/s"));
-    out.push(m("sse_openai_decode_events_per_s", events as f64 / secs, "events/s"));
+    out.push(m(
+        "sse_openai_decode_events_per_s",
+        events as f64 / secs,
+        "events/s",
+    ));
     out
 }
 
@@ -110,7 +130,9 @@ async fn instant_server(body: String) -> anyhow::Result<String> {
                 let mut buf = Vec::new();
                 let mut tmp = [0u8; 16 * 1024];
                 loop {
-                    let Some(head_end) = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4) else {
+                    let Some(head_end) =
+                        buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4)
+                    else {
                         match sock.read(&mut tmp).await {
                             Ok(0) | Err(_) => return,
                             Ok(n) => buf.extend_from_slice(&tmp[..n]),
@@ -151,13 +173,26 @@ async fn runtime_overhead() -> anyhow::Result<Vec<Measurement>> {
         "finish_reason": "stop"}], "usage": {"prompt_tokens": 500, "completion_tokens": 50}})
     .to_string();
     let base = instant_server(body).await?;
-    let cfg = ProviderConfig { kind: ProviderKind::Openai, base_url: base, model: "bench".into(), stream: false,
-        price_in_per_mtok: 1.0, price_out_per_mtok: 2.0, ..ProviderConfig::default() };
+    let cfg = ProviderConfig {
+        kind: ProviderKind::Openai,
+        base_url: base,
+        model: "bench".into(),
+        stream: false,
+        price_in_per_mtok: 1.0,
+        price_out_per_mtok: 2.0,
+        ..ProviderConfig::default()
+    };
     let provider = OpenAi::new("loopback", &cfg)?;
 
     // The bare HTTP round trip: what any client pays to reach the (instant) model.
-    let req = ChatRequest { model: String::new(), messages: vec![Message::new(Role::User, "x".repeat(2000))], tools: vec![],
-        json_output: true, max_tokens: 100, context: serde_json::Value::Null };
+    let req = ChatRequest {
+        model: String::new(),
+        messages: vec![Message::new(Role::User, "x".repeat(2000))],
+        tools: vec![],
+        json_output: true,
+        max_tokens: 100,
+        context: serde_json::Value::Null,
+    };
     let cancel = CancellationToken::new();
     for _ in 0..20 {
         provider.chat(&req, &|_: &str| {}, &cancel).await?;
@@ -170,20 +205,38 @@ async fn runtime_overhead() -> anyhow::Result<Vec<Measurement>> {
     let mut out = vec![m("loopback_http_roundtrip_ms", http_ms, "ms")];
 
     for durability in [Durability::Full, Durability::Normal] {
-        let dir = std::env::temp_dir().join(format!("keel-bench-agents-{}", crate::core::ids::new_id()));
+        let dir =
+            std::env::temp_dir().join(format!("keel-bench-agents-{}", crate::core::ids::new_id()));
         let mut ws = Workspace::init(&dir).context("temporary workspace")?;
         ws.config.store.durability = durability;
         let mut reg = Registry::offline_only();
         reg.insert("loopback", Arc::new(provider.clone()), "openai", "bench");
-        reg.routing = RoutingConfig { triage: "loopback".into(), draft: "loopback".into(), final_: "loopback".into(), cascade: false };
-        let mut runtime = service::runtime_with(&ws, Arc::new(SystemClock), Arc::new(|_: &str, _: &str| {}), reg)?;
+        reg.routing = RoutingConfig {
+            triage: "loopback".into(),
+            draft: "loopback".into(),
+            final_: "loopback".into(),
+            cascade: false,
+        };
+        let mut runtime = service::runtime_with(
+            &ws,
+            Arc::new(SystemClock),
+            Arc::new(|_: &str, _: &str| {}),
+            reg,
+        )?;
         let runs = CALLS / 2;
         let started = Instant::now();
         for i in 0..runs {
-            let task = AgentTask { task: format!("bench-{i}"), role: "researcher".into(),
-                input: json!({"goals": ["pricing"], "n": i}), ..AgentTask::default() };
+            let task = AgentTask {
+                task: format!("bench-{i}"),
+                role: "researcher".into(),
+                input: json!({"goals": ["pricing"], "n": i}),
+                ..AgentTask::default()
+            };
             let outcome = runtime.execute(&task, &cancel).await?;
-            anyhow::ensure!(outcome.status() == "succeeded", "bench run failed: {outcome:?}");
+            anyhow::ensure!(
+                outcome.status() == "succeeded",
+                "bench run failed: {outcome:?}"
+            );
         }
         let run_ms = started.elapsed().as_secs_f64() * 1000.0 / f64::from(runs);
         drop(runtime);
@@ -192,8 +245,16 @@ async fn runtime_overhead() -> anyhow::Result<Vec<Measurement>> {
             Durability::Full => "full",
             Durability::Normal => "normal",
         };
-        out.push(m(&format!("run_with_one_model_call_ms_sync_{name}"), run_ms, "ms"));
-        out.push(m(&format!("runtime_overhead_per_model_call_ms_sync_{name}"), (run_ms - http_ms).max(0.0), "ms"));
+        out.push(m(
+            &format!("run_with_one_model_call_ms_sync_{name}"),
+            run_ms,
+            "ms",
+        ));
+        out.push(m(
+            &format!("runtime_overhead_per_model_call_ms_sync_{name}"),
+            (run_ms - http_ms).max(0.0),
+            "ms",
+        ));
     }
     // Keep the server alive until every measurement is done.
     tokio::time::sleep(Duration::from_millis(1)).await;

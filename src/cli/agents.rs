@@ -27,7 +27,7 @@ pub enum AgentsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Check every template; errors name file:line:column.
+    /// Check every template; errors name <file:line:column>.
     Check {
         #[arg(long)]
         json: bool,
@@ -244,10 +244,10 @@ fn run_now(ws: &Workspace, task: &AgentTask, json: bool) -> anyhow::Result<ExitC
                 ))
             )),
             RunOutcome::Escalated { run, reason, .. } => {
-                super::say(&format!("run {run} needs the operator: {reason}"))
+                super::say(&format!("run {run} needs the operator: {reason}"));
             }
             RunOutcome::Failed { run, error, .. } => {
-                super::say(&format!("run {run} failed: {error}"))
+                super::say(&format!("run {run} failed: {error}"));
             }
             RunOutcome::Cancelled { run } => super::say(&format!("run {run} cancelled")),
         }

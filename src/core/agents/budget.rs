@@ -33,19 +33,18 @@ pub fn run_estimate(
     prompt_tokens: u64,
     max_output: u32,
 ) -> Estimate {
-    match history {
-        Some((tokens, usd, n)) => Estimate {
+    if let Some((tokens, usd, n)) = history {
+        Estimate {
             tokens,
             usd,
             basis: format!("average of the last {n} runs of this role"),
-        },
-        None => {
-            let (tokens, usd) = call_estimate(price, prompt_tokens, max_output);
-            Estimate {
-                tokens,
-                usd,
-                basis: "prompt size and the output allowance".into(),
-            }
+        }
+    } else {
+        let (tokens, usd) = call_estimate(price, prompt_tokens, max_output);
+        Estimate {
+            tokens,
+            usd,
+            basis: "prompt size and the output allowance".into(),
         }
     }
 }

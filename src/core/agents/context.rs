@@ -5,6 +5,8 @@
 //! drop the lowest-ranked memory items first, then the oldest earlier attempts, and only
 //! then cut the task input, marking the cut.
 
+use std::fmt::Write as _;
+
 use serde_json::{Value, json};
 
 use super::template::Loaded;
@@ -109,7 +111,7 @@ pub fn build(tpl: &Loaded, input: &Value, memory: &Retrieval, earlier: &[Value])
         let cut = input_text.floor_char_boundary(keep);
         let removed = input_text.len() - cut;
         input_text.truncate(cut);
-        input_text.push_str(&format!("\n…[{removed} characters of the input cut]"));
+        let _ = write!(input_text, "\n…[{removed} characters of the input cut]");
         notes.push(format!(
             "the task input was cut by {removed} characters to fit the prompt limit"
         ));
@@ -129,7 +131,7 @@ pub fn build(tpl: &Loaded, input: &Value, memory: &Retrieval, earlier: &[Value])
         }
     }
     if !notes.is_empty() {
-        user.push_str(&format!("\nNote: {}.\n", notes.join("; ")));
+        let _ = write!(user, "\nNote: {}.\n", notes.join("; "));
     }
     let structured = json!({
         "role": tpl.name,

@@ -8,6 +8,7 @@ pub mod record;
 pub mod replay;
 pub mod routing;
 pub mod runtime;
+mod runtime_model;
 mod runtime_steps;
 mod runtime_tools;
 pub mod service;

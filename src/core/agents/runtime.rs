@@ -284,7 +284,7 @@ impl Runtime {
             }),
         };
         let raw = st.last_raw.clone();
-        self.finish(&run, &task.task, raw, result)
+        self.finish(&run, &task.task, raw.as_deref(), result)
     }
 
     /// Context and first route (steps 0 and 1).
@@ -297,47 +297,7 @@ impl Runtime {
         replay: bool,
     ) -> Result<RunState, Stop> {
         let now = self.clock.now_ms();
-        // Context: a resumed or replayed run uses exactly the recorded one.
-        let (retrieval, earlier) = if let Some(p) = prior.get(&0).filter(|p| p.kind == "context") {
-            let r: Retrieval =
-                serde_json::from_value(p.output["memory"].clone()).unwrap_or_default();
-            (
-                r,
-                p.output["earlier"].as_array().cloned().unwrap_or_default(),
-            )
-        } else if replay {
-            return Err(Stop::Fail {
-                error: "the original run has no recorded context step".into(),
-                retryable: false,
-            });
-        } else {
-            let m = &tpl.template.memory;
-            let req = RetrievalRequest {
-                query: crate::core::canonical::to_string(&task.input),
-                kinds: m.kinds.clone(),
-                tiers: m.tiers.clone(),
-                k: m.k,
-            };
-            let retrieval = match self.retriever.retrieve(&req) {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::warn!(run, error = %e, "memory retrieval failed; running without memory");
-                    Retrieval {
-                        slices: Vec::new(),
-                        params: json!({"error": e.to_string()}),
-                    }
-                }
-            };
-            let mut earlier: Vec<Value> = record::earlier_runs(self.store.conn(), &task.task, run)?
-                .into_iter()
-                .map(|r| {
-                    let raw = r.raw_output.as_deref().map(|s| s.chars().take(1500).collect::<String>());
-                    json!({"run": r.id, "status": r.status, "error": r.error, "output": r.output, "raw": raw})
-                })
-                .collect();
-            earlier.extend(task.earlier.iter().cloned());
-            (retrieval, earlier)
-        };
+        let (retrieval, earlier) = self.gather(run, task, tpl, prior, replay)?;
         let ctx = context::build(tpl, &task.input, &retrieval, &earlier);
         let rationale = if ctx.notes.is_empty() {
             format!(
@@ -414,12 +374,61 @@ impl Runtime {
         })
     }
 
+    /// Retrieved memory and earlier attempts: a resumed or replayed run uses exactly the
+    /// recorded ones, a new run asks the retriever and the record.
+    fn gather(
+        &self,
+        run: &str,
+        task: &AgentTask,
+        tpl: &Loaded,
+        prior: &BTreeMap<i64, StepRecord>,
+        replay: bool,
+    ) -> Result<(Retrieval, Vec<Value>), Stop> {
+        if let Some(p) = prior.get(&0).filter(|p| p.kind == "context") {
+            let r: Retrieval =
+                serde_json::from_value(p.output["memory"].clone()).unwrap_or_default();
+            return Ok((
+                r,
+                p.output["earlier"].as_array().cloned().unwrap_or_default(),
+            ));
+        }
+        if replay {
+            return Err(Stop::Fail {
+                error: "the original run has no recorded context step".into(),
+                retryable: false,
+            });
+        }
+        let m = &tpl.template.memory;
+        let req = RetrievalRequest {
+            query: crate::core::canonical::to_string(&task.input),
+            kinds: m.kinds.clone(),
+            tiers: m.tiers.clone(),
+            k: m.k,
+        };
+        let retrieval = self.retriever.retrieve(&req).unwrap_or_else(|e| {
+            tracing::warn!(run, error = %e, "memory retrieval failed; running without memory");
+            Retrieval {
+                slices: Vec::new(),
+                params: json!({"error": e.to_string()}),
+            }
+        });
+        let mut earlier: Vec<Value> = record::earlier_runs(self.store.conn(), &task.task, run)?
+            .into_iter()
+            .map(|r| {
+                let raw = r.raw_output.as_deref().map(|s| s.chars().take(1500).collect::<String>());
+                json!({"run": r.id, "status": r.status, "error": r.error, "output": r.output, "raw": raw})
+            })
+            .collect();
+        earlier.extend(task.earlier.iter().cloned());
+        Ok((retrieval, earlier))
+    }
+
     /// Records the end of a run and turns the loop's result into an outcome.
     fn finish(
         &mut self,
         run: &str,
         task: &str,
-        raw: Option<String>,
+        raw: Option<&str>,
         result: Result<(Value, Option<ObjectRef>), Stop>,
     ) -> Result<RunOutcome> {
         let now = self.clock.now_ms();
@@ -432,7 +441,7 @@ impl Runtime {
             Err(Stop::Escalate(reason)) => RunOutcome::Escalated {
                 run: run.into(),
                 reason,
-                raw: raw.clone(),
+                raw: raw.map(str::to_string),
             },
             Err(Stop::Fail { error, retryable }) => RunOutcome::Failed {
                 run: run.into(),
@@ -450,7 +459,7 @@ impl Runtime {
         };
         let status = outcome.status();
         self.store.write(|tx| {
-            record::set_status(tx, run, status, output.as_ref(), raw.as_deref(), error.as_deref(), Some(now))?;
+            record::set_status(tx, run, status, output.as_ref(), raw, error.as_deref(), Some(now))?;
             let rec = record::load_run(tx, run)?;
             audit::append(tx, now, &Actor::agent(run), &format!("agent.run_{status}"), &format!("run/{run}"), &json!({
                 "task": task,

@@ -3,21 +3,18 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
 
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::budget;
-use super::context;
-use super::record::{self, ModelCall, StepRecord};
+use super::record::{self, StepRecord};
 use super::routing::{self, Route};
 use super::runtime::{AgentTask, RunState, Runtime, Stop};
 use super::template::Loaded;
 use super::tools::CallContext;
 use crate::core::audit::{self, Actor};
 use crate::core::llm::recorded::Recorded;
-use crate::core::llm::{ChatRequest, ChatResponse, LlmError, Message, Role};
+use crate::core::llm::{Message, Role};
 use crate::protocol::ObjectRef;
 
 /// The route of a replayed model step: the recorded provider, answering from the record.
@@ -128,62 +125,66 @@ impl Runtime {
         }
     }
 
-    /// Repair once, then cascade to a stronger tier, then escalate.
-    fn after_invalid(&mut self, st: &mut RunState, raw: &str, problem: &str) -> Result<(), Stop> {
-        let now = self.clock.now_ms();
-        let repairing = st.repairs_left > 0;
-        let next = if repairing || st.replay {
-            None
-        } else {
+    /// What to do about output that failed its schema: repair once, then cascade to a
+    /// stronger tier, then escalate. Returns the decision, its rationale and the new route.
+    fn decide(
+        &self,
+        st: &RunState,
+        problem: &str,
+    ) -> Result<(Decision, String, Option<Route>), Stop> {
+        if st.repairs_left > 0 {
+            let why =
+                format!("output failed the schema ({problem}); asking the model to repair it once");
+            return Ok((Decision::Repair, why, None));
+        }
+        if st.replay {
+            if st
+                .prior
+                .get(&(st.idx + 1))
+                .is_some_and(|p| p.kind == "route")
+            {
+                return Ok((
+                    Decision::Cascade,
+                    "replay: the original run cascaded here".into(),
+                    None,
+                ));
+            }
+        } else if let Some(n) =
             routing::escalate(&st.route, &st.tpl, &self.registry).map_err(|e| Stop::Fail {
                 error: e.to_string(),
                 retryable: false,
             })?
-        };
-        let (decision, rationale) = if repairing {
-            (
-                "repair",
-                format!("output failed the schema ({problem}); asking the model to repair it once"),
-            )
-        } else if let Some(n) = &next {
-            let saved = st.spent.run_usd;
-            (
-                "cascade",
-                format!(
-                    "output still fails the schema after repair; moving from {} ({}) to {} ({}); ${saved:.4} spent at the cheaper tier, price per Mtok {:.2}/{:.2} → {:.2}/{:.2}",
-                    st.route.tier.as_str(),
-                    st.route.provider.name(),
-                    n.tier.as_str(),
-                    n.provider.name(),
-                    st.route.provider.price().input_per_mtok,
-                    st.route.provider.price().output_per_mtok,
-                    n.provider.price().input_per_mtok,
-                    n.provider.price().output_per_mtok
-                ),
-            )
-        } else if st.replay
-            && st
-                .prior
-                .get(&(st.idx + 1))
-                .is_some_and(|p| p.kind == "route")
         {
-            (
-                "cascade",
-                "replay: the original run cascaded here".to_string(),
-            )
-        } else {
-            (
-                "escalate",
-                format!(
-                    "output fails the schema after {} repair attempt(s): {problem}",
-                    st.tpl.template.retry.repair_attempts
-                ),
-            )
-        };
+            let (from, to) = (st.route.provider.price(), n.provider.price());
+            let why = format!(
+                "output still fails the schema after repair; moving from {} ({}) to {} ({}); ${:.4} spent at the cheaper tier, price per Mtok {:.2}/{:.2} → {:.2}/{:.2}",
+                st.route.tier.as_str(),
+                st.route.provider.name(),
+                n.tier.as_str(),
+                n.provider.name(),
+                st.spent.run_usd,
+                from.input_per_mtok,
+                from.output_per_mtok,
+                to.input_per_mtok,
+                to.output_per_mtok
+            );
+            return Ok((Decision::Cascade, why, Some(n)));
+        }
+        let why = format!(
+            "output fails the schema after {} repair attempt(s): {problem}",
+            st.tpl.template.retry.repair_attempts
+        );
+        Ok((Decision::Escalate, why, None))
+    }
+
+    /// Records the failed validation and acts on the decision.
+    fn after_invalid(&mut self, st: &mut RunState, raw: &str, problem: &str) -> Result<(), Stop> {
+        let now = self.clock.now_ms();
+        let (decision, rationale, next) = self.decide(st, problem)?;
         let step = StepRecord::new(
             st.idx,
             "validation",
-            decision,
+            decision.as_str(),
             json!({"raw": raw}),
             json!({"errors": problem}),
             &rationale,
@@ -197,46 +198,44 @@ impl Runtime {
                 &Actor::agent(&run),
                 "agent.validation_failed",
                 &format!("run/{run}"),
-                &json!({"decision": decision, "errors": problem}),
+                &json!({"decision": decision.as_str(), "errors": problem}),
             )?;
             Ok(())
         })?;
         st.idx += 1;
         match decision {
-            "repair" => {
-                st.repairs_left -= 1;
-                st.messages.push(Message::new(Role::Assistant, raw));
-                st.messages.push(Message::new(Role::User, format!(
-                    "Your answer failed validation against the output schema: {problem}\nReturn the corrected JSON object only."
-                )));
-                Ok(())
-            }
-            "cascade" => {
-                if let Some(n) = next {
-                    let step = StepRecord::new(
-                        st.idx,
-                        "route",
-                        n.provider.name(),
-                        n.describe(),
-                        json!({"cascade": n.cascade, "from": st.route.describe()}),
-                        &rationale,
-                    );
+            Decision::Escalate => return Err(Stop::Escalate(rationale)),
+            Decision::Repair => st.repairs_left -= 1,
+            Decision::Cascade => {
+                let step = match next {
+                    Some(n) => {
+                        let step = StepRecord::new(
+                            st.idx,
+                            "route",
+                            n.provider.name(),
+                            n.describe(),
+                            json!({"cascade": n.cascade, "from": st.route.describe()}),
+                            &rationale,
+                        );
+                        st.route = n;
+                        Some(step)
+                    }
+                    // Replay: the next model step names its recorded provider.
+                    None => st.prior.get(&st.idx).cloned(),
+                };
+                if let Some(step) = step {
                     self.store
                         .write(|tx| record::save_step(tx, &run, &step, now))?;
-                    st.route = n;
-                } else {
-                    st.route = recorded_route(&st.prior, st.idx + 1, &st.tpl);
                 }
                 st.idx += 1;
                 st.repairs_left = st.tpl.template.retry.repair_attempts;
-                st.messages.push(Message::new(Role::Assistant, raw));
-                st.messages.push(Message::new(Role::User, format!(
-                    "Your answer failed validation against the output schema: {problem}\nReturn the corrected JSON object only."
-                )));
-                Ok(())
             }
-            _ => Err(Stop::Escalate(rationale)),
         }
+        st.messages.push(Message::new(Role::Assistant, raw));
+        st.messages.push(Message::new(Role::User, format!(
+            "Your answer failed validation against the output schema: {problem}\nReturn the corrected JSON object only."
+        )));
+        Ok(())
     }
 
     /// Writes the accepted output as a new object version and records the decision.
@@ -300,224 +299,26 @@ impl Runtime {
         st.idx += 1;
         Ok((output, object))
     }
+}
 
-    /// One model call, reused from the record when this step already happened.
-    async fn model_step(
-        &mut self,
-        st: &mut RunState,
-        cancel: &CancellationToken,
-    ) -> Result<ChatResponse, Stop> {
-        // A budget stop recorded here: a resumed run checks again one step further on; a
-        // replay that ends here reproduces the stop.
-        while let Some(p) = st.prior.get(&st.idx).filter(|p| p.kind == "budget") {
-            let last = st.prior.keys().next_back() == Some(&st.idx);
-            if st.replay && last {
-                return Err(Stop::Escalate(p.rationale.clone()));
-            }
-            st.idx += 1;
-        }
-        if st.replay {
-            st.route = recorded_route(&st.prior, st.idx, &st.tpl);
-        }
-        let req = ChatRequest {
-            model: st.route.model.clone(),
-            messages: st.messages.clone(),
-            tools: context::tool_specs(&st.tpl),
-            json_output: true,
-            max_tokens: st.tpl.template.model.max_tokens,
-            context: st.structured.clone(),
-        };
-        let provider = st.route.provider.clone();
-        let hash = req.hash(provider.name());
-        if let Some(p) = st.prior.get(&st.idx) {
-            if p.kind == "model" && p.input_hash == hash {
-                let resp: ChatResponse =
-                    serde_json::from_value(p.output.clone()).map_err(|e| Stop::Fail {
-                        error: format!("recorded step {} is unreadable: {e}", st.idx),
-                        retryable: false,
-                    })?;
-                if st.replay {
-                    let mut copy = p.clone();
-                    copy.cost_usd = 0.0;
-                    let now = self.clock.now_ms();
-                    let run = st.run.clone();
-                    self.store
-                        .write(|tx| record::save_step(tx, &run, &copy, now))?;
-                }
-                st.idx += 1;
-                return Ok(resp);
-            }
-            return Err(diverged(
-                st,
-                &format!(
-                    "model request {} differs from the recorded {}",
-                    &hash[..12],
-                    &p.input_hash[..p.input_hash.len().min(12)]
-                ),
-            ));
-        }
-        if st.replay {
-            return Err(diverged(st, "the original run made no model call here"));
-        }
-        self.check_budget(st, &req)?;
-        let run = st.run.clone();
-        let sink_fn = self.on_delta.clone();
-        let sink = move |d: &str| sink_fn(&run, d);
-        let attempts = st.tpl.template.retry.model_attempts.max(1);
-        let started = Instant::now();
-        let mut attempt = 0;
-        let resp = loop {
-            attempt += 1;
-            match provider.chat(&req, &sink, cancel).await {
-                Ok(r) => break r,
-                Err(LlmError::Cancelled { .. }) => return Err(Stop::Cancelled),
-                Err(e) if e.is_transient() && attempt < attempts => {
-                    let now = self.clock.now_ms();
-                    let run = st.run.clone();
-                    let msg = e.to_string();
-                    self.store.write(|tx| {
-                        audit::append(
-                            tx,
-                            now,
-                            &Actor::agent(&run),
-                            "agent.model_retry",
-                            &format!("run/{run}"),
-                            &json!({"attempt": attempt, "error": msg}),
-                        )
-                    })?;
-                }
-                Err(e) => {
-                    return Err(Stop::Fail {
-                        error: e.to_string(),
-                        retryable: e.is_transient(),
-                    });
-                }
-            }
-        };
-        let latency = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-        let cost = provider.price().cost(resp.usage);
-        let rationale = if resp.tool_calls.is_empty() {
-            format!("{} answered", provider.name())
-        } else {
-            format!(
-                "{} asked for {} tool call(s)",
-                provider.name(),
-                resp.tool_calls.len()
-            )
-        };
-        let mut step = StepRecord::new(
-            st.idx,
-            "model",
-            provider.name(),
-            json!({"route": st.route.describe(), "request": req}),
-            serde_json::to_value(&resp).unwrap_or_default(),
-            &rationale,
-        );
-        step.input_hash.clone_from(&hash);
-        step.tokens_in = i64::try_from(resp.usage.input).unwrap_or(i64::MAX);
-        step.tokens_out = i64::try_from(resp.usage.output).unwrap_or(i64::MAX);
-        step.cost_usd = cost;
-        step.latency_ms = latency;
-        let now = self.clock.now_ms();
-        let run = st.run.clone();
-        let preview: String = resp
-            .text
-            .chars()
-            .rev()
-            .take(300)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        let tier = st.route.tier.as_str();
-        let role = st.tpl.name.clone();
-        let idx = st.idx;
-        self.store.write(|tx| {
-            record::save_model_call(
-                tx,
-                &ModelCall {
-                    run: &run,
-                    step: idx,
-                    role: &role,
-                    tier,
-                    request_hash: &hash,
-                    response: &resp,
-                    cost_usd: cost,
-                    latency_ms: latency,
-                },
-                now,
-            )?;
-            record::save_step(tx, &run, &step, now)?;
-            record::set_progress(
-                tx,
-                &run,
-                idx + 1,
-                &format!("model {}", provider.name()),
-                &preview,
-            )?;
-            audit::append(
-                tx,
-                now,
-                &Actor::agent(&run),
-                "agent.model_call",
-                &format!("run/{run}"),
-                &json!({
-                "provider": resp.provider, "model": resp.model, "tier": tier, "request_hash": hash,
-                "usage": {"input": resp.usage.input, "output": resp.usage.output},
-                "cost_usd": cost, "latency_ms": latency, "retries": resp.retries}),
-            )?;
-            Ok(())
-        })?;
-        st.spent.run_tokens += resp.usage.input + resp.usage.output;
-        st.spent.run_usd += cost;
-        st.idx += 1;
-        Ok(resp)
-    }
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decision {
+    Repair,
+    Cascade,
+    Escalate,
+}
 
-    fn check_budget(&mut self, st: &mut RunState, req: &ChatRequest) -> Result<(), Stop> {
-        let price = st.route.provider.price();
-        let (tokens, usd) =
-            budget::call_estimate(price, req.estimated_input_tokens(), req.max_tokens);
-        let day = record::day_of(self.clock.now_ms());
-        let (day_tokens, day_usd) = record::day_spend(self.store.conn(), &st.tpl.name, &day)?;
-        // The offline provider uses no tokens and costs nothing.
-        if st.route.provider.kind() == "offline" {
-            return Ok(());
+impl Decision {
+    fn as_str(self) -> &'static str {
+        match self {
+            Decision::Repair => "repair",
+            Decision::Cascade => "cascade",
+            Decision::Escalate => "escalate",
         }
-        let spent = budget::Spent {
-            day_tokens,
-            day_usd,
-            ..st.spent
-        };
-        if let Some(reason) = budget::check(&st.tpl.template.budget, spent, tokens, usd) {
-            let now = self.clock.now_ms();
-            let run = st.run.clone();
-            let step = StepRecord::new(
-                st.idx,
-                "budget",
-                "stop",
-                json!({"estimate": {"tokens": tokens, "usd": usd}}),
-                json!({"spent": {"run_usd": spent.run_usd, "day_usd": day_usd}}),
-                &reason,
-            );
-            self.store.write(|tx| {
-                record::save_step(tx, &run, &step, now)?;
-                audit::append(
-                    tx,
-                    now,
-                    &Actor::agent(&run),
-                    "agent.budget_stop",
-                    &format!("run/{run}"),
-                    &json!({"reason": reason}),
-                )
-            })?;
-            return Err(Stop::Escalate(reason));
-        }
-        Ok(())
     }
 }
 
-fn diverged(st: &RunState, what: &str) -> Stop {
+pub(crate) fn diverged(st: &RunState, what: &str) -> Stop {
     let mode = if st.replay { "replay" } else { "resume" };
     Stop::Fail {
         error: format!("{mode} diverged at step {}: {what}", st.idx),

@@ -119,20 +119,16 @@ impl Runtime {
         Ok(out.content.to_string())
     }
 
+    /// Checks the call against the profile and its arguments, then dispatches it.
     fn run_tool(&self, st: &RunState, cx: &CallContext, call: &ToolCall) -> Outcome {
         let profile = &st.tpl.template;
         let Some(tool) = ToolName::parse(&call.name) else {
+            let allowed: Vec<&str> = profile.tools.allowed.iter().map(|t| t.as_str()).collect();
             return refuse(format!(
                 "unknown tool {:?}; the {} role may call: {}",
                 call.name,
                 st.tpl.name,
-                profile
-                    .tools
-                    .allowed
-                    .iter()
-                    .map(|t| t.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                allowed.join(", ")
             ));
         };
         if !profile.tools.allowed.contains(&tool) {
@@ -142,11 +138,12 @@ impl Runtime {
                 st.tpl.name
             ));
         }
-        let args: Value = match serde_json::from_str(if call.arguments.trim().is_empty() {
+        let raw = if call.arguments.trim().is_empty() {
             "{}"
         } else {
             &call.arguments
-        }) {
+        };
+        let args: Value = match serde_json::from_str(raw) {
             Ok(v) => v,
             Err(e) => {
                 return error(format!(
@@ -169,85 +166,114 @@ impl Runtime {
                 ));
             }
         }
-        let s = |k: &str| args[k].as_str().unwrap_or_default().to_string();
-        let host_result = |r: Result<Value, ToolError>| match r {
-            Ok(v) => ok(v),
-            Err(e) => error(e.to_string()),
-        };
         match tool {
-            ToolName::MemorySearch => {
-                let allowed = &profile.memory.kinds;
-                let kinds: Vec<String> = match args["kinds"].as_array() {
-                    Some(k) => k
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect(),
-                    None => allowed.clone(),
-                };
-                if let Some(bad) = kinds.iter().find(|k| !allowed.contains(k)) {
-                    return refuse(format!(
-                        "memory kind {bad:?} is outside the {} role's memory scope",
-                        st.tpl.name
-                    ));
-                }
-                let k = usize::try_from(args["k"].as_u64().unwrap_or(5))
-                    .unwrap_or(5)
-                    .min(50);
-                let req = RetrievalRequest {
-                    query: s("query"),
-                    kinds,
-                    tiers: profile.memory.tiers.clone(),
-                    k,
-                };
-                match self.retriever.retrieve(&req) {
-                    Ok(r) => ok(json!({"items": r.slices, "params": r.params})),
-                    Err(e) => error(format!("memory search failed: {e}")),
-                }
-            }
-            ToolName::ObjectRead => {
-                let kind = s("kind");
-                if !profile.objects.read.contains(&kind) {
-                    return refuse(format!(
-                        "reading objects of kind {kind:?} is outside the {} role's read scope",
-                        st.tpl.name
-                    ));
-                }
-                host_result(self.host.object_read(cx, &kind, &s("id")).map(|o| match o {
-                    Some((version, body)) => {
-                        json!({"kind": kind, "id": s("id"), "version": version, "body": body})
-                    }
-                    None => json!({"error": format!("{kind}/{} not found", s("id"))}),
-                }))
-            }
-            ToolName::ObjectWrite => {
-                let kind = s("kind");
-                if !profile.objects.write.contains(&kind) {
-                    return refuse(format!(
-                        "writing objects of kind {kind:?} is outside the {} role's write scope",
-                        st.tpl.name
-                    ));
-                }
-                let based_on = args["based_on"].as_i64();
-                host_result(
-                    self.host
-                        .object_write(cx, &kind, &s("id"), based_on, &args["body"])
-                        .map(|v| json!({"kind": kind, "id": s("id"), "version": v})),
-                )
-            }
+            ToolName::MemorySearch => self.memory_search(st, &args),
+            ToolName::ObjectRead | ToolName::ObjectWrite => self.object_tool(st, cx, tool, &args),
             ToolName::BlackboardPublish => host_result(
                 self.host
-                    .blackboard_publish(cx, &s("topic"), &s("text"), &args["data"])
+                    .blackboard_publish(
+                        cx,
+                        &text(&args, "topic"),
+                        &text(&args, "text"),
+                        &args["data"],
+                    )
                     .map(|id| json!({"finding": id})),
             ),
             ToolName::SpawnTask => host_result(
                 self.host
-                    .spawn_task(cx, &s("role"), &s("title"), &args["input"])
+                    .spawn_task(
+                        cx,
+                        &text(&args, "role"),
+                        &text(&args, "title"),
+                        &args["input"],
+                    )
                     .map(|id| json!({"task": id})),
             ),
-            ToolName::ExternalAction => {
-                host_result(self.host.external_action(cx, &s("action"), &args["args"]))
-            }
+            ToolName::ExternalAction => host_result(self.host.external_action(
+                cx,
+                &text(&args, "action"),
+                &args["args"],
+            )),
         }
+    }
+
+    /// Memory search, narrowed to the role's memory scope (a kind outside it is refused).
+    fn memory_search(&self, st: &RunState, args: &Value) -> Outcome {
+        let scope = &st.tpl.template.memory;
+        let kinds: Vec<String> = match args["kinds"].as_array() {
+            Some(k) => k
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+            None => scope.kinds.clone(),
+        };
+        if let Some(bad) = kinds.iter().find(|k| !scope.kinds.contains(k)) {
+            return refuse(format!(
+                "memory kind {bad:?} is outside the {} role's memory scope",
+                st.tpl.name
+            ));
+        }
+        let k = usize::try_from(args["k"].as_u64().unwrap_or(5))
+            .unwrap_or(5)
+            .min(50);
+        let req = RetrievalRequest {
+            query: text(args, "query"),
+            kinds,
+            tiers: scope.tiers.clone(),
+            k,
+        };
+        match self.retriever.retrieve(&req) {
+            Ok(r) => ok(json!({"items": r.slices, "params": r.params})),
+            Err(e) => error(format!("memory search failed: {e}")),
+        }
+    }
+
+    /// Object read or write, within the role's read or write scope.
+    fn object_tool(
+        &self,
+        st: &RunState,
+        cx: &CallContext,
+        tool: ToolName,
+        args: &Value,
+    ) -> Outcome {
+        let (kind, id) = (text(args, "kind"), text(args, "id"));
+        let objects = &st.tpl.template.objects;
+        if tool == ToolName::ObjectRead {
+            if !objects.read.contains(&kind) {
+                return refuse(format!(
+                    "reading objects of kind {kind:?} is outside the {} role's read scope",
+                    st.tpl.name
+                ));
+            }
+            return host_result(self.host.object_read(cx, &kind, &id).map(|o| match o {
+                Some((version, body)) => {
+                    json!({"kind": kind, "id": id, "version": version, "body": body})
+                }
+                None => json!({"error": format!("{kind}/{id} not found")}),
+            }));
+        }
+        if !objects.write.contains(&kind) {
+            return refuse(format!(
+                "writing objects of kind {kind:?} is outside the {} role's write scope",
+                st.tpl.name
+            ));
+        }
+        host_result(
+            self.host
+                .object_write(cx, &kind, &id, args["based_on"].as_i64(), &args["body"])
+                .map(|v| json!({"kind": kind, "id": id, "version": v})),
+        )
+    }
+}
+
+fn text(args: &Value, key: &str) -> String {
+    args[key].as_str().unwrap_or_default().to_string()
+}
+
+fn host_result(r: Result<Value, ToolError>) -> Outcome {
+    match r {
+        Ok(v) => ok(v),
+        Err(e) => error(e.to_string()),
     }
 }

@@ -214,7 +214,7 @@ fn canonical_json(name: &str, t: &Template) -> Value {
     serde_json::json!({"name": name, "template": t})
 }
 
-/// Parses and checks one template file. Errors name file:line:column.
+/// Parses and checks one template file. Errors name <file:line:column>.
 pub fn load_text(name: &str, text: &str, path: &Path) -> Result<Loaded> {
     let template: Template = parse(text, path)?;
     let schema = parse_schema(&template, text, path)?;
@@ -336,7 +336,7 @@ impl Templates {
     }
 
     /// Shipped templates overlaid with `dir/*.toml` (a missing directory adds nothing).
-    /// The first bad file stops loading with its file:line:column.
+    /// The first bad file stops loading with its <file:line:column>.
     pub fn load(dir: &Path) -> Result<Self> {
         let mut all = Self::shipped()?;
         for (name, path) in workspace_files(dir)? {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProviderKind {
-    /// OpenAI-compatible chat completions (OpenAI, Ollama, llama.cpp, vLLM, LM Studio…).
+    /// OpenAI-compatible chat completions (`OpenAI`, Ollama, llama.cpp, vLLM, LM Studio…).
     #[default]
     Openai,
     /// Anthropic Messages.

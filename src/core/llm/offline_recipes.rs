@@ -3,6 +3,7 @@
 //! rationale instead of failing).
 
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
@@ -140,7 +141,7 @@ fn researcher(input: &Value, memory: &[Slice]) -> Value {
                 format!("shares {} with the goals", shared.join(", "))
             };
             if let Some((_, o)) = best_outcome {
-                why.push_str(&format!("; resembles past outcome {}", o.item));
+                let _ = write!(why, "; resembles past outcome {}", o.item);
                 sources.push(o.item.clone());
             }
             (
@@ -212,12 +213,13 @@ fn writer(input: &Value, memory: &[Slice]) -> Value {
     outline.push(json!({"heading": "Next steps", "points": ["Say what the reader should do next."], "sources": []}));
     let mut body = format!("# {title}\n");
     for section in &outline {
-        body.push_str(&format!(
+        let _ = write!(
+            body,
             "\n## {}\n\n",
             section["heading"].as_str().unwrap_or_default()
-        ));
+        );
         for p in section["points"].as_array().into_iter().flatten() {
-            body.push_str(&format!("- {}\n", p.as_str().unwrap_or_default()));
+            let _ = writeln!(body, "- {}", p.as_str().unwrap_or_default());
         }
     }
     let used = outline.len() - 2;

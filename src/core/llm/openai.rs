@@ -1,6 +1,6 @@
 //! OpenAI-compatible chat completions (`POST {base}/chat/completions`), streaming or not,
 //! with tool calls (parallel ones too) and JSON output mode. Also serves Ollama, llama.cpp,
-//! vLLM, LM Studio and OpenRouter.
+//! vLLM, LM Studio and `OpenRouter`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

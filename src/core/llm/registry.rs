@@ -26,7 +26,7 @@ impl std::fmt::Debug for Registry {
         f.debug_struct("Registry")
             .field("providers", &self.providers.keys().collect::<Vec<_>>())
             .field("routing", &self.routing)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

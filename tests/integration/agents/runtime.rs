@@ -64,10 +64,10 @@ fn mock_runtime(ws: &Workspace, server: &Server) -> Runtime {
     )
 }
 
-fn seed(ws: &Workspace, kind: &str, id: &str, body: Value) {
+fn seed(ws: &Workspace, kind: &str, id: &str, body: &Value) {
     let mut store = ws.store().unwrap();
     store
-        .write(|tx| put_version(tx, 1, &Actor::Operator, kind, id, None, &body))
+        .write(|tx| put_version(tx, 1, &Actor::Operator, kind, id, None, body))
         .unwrap();
 }
 
@@ -104,7 +104,7 @@ async fn tool_loop_with_parallel_calls_then_output_written_as_agent_version() {
         &ws,
         "idea",
         "p",
-        json!({"title": "Pricing guide for consultants"}),
+        &json!({"title": "Pricing guide for consultants"}),
     );
     let server = Server::start(vec![
         openai_tools(&[
@@ -464,7 +464,7 @@ async fn a_resumed_run_reuses_completed_calls_instead_of_paying_again() {
 #[tokio::test]
 async fn replay_reproduces_the_outcome_without_network() {
     let (_d, ws) = workspace();
-    seed(&ws, "idea", "p", json!({"title": "Pricing guide"}));
+    seed(&ws, "idea", "p", &json!({"title": "Pricing guide"}));
     let server = Server::start(vec![
         openai_tools(&[("c1", "memory_search", r#"{"query":"pricing"}"#)]),
         openai_text(r#"{"ideas": []}"#),
@@ -574,7 +574,7 @@ async fn streamed_output_reaches_the_run_sink() {
     let seen = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
     let s = seen.clone();
     let sink: RunSink = Arc::new(move |run: &str, d: &str| {
-        s.lock().unwrap().push((run.to_string(), d.to_string()))
+        s.lock().unwrap().push((run.to_string(), d.to_string()));
     });
     let mut rt = runtime_with(
         &ws,

@@ -1,7 +1,8 @@
-//! A scripted HTTP/1.1 server on 127.0.0.1 that speaks just enough of the OpenAI and
+//! A scripted HTTP/1.1 server on `127.0.0.1` that speaks just enough of the `OpenAI` and
 //! Anthropic protocols: each connection gets the next scripted reply, then is closed.
 
 use std::collections::VecDeque;
+use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -147,7 +148,7 @@ impl Server {
                     text.len()
                 );
                 for (k, v) in extra {
-                    head.push_str(&format!("{k}: {v}\r\n"));
+                    let _ = write!(head, "{k}: {v}\r\n");
                 }
                 head.push_str("\r\n");
                 let _ = sock.write_all(head.as_bytes()).await;
@@ -175,7 +176,7 @@ impl Server {
     }
 }
 
-/// SSE chunks of an OpenAI stream: text pieces, then usage, then [DONE].
+/// SSE chunks of an `OpenAI` stream: text pieces, then usage, then `[DONE]`.
 pub fn openai_text_stream(pieces: &[&str]) -> Vec<Vec<u8>> {
     let mut out: Vec<Vec<u8>> = pieces
         .iter()
@@ -196,7 +197,7 @@ pub fn openai_text_stream(pieces: &[&str]) -> Vec<Vec<u8>> {
     out
 }
 
-/// A non-streaming OpenAI answer with text.
+/// A non-streaming `OpenAI` answer with text.
 pub fn openai_text(text: &str) -> Reply {
     Reply::Json(
         200,
@@ -209,7 +210,7 @@ pub fn openai_text(text: &str) -> Reply {
     )
 }
 
-/// A non-streaming OpenAI answer with tool calls: (id, name, raw arguments).
+/// A non-streaming `OpenAI` answer with tool calls: (id, name, raw arguments).
 pub fn openai_tools(calls: &[(&str, &str, &str)]) -> Reply {
     let calls: Vec<Value> = calls
         .iter()
