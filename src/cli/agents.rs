@@ -7,10 +7,9 @@ use anyhow::Context as _;
 use clap::Subcommand;
 use serde_json::{Value, json};
 
-use crate::core::agents::budget;
 use crate::core::agents::service::{self, AGENTS_DIR};
 use crate::core::agents::template::Templates;
-use crate::core::agents::{AgentTask, RunOutcome, record};
+use crate::core::agents::{AgentTask, RunOutcome};
 use crate::core::clock::SystemClock;
 use crate::core::workspace::Workspace;
 
@@ -167,43 +166,16 @@ fn estimate(ws: &Workspace, role: &str, input: &Value, json: bool) -> anyhow::Re
         Arc::new(SystemClock),
         Arc::new(|_: &str, _: &str| {}),
     ))?;
-    let tpl = runtime.templates.get(role)?;
-    let (route, why) = crate::core::agents::routing::initial(tpl, &runtime.registry)?;
-    let ctx = crate::core::agents::context::build(
-        tpl,
-        input,
-        &crate::core::agents::tools::Retrieval::default(),
-        &[],
-    );
-    let chars: usize = ctx.messages.iter().map(|m| m.content.len()).sum();
-    let history = record::role_history(runtime.store.conn(), role)?;
-    let est = if route.provider.kind() == "offline" {
-        budget::Estimate {
-            tokens: 0,
-            usd: 0.0,
-            basis: "offline provider: no tokens, no cost".into(),
-        }
-    } else {
-        budget::run_estimate(
-            history,
-            route.provider.price(),
-            (chars as u64).div_ceil(4),
-            tpl.template.model.max_tokens,
-        )
-    };
-    let b = &tpl.template.budget;
-    let v = json!({"role": role, "provider": route.provider.name(), "route": why, "estimate": est,
-        "budget": {"task_usd": b.task_usd, "task_tokens": b.task_tokens}});
+    let est = service::estimate(&runtime, role, input)?;
+    let b = &runtime.templates.get(role)?.template.budget;
     if json {
-        super::say_json(&v)?;
+        super::say_json(
+            &json!({"role": role, "estimate": est, "budget": {"task_usd": b.task_usd, "task_tokens": b.task_tokens}}),
+        )?;
     } else {
         super::say(&format!(
-            "{role}: about ${:.4} and {} tokens ({}) via {}; task budget ${:.2}",
-            est.usd,
-            est.tokens,
-            est.basis,
-            route.provider.name(),
-            b.task_usd
+            "{role}: about ${:.4} and {} tokens ({}); task budget ${:.2}",
+            est.usd, est.tokens, est.basis, b.task_usd
         ));
     }
     Ok(ExitCode::SUCCESS)

@@ -26,6 +26,17 @@ pub enum RunsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Model spend from the recorded calls, totalled by role, task, run or day.
+    Cost {
+        /// role | task | run | day
+        #[arg(long, default_value = "role")]
+        by: String,
+        /// Only this UTC day (YYYY-MM-DD; `today` for today).
+        #[arg(long)]
+        day: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Re-execute a run from its recorded calls (no network) and say whether it matches.
     Replay {
         run: String,
@@ -35,6 +46,9 @@ pub enum RunsCommand {
 }
 
 pub fn run(ws: &Workspace, cmd: &RunsCommand) -> anyhow::Result<ExitCode> {
+    if let RunsCommand::Cost { by, day, json } = cmd {
+        return cost(ws, by, day.as_deref(), *json);
+    }
     let core = CoreHandle::start(ws.clone())?;
     let result = run_with(&core, cmd);
     core.shutdown();
@@ -109,6 +123,7 @@ fn run_with(core: &CoreHandle, cmd: &RunsCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        RunsCommand::Cost { .. } => Ok(ExitCode::SUCCESS),
         RunsCommand::Replay { run, json } => {
             let report = core.request_blocking(Op::ReplayRun { id: run.clone() })?;
             let matches = report["matches"].as_bool().unwrap_or(false);
@@ -138,4 +153,40 @@ fn run_with(core: &CoreHandle, cmd: &RunsCommand) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+fn cost(ws: &Workspace, by: &str, day: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+    use crate::core::agents::cost::{self, By};
+    let by = match by {
+        "role" => By::Role,
+        "task" => By::Task,
+        "run" => By::Run,
+        "day" => By::Day,
+        other => anyhow::bail!("--by {other:?}: expected role, task, run or day"),
+    };
+    let today;
+    let day = match day {
+        Some("today") => {
+            today = crate::core::agents::record::day_of(jiff::Timestamp::now().as_millisecond());
+            Some(today.as_str())
+        }
+        other => other,
+    };
+    let store = ws.store()?;
+    let rows = cost::spend(store.conn(), by, day)?;
+    for r in &rows {
+        if json {
+            super::say_json(r)?;
+        } else {
+            super::say(&format!(
+                "{:<38} {:>5} calls {:>9} in {:>8} out  ${:.4}",
+                r.key, r.calls, r.tokens_in, r.tokens_out, r.cost_usd
+            ));
+        }
+    }
+    if !json {
+        let total: f64 = rows.iter().map(|r| r.cost_usd).sum();
+        super::say(&format!("total ${total:.4}"));
+    }
+    Ok(ExitCode::SUCCESS)
 }

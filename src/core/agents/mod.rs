@@ -2,6 +2,7 @@
 
 pub mod budget;
 pub mod context;
+pub mod cost;
 pub mod local_host;
 pub mod query;
 pub mod record;

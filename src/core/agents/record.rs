@@ -177,6 +177,17 @@ pub fn list_runs(
     Ok((rows, u64::try_from(total).unwrap_or(0)))
 }
 
+/// Runs left `running` by a crash or a stop: the coordinator resumes them by id.
+pub fn unfinished_runs(conn: &Connection) -> Result<Vec<RunRecord>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {RUN_COLUMNS} FROM agent_runs WHERE status = 'running' AND replay_of IS NULL ORDER BY started_ms"
+    ))?;
+    let rows = stmt
+        .query_map([], row_to_run)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
 /// Earlier runs of the same task (the task-state artifacts a retry starts from).
 pub fn earlier_runs(conn: &Connection, task: &str, except: &str) -> Result<Vec<RunRecord>> {
     let mut stmt = conn.prepare(&format!(

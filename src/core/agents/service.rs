@@ -64,3 +64,44 @@ pub fn replay_blocking(ws: &Workspace, clock: Arc<dyn Clock>, run: &str) -> Resu
         .map_err(|e| Error::Other(format!("cannot start the replay runtime: {e}")))?;
     rt.block_on(replay(ws, clock, run))
 }
+
+/// A run sink that forwards streamed output to the core's event broadcast, so the console
+/// shows partial output as it arrives.
+#[must_use]
+pub fn event_sink(events: tokio::sync::broadcast::Sender<crate::protocol::Event>) -> RunSink {
+    Arc::new(move |run: &str, delta: &str| {
+        let _ = events.send(crate::protocol::Event::RunOutput {
+            run: run.to_string(),
+            delta: delta.to_string(),
+        });
+    })
+}
+
+/// What a run of `role` on `input` is expected to cost before it starts: the role's recent
+/// average when it has run before, else the prompt size plus the output allowance at the
+/// first route's prices. The offline provider costs nothing.
+pub fn estimate(
+    rt: &Runtime,
+    role: &str,
+    input: &serde_json::Value,
+) -> Result<super::budget::Estimate> {
+    let tpl = rt.templates.get(role)?;
+    let (route, why) =
+        super::routing::initial(tpl, &rt.registry).map_err(|e| Error::Other(e.to_string()))?;
+    if route.provider.kind() == "offline" {
+        return Ok(super::budget::Estimate {
+            tokens: 0,
+            usd: 0.0,
+            basis: format!("offline provider: no tokens, no cost ({why})"),
+        });
+    }
+    let ctx = super::context::build(tpl, input, &super::tools::Retrieval::default(), &[]);
+    let chars: usize = ctx.messages.iter().map(|m| m.content.len()).sum();
+    let history = super::record::role_history(rt.store.conn(), role)?;
+    Ok(super::budget::run_estimate(
+        history,
+        route.provider.price(),
+        (chars as u64).div_ceil(4),
+        tpl.template.model.max_tokens,
+    ))
+}

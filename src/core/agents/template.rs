@@ -373,6 +373,24 @@ impl Templates {
         out
     }
 
+    /// Roles subscribed to a blackboard `topic` (a subscription ending in `*` is a prefix).
+    #[must_use]
+    pub fn subscribers(&self, topic: &str) -> Vec<&str> {
+        self.by_name
+            .iter()
+            .filter(|(_, l)| {
+                l.template
+                    .subscriptions
+                    .iter()
+                    .any(|s| match s.strip_suffix('*') {
+                        Some(prefix) => topic.starts_with(prefix),
+                        None => s == topic,
+                    })
+            })
+            .map(|(n, _)| n.as_str())
+            .collect()
+    }
+
     pub fn get(&self, role: &str) -> Result<&Loaded> {
         self.by_name.get(role).ok_or_else(|| Error::NotFound {
             kind: "agent template".into(),
@@ -424,6 +442,19 @@ mod tests {
         assert_eq!(load_text("r", &commented, p).unwrap().hash, base);
         let changed = text.replacen("description = \"", "description = \"New. ", 1);
         assert_ne!(load_text("r", &changed, p).unwrap().hash, base);
+    }
+
+    #[test]
+    fn subscribers_match_topics_and_prefixes() {
+        let mut all = Templates::shipped().unwrap();
+        assert_eq!(all.subscribers("drafts.ready"), ["editor"]);
+        all.by_name
+            .get_mut("analyst")
+            .unwrap()
+            .template
+            .subscriptions = vec!["drafts.*".into()];
+        assert_eq!(all.subscribers("drafts.ready"), ["analyst", "editor"]);
+        assert!(all.subscribers("nothing").is_empty());
     }
 
     #[test]

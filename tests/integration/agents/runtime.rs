@@ -2,8 +2,9 @@
 //! schema repair and escalation, budget stop and resume, resume without paying twice,
 //! cascade, streaming to the run sink, and replay equality.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+use keel::core::agents::cost::{self, By};
 use keel::core::agents::local_host::put_version;
 use keel::core::agents::runtime::RunSink;
 use keel::core::agents::{AgentTask, RunOutcome, Runtime, record, service};
@@ -13,6 +14,7 @@ use keel::core::llm::config::{ProviderKind, RoutingConfig};
 use keel::core::llm::openai::OpenAi;
 use keel::core::llm::{ProviderConfig, Registry};
 use keel::core::workspace::Workspace;
+use keel::protocol::Event;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -176,6 +178,20 @@ async fn tool_loop_with_parallel_calls_then_output_written_as_agent_version() {
         )
         .unwrap();
     assert_eq!(calls, 2);
+    let by_role = cost::spend(store.conn(), By::Role, None).unwrap();
+    assert_eq!(
+        (
+            by_role[0].key.as_str(),
+            by_role[0].calls,
+            by_role[0].tokens_in
+        ),
+        ("researcher", 2, 200)
+    );
+    assert!((by_role[0].cost_usd - rec.cost_usd).abs() < 1e-12);
+    assert_eq!(
+        cost::spend(store.conn(), By::Task, None).unwrap()[0].key,
+        "task-researcher"
+    );
     assert!(audit::verify(store.conn()).unwrap().first_broken.is_none());
 }
 
@@ -566,16 +582,13 @@ async fn cascade_moves_up_a_tier_after_failed_validation_and_records_why() {
 }
 
 #[tokio::test]
-async fn streamed_output_reaches_the_run_sink() {
+async fn streamed_output_reaches_the_console_as_run_output_events() {
     let (_d, ws) = workspace();
     let text = GOOD_IDEAS;
     let (a, b) = text.split_at(20);
     let server = Server::start(vec![Reply::Sse(openai_text_stream(&[a, b]))]).await;
-    let seen = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
-    let s = seen.clone();
-    let sink: RunSink = Arc::new(move |run: &str, d: &str| {
-        s.lock().unwrap().push((run.to_string(), d.to_string()));
-    });
+    let (events, mut rx) = tokio::sync::broadcast::channel(64);
+    let sink: RunSink = service::event_sink(events);
     let mut rt = runtime_with(
         &ws,
         &[("mock", cfg(ProviderKind::Openai, &server.base, true))],
@@ -587,10 +600,13 @@ async fn streamed_output_reaches_the_run_sink() {
         .await
         .unwrap();
     assert_eq!(out.status(), "succeeded");
-    let seen = seen.lock().unwrap();
-    assert_eq!(
-        seen.iter().map(|(_, d)| d.as_str()).collect::<String>(),
-        text
-    );
-    assert!(seen.iter().all(|(r, _)| r == out.run()));
+    let mut got = String::new();
+    while let Ok(ev) = rx.try_recv() {
+        let Event::RunOutput { run, delta } = ev else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(run, out.run());
+        got.push_str(&delta);
+    }
+    assert_eq!(got, text);
 }
