@@ -69,3 +69,70 @@ fn offline_run_then_list_show_and_replay() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("not found"));
 }
+
+#[test]
+fn a_workspace_adds_and_overrides_roles() {
+    let (_d, ws) = temp_workspace();
+    std::fs::create_dir_all(ws.join("agents")).unwrap();
+    let writer =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/agents/writer.toml"))
+            .unwrap();
+    // A new role built on the writer's offline rules, and an override of the editor.
+    let newsletter = writer
+        .replace(
+            "description = \"Drafts articles and offers from a brief and the notes in memory\"",
+            "description = \"Drafts the monthly newsletter\"",
+        )
+        .replace(
+            "max_tokens = 4000",
+            "max_tokens = 4000\noffline_recipe = \"writer\"",
+        );
+    std::fs::write(ws.join("agents/newsletter.toml"), newsletter).unwrap();
+    let editor =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/agents/editor.toml"))
+            .unwrap();
+    std::fs::write(
+        ws.join("agents/editor.toml"),
+        editor.replace("Revises drafts", "Our house editor"),
+    )
+    .unwrap();
+    let list =
+        String::from_utf8_lossy(&keel(&ws, &["agents", "list", "--json"]).stdout).to_string();
+    let rows: Vec<serde_json::Value> = list
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let find = |role: &str| rows.iter().find(|r| r["role"] == role).unwrap().clone();
+    assert!(
+        find("newsletter")["origin"]
+            .as_str()
+            .unwrap()
+            .ends_with("agents/newsletter.toml")
+    );
+    assert!(
+        find("editor")["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("Our house editor")
+    );
+    assert_eq!(find("writer")["origin"], "shipped");
+    let out = keel(
+        &ws,
+        &[
+            "agents",
+            "run",
+            "newsletter",
+            "--json",
+            "--input",
+            r#"{"title":"November"}"#,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let outcome: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(outcome["output"]["title"], "November");
+    assert_eq!(outcome["object"]["kind"], "draft");
+}

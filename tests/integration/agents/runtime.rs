@@ -610,3 +610,49 @@ async fn streamed_output_reaches_the_console_as_run_output_events() {
     }
     assert_eq!(got, text);
 }
+
+#[tokio::test]
+async fn a_truncated_stream_is_a_recorded_retry_not_a_crash() {
+    let (_d, ws) = workspace();
+    let mut cut = openai_text_stream(&[GOOD_IDEAS]);
+    cut.truncate(1);
+    let server = Server::start(vec![
+        Reply::Sse(cut),
+        Reply::Sse(openai_text_stream(&[GOOD_IDEAS])),
+    ])
+    .await;
+    let mut c = cfg(ProviderKind::Openai, &server.base, true);
+    c.max_retries = 0;
+    let mut rt = runtime_with(
+        &ws,
+        &[("mock", c)],
+        routing("mock"),
+        Arc::new(|_: &str, _: &str| {}),
+    );
+    let out = rt
+        .execute(&task("researcher", json!({})), &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(out.status(), "succeeded", "{out:?}");
+    assert_eq!(server.count(), 2);
+    let store = ws.store().unwrap();
+    let retries = audit::query(
+        store.conn(),
+        &Filter {
+            action: Some("agent.model_retry".into()),
+            ..Filter::default()
+        },
+        10,
+        true,
+    )
+    .unwrap();
+    assert_eq!(retries.len(), 1);
+    assert!(
+        retries[0].payload["error"]
+            .as_str()
+            .unwrap()
+            .contains("ended before the end marker"),
+        "{:?}",
+        retries[0].payload
+    );
+}
