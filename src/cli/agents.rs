@@ -90,6 +90,13 @@ pub fn run(ws: &Workspace, cmd: &AgentsCommand) -> anyhow::Result<ExitCode> {
                     ));
                 }
             }
+            for (name, error) in &all.broken {
+                if *json {
+                    super::say_json(&json!({"role": name, "broken": error}))?;
+                } else {
+                    super::say(&format!("{name:<12} BROKEN  {error}"));
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         AgentsCommand::Show { role, json } => {

@@ -164,7 +164,11 @@ impl Runtime {
     /// Re-executes `original` from its recorded calls (no network, no object writes) as a new
     /// run marked `replay_of`; returns the new run's outcome.
     pub async fn replay(&mut self, original: &RunRecord) -> Result<RunOutcome> {
-        let tpl = self.templates.get(&original.role)?.clone();
+        // The template version the run used, even if the role's file has changed since.
+        let tpl = match record::template_body(self.store.conn(), &original.template_hash)? {
+            Some((_, body)) => Loaded::from_stored(&body, &original.template_hash)?,
+            None => self.templates.get(&original.role)?.clone(),
+        };
         let prior: BTreeMap<i64, StepRecord> = record::steps(self.store.conn(), &original.id)?
             .into_iter()
             .map(|s| (s.idx, s))

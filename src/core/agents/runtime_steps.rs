@@ -250,31 +250,32 @@ impl Runtime {
         let object = if st.replay {
             None // replay never writes objects
         } else {
-            let id = task
-                .target_id
-                .clone()
-                .unwrap_or_else(crate::core::ids::new_id);
+            // Without a target the object is named after the run, so a run resumed after a
+            // crash between writing the object and recording the step finds its own write.
+            let id = task.target_id.clone().unwrap_or_else(|| st.run.clone());
             let cx = CallContext {
                 run: st.run.clone(),
                 task: st.task.clone(),
                 role: st.tpl.name.clone(),
                 step: st.idx,
             };
-            let based_on = self
+            let current = self
                 .host
                 .object_read(&cx, &kind, &id)
                 .map_err(|e| Stop::Fail {
                     error: e.to_string(),
                     retryable: true,
-                })?
-                .map(|(v, _)| v);
-            let version = self
-                .host
-                .object_write(&cx, &kind, &id, based_on, &output)
-                .map_err(|e| Stop::Fail {
-                    error: format!("writing the output as {kind}/{id}: {e}"),
-                    retryable: true,
                 })?;
+            let version = match current {
+                Some((v, body)) if task.target_id.is_none() && body == output => v,
+                current => self
+                    .host
+                    .object_write(&cx, &kind, &id, current.map(|(v, _)| v), &output)
+                    .map_err(|e| Stop::Fail {
+                        error: format!("writing the output as {kind}/{id}: {e}"),
+                        retryable: true,
+                    })?,
+            };
             Some(ObjectRef {
                 kind: kind.clone(),
                 id,

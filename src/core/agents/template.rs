@@ -200,6 +200,31 @@ impl Loaded {
         canonical_json(&self.name, &self.template)
     }
 
+    /// Rebuilds a template version from its stored canonical JSON (for exact replays of
+    /// runs made with a template that has since changed).
+    pub fn from_stored(body: &Value, hash: &str) -> Result<Self> {
+        let bad = |m: String| Error::invalid(format!("stored template {hash}"), m);
+        let name = body["name"]
+            .as_str()
+            .ok_or_else(|| bad("no name".into()))?
+            .to_string();
+        let template: Template =
+            serde_json::from_value(body["template"].clone()).map_err(|e| bad(e.to_string()))?;
+        let schema =
+            serde_json::from_str(&template.output.schema).map_err(|e| bad(e.to_string()))?;
+        let loaded = Loaded {
+            hash: crate::core::canonical::hash_value(&canonical_json(&name, &template)),
+            name,
+            origin: "recorded".into(),
+            template,
+            schema,
+        };
+        if loaded.hash != hash {
+            return Err(bad(format!("it hashes to {} now", loaded.hash)));
+        }
+        Ok(loaded)
+    }
+
     #[must_use]
     pub fn recipe(&self) -> &str {
         self.template
@@ -320,6 +345,10 @@ fn check(l: &Loaded, text: &str, path: &Path) -> Result<()> {
 #[derive(Debug, Clone, Default)]
 pub struct Templates {
     pub by_name: BTreeMap<String, Loaded>,
+    /// Workspace files that failed to load (role → `file:line:column: message`). Only
+    /// their role is unavailable (a broken override does not fall back to the shipped
+    /// template: the operator meant to change it).
+    pub broken: BTreeMap<String, String>,
 }
 
 impl Templates {
@@ -332,17 +361,31 @@ impl Templates {
             l.origin = "shipped".into();
             by_name.insert((*name).to_string(), l);
         }
-        Ok(Templates { by_name })
+        Ok(Templates {
+            by_name,
+            broken: BTreeMap::new(),
+        })
     }
 
     /// Shipped templates overlaid with `dir/*.toml` (a missing directory adds nothing).
-    /// The first bad file stops loading with its <file:line:column>.
+    /// A bad file makes only its own role unavailable, with the error kept for `get`.
     pub fn load(dir: &Path) -> Result<Self> {
         let mut all = Self::shipped()?;
         for (name, path) in workspace_files(dir)? {
-            let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-            all.by_name
-                .insert(name.clone(), load_text(&name, &text, &path)?);
+            let loaded = std::fs::read_to_string(&path)
+                .map_err(|e| Error::io(&path, e))
+                .and_then(|text| load_text(&name, &text, &path));
+            match loaded {
+                Ok(l) => {
+                    all.broken.remove(&name);
+                    all.by_name.insert(name, l);
+                }
+                Err(e) => {
+                    tracing::error!(role = %name, error = %e, "agent template not loaded");
+                    all.by_name.remove(&name);
+                    all.broken.insert(name, e.to_string());
+                }
+            }
         }
         Ok(all)
     }
@@ -392,6 +435,12 @@ impl Templates {
     }
 
     pub fn get(&self, role: &str) -> Result<&Loaded> {
+        if let Some(e) = self.broken.get(role) {
+            return Err(Error::invalid(
+                format!("agent template {role}"),
+                format!("{e} (run `keel agents check`)"),
+            ));
+        }
         self.by_name.get(role).ok_or_else(|| Error::NotFound {
             kind: "agent template".into(),
             id: format!(
@@ -430,6 +479,28 @@ mod tests {
         for (name, l) in &a.by_name {
             assert_eq!(l.hash, b.by_name[name].hash);
             assert_eq!(l.hash.len(), 64);
+        }
+    }
+
+    #[test]
+    fn a_broken_workspace_file_disables_only_its_role() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("editor.toml"), "description = 3\n").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
+        let all = Templates::load(dir.path()).unwrap();
+        let err = all.get("editor").unwrap_err().to_string();
+        assert!(err.contains("editor.toml:1:15"), "{err}");
+        assert!(all.get("writer").is_ok());
+        assert_eq!(all.by_name.len(), 6);
+    }
+
+    #[test]
+    fn a_stored_version_rebuilds_to_the_same_hash() {
+        let all = Templates::shipped().unwrap();
+        for l in all.by_name.values() {
+            let back = Loaded::from_stored(&l.canonical(), &l.hash).unwrap();
+            assert_eq!(back.template, l.template);
+            assert_eq!(back.schema, l.schema);
         }
     }
 

@@ -504,6 +504,23 @@ async fn replay_reproduces_the_outcome_without_network() {
     assert!(report.matches, "{report:?}");
     assert_eq!(report.original_output, report.replay_output);
     assert_eq!(server.count(), before, "replay made no call");
+    // Editing the role afterwards does not change what the replay checks: it runs the
+    // template version the run recorded.
+    std::fs::create_dir_all(ws.root.join("agents")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/agents/researcher.toml"
+    ))
+    .unwrap();
+    std::fs::write(
+        ws.root.join("agents/researcher.toml"),
+        text.replace("You are the researcher", "You are the new researcher"),
+    )
+    .unwrap();
+    let report = service::replay(&ws, Arc::new(ManualClock::at(1_800_000_100_000)), out.run())
+        .await
+        .unwrap();
+    assert!(report.matches, "{report:?}");
     // A tampered record is caught.
     let store = ws.store().unwrap();
     store
