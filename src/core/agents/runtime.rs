@@ -143,6 +143,8 @@ pub(crate) struct RunState {
     pub repairs_left: u32,
     pub calls_seen: HashMap<String, u32>,
     pub last_raw: Option<String>,
+    /// Steps to record together with the run's end.
+    pub pending: Vec<StepRecord>,
     /// Steps recorded earlier: this run's own (resume) or the original's (replay).
     pub prior: BTreeMap<i64, StepRecord>,
     pub replay: bool,
@@ -277,7 +279,7 @@ impl Runtime {
         let state = self.prepare(&run, task, &tpl, &prior, replay);
         let mut st = match state {
             Ok(st) => st,
-            Err(stop) => return self.finish(&run, &task.task, None, Err(stop)),
+            Err(stop) => return self.finish(&run, &task.task, None, &[], Err(stop)),
         };
         let result = match tokio::time::timeout(timeout, self.run_loop(&mut st, task, cancel)).await
         {
@@ -288,7 +290,7 @@ impl Runtime {
             }),
         };
         let raw = st.last_raw.clone();
-        self.finish(&run, &task.task, raw.as_deref(), result)
+        self.finish(&run, &task.task, raw.as_deref(), &st.pending, result)
     }
 
     /// Context and first route (steps 0 and 1).
@@ -373,6 +375,7 @@ impl Runtime {
             repairs_left: tpl.template.retry.repair_attempts,
             calls_seen: HashMap::new(),
             last_raw: None,
+            pending: Vec::new(),
             prior: prior.clone(),
             replay,
         })
@@ -433,6 +436,7 @@ impl Runtime {
         run: &str,
         task: &str,
         raw: Option<&str>,
+        pending: &[StepRecord],
         result: Result<(Value, Option<ObjectRef>), Stop>,
     ) -> Result<RunOutcome> {
         let now = self.clock.now_ms();
@@ -463,6 +467,9 @@ impl Runtime {
         };
         let status = outcome.status();
         self.store.write(|tx| {
+            for step in pending {
+                record::save_step(tx, run, step, now)?;
+            }
             record::set_status(tx, run, status, output.as_ref(), raw, error.as_deref(), Some(now))?;
             let rec = record::load_run(tx, run)?;
             audit::append(tx, now, &Actor::agent(run), &format!("agent.run_{status}"), &format!("run/{run}"), &json!({

@@ -245,7 +245,6 @@ impl Runtime {
         task: &AgentTask,
         output: Value,
     ) -> Result<(Value, Option<ObjectRef>), Stop> {
-        let now = self.clock.now_ms();
         let kind = st.tpl.template.output.kind.clone();
         let object = if st.replay {
             None // replay never writes objects
@@ -294,9 +293,8 @@ impl Runtime {
             output.clone(),
             &rationale,
         );
-        let run = st.run.clone();
-        self.store
-            .write(|tx| record::save_step(tx, &run, &step, now))?;
+        // Written with the run's final status, in the same transaction.
+        st.pending.push(step);
         st.idx += 1;
         Ok((output, object))
     }

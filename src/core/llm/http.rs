@@ -167,6 +167,9 @@ fn describe_reqwest(e: &reqwest::Error) -> String {
     }
 }
 
+/// Longest SSE line accepted; a server that never ends a line is cut off here.
+pub const MAX_LINE: usize = 16 << 20;
+
 /// Reads an SSE body, handing each event to `on_event` until it returns `true` (the
 /// provider's end marker). A stream that ends first is reported as truncated.
 pub async fn read_sse(
@@ -201,6 +204,15 @@ pub async fn read_sse(
             Ok(Some(Ok(bytes))) => bytes,
         };
         parser.feed_into(&chunk, &mut events);
+        if parser.pending_line_len() > MAX_LINE {
+            return Err(LlmError::Protocol {
+                provider: provider.into(),
+                message: format!(
+                    "a stream line exceeded {} MB without ending",
+                    MAX_LINE >> 20
+                ),
+            });
+        }
         for ev in events.drain(..) {
             if on_event(ev)? {
                 return Ok(());

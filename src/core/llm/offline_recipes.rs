@@ -81,8 +81,10 @@ fn first_line(text: &str, max: usize) -> String {
     }
 }
 
+/// Rounded to cents; a value that is not finite (overflow) becomes 0 rather than a JSON null.
 fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
+    let r = (x * 100.0).round() / 100.0;
+    if r.is_finite() { r } else { 0.0 }
 }
 
 fn researcher(input: &Value, memory: &[Slice]) -> Value {
@@ -390,9 +392,11 @@ fn accountant(input: &Value, memory: &[Slice]) -> Value {
     })
 }
 
+/// `HH:MM` within one day, in minutes.
 fn parse_hm(s: &str) -> Option<i64> {
     let (h, m) = s.split_once(':')?;
-    Some(h.trim().parse::<i64>().ok()? * 60 + m.trim().parse::<i64>().ok()?)
+    let (h, m) = (h.trim().parse::<i64>().ok()?, m.trim().parse::<i64>().ok()?);
+    ((0..=24).contains(&h) && (0..60).contains(&m)).then_some((h * 60 + m).min(24 * 60))
 }
 
 fn fmt_hm(mins: i64) -> String {
@@ -407,7 +411,8 @@ fn scheduler(input: &Value) -> Value {
     let end = input["day_end"]
         .as_str()
         .and_then(parse_hm)
-        .unwrap_or(17 * 60);
+        .unwrap_or(17 * 60)
+        .max(start);
     let mut tasks: Vec<(i64, usize, String, i64)> = input["tasks"]
         .as_array()
         .into_iter()
@@ -421,7 +426,7 @@ fn scheduler(input: &Value) -> Value {
                 t["priority"].as_i64().unwrap_or(0),
                 i,
                 title,
-                t["minutes"].as_i64().unwrap_or(30).max(5),
+                t["minutes"].as_i64().unwrap_or(30).clamp(5, 24 * 60),
             )
         })
         .collect();
@@ -499,6 +504,20 @@ mod tests {
             "tasks": [{"title": "a", "minutes": 45}, {"title": "b", "minutes": 30, "priority": 2}]}));
         assert_eq!(out["slots"][0]["title"], "b");
         assert_eq!(out["unscheduled"][0], "a");
+    }
+
+    #[test]
+    fn hostile_numbers_do_not_panic() {
+        let out = scheduler(
+            &json!({"day_start": "99999999999999999:00", "day_end": "-3:99",
+            "tasks": [{"title": "x", "minutes": i64::MAX, "priority": i64::MIN}]}),
+        );
+        assert_eq!(out["unscheduled"], json!(["x"]));
+        let out = accountant(
+            &json!({"contract": {"lines": [{"quantity": 1e308, "unit_price": 1e308}]}}),
+            &[],
+        );
+        assert!(out["invoice"]["subtotal"].is_number(), "{out}");
     }
 
     #[test]

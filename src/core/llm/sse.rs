@@ -49,6 +49,12 @@ impl SseParser {
         Self::default()
     }
 
+    /// Bytes of the line being assembled (a stream that never ends a line grows this).
+    #[must_use]
+    pub fn pending_line_len(&self) -> usize {
+        self.line.len()
+    }
+
     /// Total bytes fed so far.
     #[must_use]
     pub fn bytes_seen(&self) -> u64 {
