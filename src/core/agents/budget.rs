@@ -52,8 +52,8 @@ pub fn run_estimate(
 /// Spent so far.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Spent {
-    pub run_tokens: u64,
-    pub run_usd: f64,
+    pub task_tokens_spent: u64,
+    pub task_usd_spent: f64,
     pub day_tokens: u64,
     pub day_usd: f64,
 }
@@ -71,8 +71,8 @@ pub fn check(budget: &Budget, spent: Spent, next_tokens: u64, next_usd: f64) -> 
             format!("the next model call (estimated {next_tokens} tokens) would bring {what} to {} tokens, over its budget of {limit}", have + next_tokens)
         })
     };
-    over_usd(budget.task_usd, spent.run_usd, "this task")
-        .or_else(|| over_tok(budget.task_tokens, spent.run_tokens, "this task"))
+    over_usd(budget.task_usd, spent.task_usd_spent, "this task")
+        .or_else(|| over_tok(budget.task_tokens, spent.task_tokens_spent, "this task"))
         .or_else(|| over_usd(budget.day_usd, spent.day_usd, "today's spend of this role"))
         .or_else(|| {
             over_tok(
@@ -102,7 +102,7 @@ mod tests {
         let r = check(
             &b,
             Spent {
-                run_usd: 0.08,
+                task_usd_spent: 0.08,
                 ..Spent::default()
             },
             10,
@@ -114,7 +114,7 @@ mod tests {
             check(
                 &b,
                 Spent {
-                    run_tokens: 900,
+                    task_tokens_spent: 900,
                     ..Spent::default()
                 },
                 200,
@@ -140,7 +140,7 @@ mod tests {
             check(
                 &Budget::default(),
                 Spent {
-                    run_usd: 1e9,
+                    task_usd_spent: 1e9,
                     ..Spent::default()
                 },
                 1 << 40,

@@ -327,6 +327,17 @@ pub fn day_spend(conn: &Connection, role: &str, day: &str) -> Result<(u64, f64)>
     Ok((u64::try_from(t).unwrap_or(0), c))
 }
 
+/// Tokens and dollars every live run of `task` has spent (replays cost nothing).
+pub fn task_spend(conn: &Connection, task: &str) -> Result<(u64, f64)> {
+    let (t, c): (i64, f64) = conn.query_row(
+        "SELECT coalesce(sum(tokens_in + tokens_out), 0), coalesce(sum(cost_usd), 0) FROM agent_runs
+         WHERE task = ?1 AND replay_of IS NULL",
+        [task],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok((u64::try_from(t).unwrap_or(0), c))
+}
+
 /// Average tokens and cost of the role's last finished live runs (for estimates).
 pub fn role_history(conn: &Connection, role: &str) -> Result<Option<(u64, f64, u64)>> {
     let (n, t, c): (i64, Option<f64>, Option<f64>) = conn.query_row(

@@ -18,7 +18,6 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::budget::Spent;
 use super::context;
 use super::record::{self, RunRecord, StepRecord};
 use super::routing::{self, Route};
@@ -139,7 +138,9 @@ pub(crate) struct RunState {
     pub messages: Vec<Message>,
     pub structured: Value,
     pub route: Route,
-    pub spent: Spent,
+    /// Tokens and dollars this run has spent so far.
+    pub run_tokens: u64,
+    pub run_usd: f64,
     pub repairs_left: u32,
     pub calls_seen: HashMap<String, u32>,
     pub last_raw: Option<String>,
@@ -365,13 +366,10 @@ impl Runtime {
             messages: ctx.messages,
             structured,
             route,
-            spent: Spent {
-                run_tokens: rec.as_ref().map_or(0, |r| {
-                    u64::try_from(r.tokens_in + r.tokens_out).unwrap_or(0)
-                }),
-                run_usd: rec.as_ref().map_or(0.0, |r| r.cost_usd),
-                ..Spent::default()
-            },
+            run_tokens: rec.as_ref().map_or(0, |r| {
+                u64::try_from(r.tokens_in + r.tokens_out).unwrap_or(0)
+            }),
+            run_usd: rec.as_ref().map_or(0.0, |r| r.cost_usd),
             repairs_left: tpl.template.retry.repair_attempts,
             calls_seen: HashMap::new(),
             last_raw: None,

@@ -204,8 +204,8 @@ impl Runtime {
             )?;
             Ok(())
         })?;
-        st.spent.run_tokens += resp.usage.input + resp.usage.output;
-        st.spent.run_usd += cost;
+        st.run_tokens += resp.usage.input + resp.usage.output;
+        st.run_usd += cost;
         st.idx += 1;
         Ok(())
     }
@@ -223,10 +223,13 @@ impl Runtime {
         );
         let day = record::day_of(self.clock.now_ms());
         let (day_tokens, day_usd) = record::day_spend(self.store.conn(), &st.tpl.name, &day)?;
+        // The task budget covers every run of the task (earlier attempts included).
+        let (task_tokens_spent, task_usd_spent) = record::task_spend(self.store.conn(), &st.task)?;
         let spent = budget::Spent {
+            task_tokens_spent,
+            task_usd_spent,
             day_tokens,
             day_usd,
-            ..st.spent
         };
         let Some(reason) = budget::check(&st.tpl.template.budget, spent, tokens, usd) else {
             return Ok(());
@@ -237,7 +240,7 @@ impl Runtime {
             "budget",
             "stop",
             json!({"estimate": {"tokens": tokens, "usd": usd}}),
-            json!({"spent": {"run_usd": spent.run_usd, "run_tokens": spent.run_tokens, "day_usd": day_usd, "day_tokens": day_tokens}}),
+            json!({"spent": {"task_usd": task_usd_spent, "task_tokens": task_tokens_spent, "day_usd": day_usd, "day_tokens": day_tokens}}),
             &reason,
         );
         self.store.write(|tx| {

@@ -162,7 +162,7 @@ impl Runtime {
                 st.route.provider.name(),
                 n.tier.as_str(),
                 n.provider.name(),
-                st.spent.run_usd,
+                st.run_usd,
                 from.input_per_mtok,
                 from.output_per_mtok,
                 to.input_per_mtok,

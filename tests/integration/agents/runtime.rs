@@ -673,3 +673,49 @@ async fn a_truncated_stream_is_a_recorded_retry_not_a_crash() {
         retries[0].payload
     );
 }
+
+#[tokio::test]
+async fn the_task_budget_counts_every_attempt_at_the_task() {
+    let (_d, ws) = workspace();
+    let server = Server::start(vec![openai_text(GOOD_IDEAS), openai_text(GOOD_IDEAS)]).await;
+    let mut c = cfg(ProviderKind::Openai, &server.base, false);
+    c.price_in_per_mtok = 0.0;
+    c.price_out_per_mtok = 100.0; // estimate: 1500 output tokens = $0.15; actual: 20 = $0.002
+    let mut rt = runtime_with(
+        &ws,
+        &[("mock", c)],
+        routing("mock"),
+        Arc::new(|_: &str, _: &str| {}),
+    );
+    let budget = &mut rt
+        .templates
+        .by_name
+        .get_mut("researcher")
+        .unwrap()
+        .template
+        .budget;
+    budget.task_usd = 0.151;
+    budget.day_usd = 100.0;
+    let first = rt
+        .execute(&task("researcher", json!({})), &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(first.status(), "succeeded", "{first:?}");
+    // A second attempt at the same task would go over: $0.002 spent + $0.15 estimated.
+    let second = rt
+        .execute(&task("researcher", json!({})), &CancellationToken::new())
+        .await
+        .unwrap();
+    let RunOutcome::Escalated { reason, .. } = &second else {
+        panic!("{second:?}")
+    };
+    assert!(reason.contains("this task"), "{reason}");
+    // Another task has its own budget.
+    let other = AgentTask {
+        task: "another".into(),
+        ..task("researcher", json!({}))
+    };
+    let third = rt.execute(&other, &CancellationToken::new()).await.unwrap();
+    assert_eq!(third.status(), "succeeded", "{third:?}");
+    assert_eq!(server.count(), 2);
+}
