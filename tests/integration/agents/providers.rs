@@ -330,3 +330,18 @@ async fn routing_to_an_unknown_provider_is_a_config_error() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_stalled_stream_times_out_with_a_clear_error() {
+    let server = Server::start(vec![Reply::Stall]).await;
+    let mut c = cfg(ProviderKind::Openai, &server.base, true);
+    c.timeout_secs = 1;
+    let p = OpenAi::new("oa", &c).unwrap();
+    let err = chat(&p).await.0.unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, LlmError::Protocol { .. }), "{err:?}");
+    assert!(
+        msg.contains("timed out") || msg.contains("stalled"),
+        "{msg}"
+    );
+}

@@ -719,3 +719,35 @@ async fn the_task_budget_counts_every_attempt_at_the_task() {
     assert_eq!(third.status(), "succeeded", "{third:?}");
     assert_eq!(server.count(), 2);
 }
+
+#[tokio::test]
+async fn the_run_timeout_ends_a_run_as_a_retryable_failure() {
+    let (_d, ws) = workspace();
+    let server = Server::start(vec![Reply::Stall]).await;
+    let mut rt = mock_runtime(&ws, &server);
+    rt.templates
+        .by_name
+        .get_mut("researcher")
+        .unwrap()
+        .template
+        .limits
+        .timeout_secs = 1;
+    let out = rt
+        .execute(&task("researcher", json!({})), &CancellationToken::new())
+        .await
+        .unwrap();
+    let RunOutcome::Failed {
+        error,
+        retryable,
+        run,
+    } = &out
+    else {
+        panic!("{out:?}")
+    };
+    assert!(
+        error.contains("timed out after 1 s") && *retryable,
+        "{error}"
+    );
+    let rec = record::load_run(rt.store.conn(), run).unwrap().unwrap();
+    assert_eq!(rec.status, "failed");
+}
