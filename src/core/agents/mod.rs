@@ -12,6 +12,7 @@ pub mod runtime;
 mod runtime_model;
 mod runtime_steps;
 mod runtime_tools;
+pub mod schemas;
 pub mod service;
 pub mod template;
 pub mod tools;

@@ -56,22 +56,8 @@ fn unfence(text: &str) -> &str {
 pub(crate) fn validate(tpl: &Loaded, text: &str) -> Result<Value, String> {
     let value: Value = serde_json::from_str(unfence(text))
         .map_err(|e| format!("the answer is not a JSON object: {e}"))?;
-    let validator = jsonschema::validator_for(&tpl.schema)
-        .map_err(|e| format!("the role's schema does not compile: {e}"))?;
-    let errors: Vec<String> = validator
-        .iter_errors(&value)
-        .take(5)
-        .map(|e| {
-            format!(
-                "at {}: {e}",
-                if e.instance_path().as_str().is_empty() {
-                    "/"
-                } else {
-                    e.instance_path().as_str()
-                }
-            )
-        })
-        .collect();
+    let validator = super::schemas::validator(&format!("output:{}", tpl.hash), &tpl.schema)?;
+    let errors = super::schemas::errors(&validator, &value, 5);
     if errors.is_empty() {
         Ok(value)
     } else {

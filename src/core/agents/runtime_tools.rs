@@ -57,7 +57,7 @@ impl Runtime {
                         .write(|tx| record::save_step(tx, &run, &copy, now))?;
                 }
                 st.idx += 1;
-                return Ok(p.output["content"].to_string());
+                return Ok(for_model(&p.output["content"]));
             }
             let mode = if st.replay { "replay" } else { "resume" };
             return Err(Stop::Fail {
@@ -116,7 +116,7 @@ impl Runtime {
             Ok(())
         })?;
         st.idx += 1;
-        Ok(out.content.to_string())
+        Ok(for_model(&out.content))
     }
 
     /// Checks the call against the profile and its arguments, then dispatches it.
@@ -152,12 +152,10 @@ impl Runtime {
                 ));
             }
         };
-        if let Ok(v) = jsonschema::validator_for(&tool.spec().parameters) {
-            let problems: Vec<String> = v
-                .iter_errors(&args)
-                .take(3)
-                .map(|e| e.to_string())
-                .collect();
+        if let Ok(v) =
+            super::schemas::validator(&format!("tool:{}", tool.as_str()), &tool.spec().parameters)
+        {
+            let problems = super::schemas::errors(&v, &args, 3);
             if !problems.is_empty() {
                 return error(format!(
                     "bad arguments for {}: {}",
@@ -265,6 +263,23 @@ impl Runtime {
                 .map(|v| json!({"kind": kind, "id": id, "version": v})),
         )
     }
+}
+
+/// Longest tool result handed back to the model; the step keeps the whole result.
+pub const MAX_TOOL_RESULT: usize = 16_000;
+
+/// The tool result as the model sees it: cut to [`MAX_TOOL_RESULT`] with a note.
+fn for_model(content: &Value) -> String {
+    let text = content.to_string();
+    if text.len() <= MAX_TOOL_RESULT {
+        return text;
+    }
+    let cut = text.floor_char_boundary(MAX_TOOL_RESULT);
+    format!(
+        "{}…[{} characters cut to fit; ask for less]",
+        &text[..cut],
+        text.len() - cut
+    )
 }
 
 fn text(args: &Value, key: &str) -> String {

@@ -751,3 +751,41 @@ async fn the_run_timeout_ends_a_run_as_a_retryable_failure() {
     let rec = record::load_run(rt.store.conn(), run).unwrap().unwrap();
     assert_eq!(rec.status, "failed");
 }
+
+#[tokio::test]
+async fn an_oversized_tool_result_is_cut_for_the_model_but_kept_in_the_record() {
+    let (_d, ws) = workspace();
+    seed(
+        &ws,
+        "idea",
+        "big",
+        &json!({"title": format!("pricing {}", "word ".repeat(10_000))}),
+    );
+    let server = Server::start(vec![
+        openai_tools(&[("c1", "memory_search", r#"{"query":"pricing"}"#)]),
+        openai_text(GOOD_IDEAS),
+    ])
+    .await;
+    let mut rt = mock_runtime(&ws, &server);
+    let out = rt
+        .execute(&task("researcher", json!({})), &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(out.status(), "succeeded", "{out:?}");
+    let msgs = server.request(1).body["messages"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let tool = msgs.iter().find(|m| m["role"] == "tool").unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        tool.len() < 17_000 && tool.contains("characters cut to fit"),
+        "{}",
+        tool.len()
+    );
+    let steps = record::steps(rt.store.conn(), out.run()).unwrap();
+    let recorded = steps.iter().find(|s| s.kind == "tool").unwrap().output["content"].to_string();
+    assert!(recorded.len() > 50_000);
+}
