@@ -43,9 +43,9 @@ pub enum AgentsCommand {
     /// Run ROLE on INPUT now, outside the queue (streams partial output to stderr).
     Run {
         role: String,
-        /// The task input: JSON, or @FILE.
-        #[arg(long)]
-        input: String,
+        /// The task input: JSON, or @FILE (not needed with --resume).
+        #[arg(long, required_unless_present = "resume")]
+        input: Option<String>,
         /// Task id to record the run under (default: a new one).
         #[arg(long)]
         task: Option<String>,
@@ -146,7 +146,11 @@ pub fn run(ws: &Workspace, cmd: &AgentsCommand) -> anyhow::Result<ExitCode> {
             let task = AgentTask {
                 task: task.clone().unwrap_or_else(crate::core::ids::new_id),
                 role: role.clone(),
-                input: read_input(input)?,
+                input: input
+                    .as_deref()
+                    .map(read_input)
+                    .transpose()?
+                    .unwrap_or_default(),
                 resume: resume.clone(),
                 target_id: target.clone(),
                 earlier: Vec::new(),

@@ -161,7 +161,15 @@ impl Runtime {
     ) -> Result<RunOutcome> {
         let tpl = self.templates.get(&task.role)?.clone();
         let (run, prior) = self.open_run(task, &tpl, None)?;
-        self.drive(run, task, tpl, prior, false, cancel).await
+        // A resumed run continues from the input it started with.
+        let mut task = task.clone();
+        if task.resume.is_some()
+            && let Some(rec) = record::load_run(self.store.conn(), &run)?
+        {
+            task.input = rec.input;
+            task.task = rec.task;
+        }
+        self.drive(run, &task, tpl, prior, false, cancel).await
     }
 
     /// Re-executes `original` from its recorded calls (no network, no object writes) as a new
