@@ -136,3 +136,96 @@ fn a_workspace_adds_and_overrides_roles() {
     assert_eq!(outcome["output"]["title"], "November");
     assert_eq!(outcome["object"]["kind"], "draft");
 }
+
+/// SIGKILL the real binary while its second model call is in flight, then resume the run:
+/// the first (completed) call is not made again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_run_resumes_without_repeating_completed_calls() {
+    use super::server::{Reply, Server, openai_text, openai_tools};
+    let (_d, ws) = temp_workspace();
+    let server = Server::start(vec![
+        openai_tools(&[("c1", "memory_search", r#"{"query":"pricing"}"#)]),
+        Reply::Stall,
+        openai_text(r#"{"ideas":[{"title":"Pricing guide","score":0.9,"rationale":"fits","sources":[]}],"rationale":"resumed"}"#),
+    ])
+    .await;
+    std::fs::write(
+        ws.join("config.toml"),
+        format!(
+            "[providers.mock]\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"m1\"\nstream = false\nmax_retries = 0\n\n\
+             [routing]\ntriage = \"mock\"\ndraft = \"mock\"\nfinal = \"mock\"\n",
+            server.base
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(crate::support::keel_bin())
+        .arg("--workspace")
+        .arg(&ws)
+        .args([
+            "agents",
+            "run",
+            "researcher",
+            "--json",
+            "--task",
+            "t1",
+            "--input",
+            r#"{"goals":["pricing"]}"#,
+        ])
+        .env_remove("KEEL_WORKSPACE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..400 {
+        if server.count() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(server.count(), 2, "the second call never arrived");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let ws2 = ws.clone();
+    let list = tokio::task::spawn_blocking(move || keel(&ws2, &["runs", "list", "--json"]))
+        .await
+        .unwrap();
+    let row: serde_json::Value =
+        serde_json::from_slice(list.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(row["status"], "running", "killed mid-call: {row}");
+    let run = row["id"].as_str().unwrap().to_string();
+    let ws3 = ws.clone();
+    let r = run.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        keel(
+            &ws3,
+            &["agents", "run", "researcher", "--json", "--resume", &r],
+        )
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let outcome: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (outcome["status"].as_str(), outcome["run"].as_str()),
+        (Some("succeeded"), Some(run.as_str()))
+    );
+    assert_eq!(
+        server.count(),
+        3,
+        "only the interrupted call was made again"
+    );
+    // The resumed call carries the recorded tool result of the first call.
+    let resumed = server.request(2);
+    assert!(
+        resumed.body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["role"] == "tool")
+    );
+}
