@@ -29,16 +29,9 @@ fn answer(ctx: &CoreContext, query: Query) -> Result<Value> {
             Ok(json!(entries))
         }
         Query::AuditVerify => Ok(json!(audit::verify(conn)?)),
-        Query::Runs {
-            task,
-            offset,
-            limit,
-        } => Ok(json!(agents::query::runs(
-            conn,
-            task.as_deref(),
-            offset,
-            limit
-        )?)),
+        Query::Runs { task, offset, limit } => {
+            Ok(json!(agents::query::runs(conn, task.as_deref(), offset, limit)?))
+        }
         Query::RunDetail { id } => Ok(json!(agents::query::run_detail(conn, &id)?)),
         Query::MemoryUsed { run } => Ok(json!(agents::query::memory_used(conn, &run)?)),
         other => Err(not_available(&format!("{other:?}"))),
