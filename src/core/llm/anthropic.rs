@@ -282,7 +282,11 @@ impl StreamAcc {
                         ToolCall {
                             id: block["id"].as_str().unwrap_or_default().to_string(),
                             name: block["name"].as_str().unwrap_or_default().to_string(),
-                            arguments: String::new(),
+                            // Normally `{}` followed by deltas; a proxy may send it whole.
+                            arguments: match &block["input"] {
+                                Value::Object(m) if !m.is_empty() => block["input"].to_string(),
+                                _ => String::new(),
+                            },
                         },
                     );
                 }

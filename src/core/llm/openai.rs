@@ -182,6 +182,16 @@ fn usage_of(v: &Value) -> Usage {
     }
 }
 
+/// Tool-call arguments as JSON text: the protocol sends a string, some compatible servers
+/// send the object itself.
+fn arguments_text(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(v @ Value::Object(_)) => v.to_string(),
+        _ => "{}".to_string(),
+    }
+}
+
 /// Parses a non-streaming answer.
 pub fn parse_full(provider: &str, text: &str) -> Result<ChatResponse, LlmError> {
     let v: Value = serde_json::from_str(text)
@@ -202,11 +212,7 @@ pub fn parse_full(provider: &str, text: &str) -> Result<ChatResponse, LlmError> 
                         .and_then(Value::as_str)
                         .unwrap_or_default()
                         .to_string(),
-                    arguments: c
-                        .pointer("/function/arguments")
-                        .and_then(Value::as_str)
-                        .unwrap_or("{}")
-                        .to_string(),
+                    arguments: arguments_text(c.pointer("/function/arguments")),
                 })
                 .collect()
         })
@@ -299,8 +305,10 @@ impl StreamAcc {
                 if let Some(n) = c.pointer("/function/name").and_then(Value::as_str) {
                     entry.name.push_str(n);
                 }
-                if let Some(a) = c.pointer("/function/arguments").and_then(Value::as_str) {
-                    entry.arguments.push_str(a);
+                match c.pointer("/function/arguments") {
+                    Some(Value::String(a)) => entry.arguments.push_str(a),
+                    Some(v @ Value::Object(_)) => entry.arguments = v.to_string(),
+                    _ => {}
                 }
             }
         }
@@ -370,6 +378,13 @@ mod tests {
             }
         );
         assert_eq!(r.finish, "tool_calls");
+    }
+
+    #[test]
+    fn arguments_sent_as_an_object_are_accepted() {
+        let body = r#"{"choices":[{"message":{"content":null,"tool_calls":[{"id":"a","function":{"name":"x","arguments":{"q":1}}}]}}]}"#;
+        let r = parse_full("p", body).unwrap();
+        assert_eq!(r.tool_calls[0].arguments, r#"{"q":1}"#);
     }
 
     #[test]
