@@ -65,6 +65,31 @@ fn offline_run_then_list_show_and_replay() {
     );
     let report: serde_json::Value = serde_json::from_slice(&replay.stdout).unwrap();
     assert_eq!(report["matches"], true);
+    let cost =
+        String::from_utf8_lossy(&keel(&ws, &["runs", "cost", "--by", "role", "--json"]).stdout)
+            .to_string();
+    let row: serde_json::Value = serde_json::from_str(cost.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (
+            row["key"].as_str(),
+            row["calls"].as_i64(),
+            row["cost_usd"].as_f64()
+        ),
+        (Some("scheduler"), Some(1), Some(0.0))
+    );
+    let est = keel(
+        &ws,
+        &["agents", "estimate", "writer", "--json", "--input", "{}"],
+    );
+    let est: serde_json::Value = serde_json::from_slice(&est.stdout).unwrap();
+    assert_eq!(est["estimate"]["usd"], 0.0);
+    assert!(
+        est["estimate"]["basis"]
+            .as_str()
+            .unwrap()
+            .starts_with("offline provider"),
+        "{est}"
+    );
     let missing = keel(&ws, &["runs", "replay", "no-such-run"]);
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("not found"));
