@@ -119,13 +119,34 @@ fn sse_throughput() -> Vec<Measurement> {
     out
 }
 
-/// A keep-alive HTTP/1.1 server answering every request at once with `body`.
-async fn instant_server(body: String) -> anyhow::Result<String> {
+/// What the instant model answers: tool calls until the request carries as many tool
+/// results as the task input's `rounds`, then the final JSON.
+fn answer_for(request: &str) -> String {
+    let rounds: usize = request
+        .split("rounds\\\": ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let done = request.matches("\"role\":\"tool\"").count();
+    let usage = json!({"prompt_tokens": 500, "completion_tokens": 50});
+    let message = if done < rounds {
+        let args = json!({"query": format!("q{done}")}).to_string();
+        json!({"role": "assistant", "content": null, "tool_calls": [
+            {"id": format!("c{done}"), "type": "function", "function": {"name": "memory_search", "arguments": args}}]})
+    } else {
+        let answer = json!({"ideas": [{"title": "Pricing guide", "score": 0.8, "rationale": "fits", "sources": []}], "rationale": "bench"});
+        json!({"role": "assistant", "content": answer.to_string()})
+    };
+    json!({"model": "bench", "choices": [{"index": 0, "message": message, "finish_reason": "stop"}], "usage": usage}).to_string()
+}
+
+/// A keep-alive HTTP/1.1 server answering every request at once.
+async fn instant_server() -> anyhow::Result<String> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move {
         while let Ok((mut sock, _)) = listener.accept().await {
-            let body = body.clone();
             tokio::spawn(async move {
                 let mut buf = Vec::new();
                 let mut tmp = [0u8; 16 * 1024];
@@ -151,6 +172,7 @@ async fn instant_server(body: String) -> anyhow::Result<String> {
                             Ok(n) => buf.extend_from_slice(&tmp[..n]),
                         }
                     }
+                    let body = answer_for(&String::from_utf8_lossy(&buf[head_end..head_end + len]));
                     buf.drain(..head_end + len);
                     let reply = format!(
                         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
@@ -166,13 +188,34 @@ async fn instant_server(body: String) -> anyhow::Result<String> {
     Ok(base)
 }
 
+/// Mean milliseconds per run of the researcher making `rounds` tool rounds (so
+/// `rounds + 1` model calls).
+async fn time_runs(
+    runtime: &mut crate::core::agents::Runtime,
+    rounds: u32,
+    runs: u32,
+) -> anyhow::Result<f64> {
+    let cancel = CancellationToken::new();
+    let started = Instant::now();
+    for i in 0..runs {
+        let task = AgentTask {
+            task: format!("bench-{rounds}-{i}"),
+            role: "researcher".into(),
+            input: json!({"goals": ["pricing"], "n": i, "rounds": rounds}),
+            ..AgentTask::default()
+        };
+        let outcome = runtime.execute(&task, &cancel).await?;
+        anyhow::ensure!(
+            outcome.status() == "succeeded",
+            "bench run failed: {outcome:?}"
+        );
+    }
+    Ok(started.elapsed().as_secs_f64() * 1000.0 / f64::from(runs))
+}
+
 #[allow(clippy::cast_precision_loss)]
 async fn runtime_overhead() -> anyhow::Result<Vec<Measurement>> {
-    let answer = json!({"ideas": [{"title": "Pricing guide", "score": 0.8, "rationale": "fits", "sources": []}], "rationale": "bench"});
-    let body = json!({"model": "bench", "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.to_string()},
-        "finish_reason": "stop"}], "usage": {"prompt_tokens": 500, "completion_tokens": 50}})
-    .to_string();
-    let base = instant_server(body).await?;
+    let base = instant_server().await?;
     let cfg = ProviderConfig {
         kind: ProviderKind::Openai,
         base_url: base,
@@ -204,7 +247,7 @@ async fn runtime_overhead() -> anyhow::Result<Vec<Measurement>> {
     let http_ms = started.elapsed().as_secs_f64() * 1000.0 / f64::from(CALLS);
     let mut out = vec![m("loopback_http_roundtrip_ms", http_ms, "ms")];
 
-    for durability in [Durability::Full, Durability::Normal] {
+    for (durability, name) in [(Durability::Full, "full"), (Durability::Normal, "normal")] {
         let dir =
             std::env::temp_dir().join(format!("keel-bench-agents-{}", crate::core::ids::new_id()));
         let mut ws = Workspace::init(&dir).context("temporary workspace")?;
@@ -223,36 +266,35 @@ async fn runtime_overhead() -> anyhow::Result<Vec<Measurement>> {
             Arc::new(|_: &str, _: &str| {}),
             reg,
         )?;
-        let runs = CALLS / 2;
-        let started = Instant::now();
-        for i in 0..runs {
-            let task = AgentTask {
-                task: format!("bench-{i}"),
-                role: "researcher".into(),
-                input: json!({"goals": ["pricing"], "n": i}),
-                ..AgentTask::default()
-            };
-            let outcome = runtime.execute(&task, &cancel).await?;
-            anyhow::ensure!(
-                outcome.status() == "succeeded",
-                "bench run failed: {outcome:?}"
-            );
+        // Room for the tool rounds measured below.
+        if let Some(t) = runtime.templates.by_name.get_mut("researcher") {
+            t.template.limits.max_steps = 20;
         }
-        let run_ms = started.elapsed().as_secs_f64() * 1000.0 / f64::from(runs);
+        let runs = CALLS / 4;
+        let one = time_runs(&mut runtime, 0, runs).await?;
+        let five = time_runs(&mut runtime, 4, runs).await?;
         drop(runtime);
         let _ = std::fs::remove_dir_all(&dir);
-        let name = match durability {
-            Durability::Full => "full",
-            Durability::Normal => "normal",
-        };
+        // Each extra round is one model call plus one tool step.
+        let per_call = (five - one) / 4.0 - http_ms;
         out.push(m(
-            &format!("run_with_one_model_call_ms_sync_{name}"),
-            run_ms,
+            &format!("run_with_1_model_call_ms_sync_{name}"),
+            one,
+            "ms",
+        ));
+        out.push(m(
+            &format!("run_with_5_model_calls_ms_sync_{name}"),
+            five,
             "ms",
         ));
         out.push(m(
             &format!("runtime_overhead_per_model_call_ms_sync_{name}"),
-            (run_ms - http_ms).max(0.0),
+            per_call.max(0.0),
+            "ms",
+        ));
+        out.push(m(
+            &format!("runtime_overhead_per_run_ms_sync_{name}"),
+            (one - http_ms - per_call).max(0.0),
             "ms",
         ));
     }
