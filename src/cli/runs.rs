@@ -145,6 +145,9 @@ fn run_with(core: &CoreHandle, cmd: &RunsCommand) -> anyhow::Result<ExitCode> {
                 for d in report["differences"].as_array().into_iter().flatten() {
                     super::say(&format!("  {}", d.as_str().unwrap_or("")));
                 }
+                for n in report["notes"].as_array().into_iter().flatten() {
+                    super::say(&format!("  note: {}", n.as_str().unwrap_or("")));
+                }
             }
             Ok(if matches {
                 ExitCode::SUCCESS

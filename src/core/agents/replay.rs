@@ -20,6 +20,9 @@ pub struct ReplayReport {
     pub replay_output: Option<String>,
     /// What differs (empty when the outcome matches).
     pub differences: Vec<String>,
+    /// Differences that do not count against a match (the wording of a failure the record
+    /// cannot reproduce, such as a provider that was down).
+    pub notes: Vec<String>,
 }
 
 /// Replays `run` with `rt` (whose registry is never used for network calls in replay).
@@ -57,12 +60,20 @@ pub async fn replay_run(rt: &mut Runtime, run: &str) -> Result<ReplayReport> {
         RunOutcome::Failed { error, .. } => Some(error.clone()),
         _ => None,
     };
+    let mut notes = Vec::new();
     if differences.is_empty() && original.error != replay_error {
-        differences.push(format!(
+        let line = format!(
             "same status, different reason: {:?} then, {:?} now",
-            original.error.unwrap_or_default(),
+            original.error.clone().unwrap_or_default(),
             replay_error.unwrap_or_default()
-        ));
+        );
+        // An escalation is a decision and must replay exactly; a failure may have come from
+        // outside (a provider that was down), which no record can reproduce.
+        if original.status == "failed" {
+            notes.push(line)
+        } else {
+            differences.push(line)
+        }
     }
     Ok(ReplayReport {
         original: original.id,
@@ -73,5 +84,6 @@ pub async fn replay_run(rt: &mut Runtime, run: &str) -> Result<ReplayReport> {
         original_output,
         replay_output,
         differences,
+        notes,
     })
 }

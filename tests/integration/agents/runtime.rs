@@ -453,6 +453,17 @@ async fn a_resumed_run_reuses_completed_calls_instead_of_paying_again() {
     // The template allows two tries of a model call: the second try was a recorded retry.
     assert_eq!(server.count(), 3);
     assert_eq!(audit_count(&ws, "agent.model_retry"), 1);
+    // Replaying the failed run reproduces the failure; its wording cannot be (the record
+    // has no answer for the call that failed), which is noted, not counted.
+    let report = service::replay(&ws, Arc::new(ManualClock::at(1_800_000_000_500)), &run)
+        .await
+        .unwrap();
+    assert!(
+        report.matches && report.replay_status == "failed",
+        "{report:?}"
+    );
+    assert!(report.notes[0].contains("different reason"), "{report:?}");
+    assert_eq!(server.count(), 3, "replay made no call");
     // Resume: the first model call and the tool call come from the record.
     server.push(openai_text(GOOD_IDEAS));
     let resumed = AgentTask {
