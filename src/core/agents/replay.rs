@@ -70,9 +70,9 @@ pub async fn replay_run(rt: &mut Runtime, run: &str) -> Result<ReplayReport> {
         // An escalation is a decision and must replay exactly; a failure may have come from
         // outside (a provider that was down), which no record can reproduce.
         if original.status == "failed" {
-            notes.push(line)
+            notes.push(line);
         } else {
-            differences.push(line)
+            differences.push(line);
         }
     }
     Ok(ReplayReport {
