@@ -56,7 +56,7 @@ pub async fn replay(ws: &Workspace, clock: Arc<dyn Clock>, run: &str) -> Result<
     replay::replay_run(&mut runtime, run).await
 }
 
-/// [`replay`] for callers outside any async runtime (the core thread, the CLI).
+/// [`replay()`] for callers outside any async runtime (the core thread, the CLI).
 pub fn replay_blocking(ws: &Workspace, clock: Arc<dyn Clock>, run: &str) -> Result<ReplayReport> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
