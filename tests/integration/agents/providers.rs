@@ -345,3 +345,47 @@ async fn a_stalled_stream_times_out_with_a_clear_error() {
         "{msg}"
     );
 }
+
+#[tokio::test]
+async fn openai_streamed_parallel_tool_calls_arrive_in_pieces() {
+    let chunk = |v: Value| format!("data: {v}\n\n").into_bytes();
+    let chunks = vec![
+        chunk(json!({"choices": [{"index": 0, "delta": {"tool_calls": [
+            {"index": 0, "id": "a", "type": "function", "function": {"name": "memory_search", "arguments": "{\"qu"}},
+            {"index": 1, "id": "b", "type": "function", "function": {"name": "object_read", "arguments": ""}}]}}]})),
+        chunk(json!({"choices": [{"index": 0, "delta": {"tool_calls": [
+            {"index": 1, "function": {"arguments": "{\"kind\":\"idea\",\"id\":\"1\"}"}},
+            {"index": 0, "function": {"arguments": "ery\":\"x\"}"}}]}, "finish_reason": "tool_calls"}]})),
+        b"data: [DONE]\n\n".to_vec(),
+    ];
+    let server = Server::start(vec![Reply::Sse(chunks)]).await;
+    let p = OpenAi::new("oa", &cfg(ProviderKind::Openai, &server.base, true)).unwrap();
+    let r = chat(&p).await.0.unwrap();
+    let calls: Vec<(&str, &str)> = r
+        .tool_calls
+        .iter()
+        .map(|c| (c.name.as_str(), c.arguments.as_str()))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            ("memory_search", r#"{"query":"x"}"#),
+            ("object_read", r#"{"kind":"idea","id":"1"}"#)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn anthropic_rate_limit_is_retried() {
+    let server = Server::start(vec![
+        Reply::Json(429, vec![("retry-after".into(), "0".into())], json!({"type": "error", "error": {"type": "rate_limit_error", "message": "slow"}})),
+        Reply::Json(529, vec![], json!({"type": "error", "error": {"type": "overloaded_error", "message": "busy"}})),
+        Reply::Json(200, vec![], json!({"model": "c", "content": [{"type": "tool_use", "id": "t", "name": "memory_search", "input": {"query": "q"}}],
+            "stop_reason": "tool_use", "usage": {"input_tokens": 3, "output_tokens": 1}})),
+    ])
+    .await;
+    let p = Anthropic::new("an", &cfg(ProviderKind::Anthropic, &server.base, false)).unwrap();
+    let r = chat(&p).await.0.unwrap();
+    assert_eq!(r.retries, 2);
+    assert_eq!(r.tool_calls[0].arguments, r#"{"query":"q"}"#);
+}
