@@ -2,6 +2,7 @@
 //! testable without a terminal. `keel` with no subcommand opens the console.
 
 mod approvals;
+mod agents;
 mod audit;
 mod bench;
 mod init;
@@ -11,6 +12,7 @@ mod reconcile;
 mod queue;
 mod run;
 mod task;
+mod runs;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -86,6 +88,12 @@ pub enum Command {
         #[arg(long)]
         workers: Option<usize>,
     },
+    /// List, show and check agent role templates; estimate or run a role now.
+    #[command(subcommand)]
+    Agents(agents::AgentsCommand),
+    /// List, show and replay agent runs.
+    #[command(subcommand)]
+    Runs(runs::RunsCommand),
 }
 
 impl Cli {
@@ -119,6 +127,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Task(cmd)) => task::run(&cli.open_workspace()?, cmd),
         Some(Command::Queue(cmd)) => queue::run(&cli.open_workspace()?, cmd),
         Some(Command::Run { workers }) => run::run(&cli.open_workspace()?, *workers),
+        Some(Command::Agents(cmd)) => agents::run(&cli.open_workspace()?, cmd),
+        Some(Command::Runs(cmd)) => runs::run(&cli.open_workspace()?, cmd),
     }
 }
 

@@ -24,6 +24,10 @@ pub struct Config {
     pub orchestrator: crate::core::coordinator::OrchestratorConfig,
     pub scheduler: crate::core::scheduler::SchedulerConfig,
     pub schedules: Vec<crate::core::scheduler::ScheduleConfig>,
+    /// Model providers by name (`offline` is built in).
+    pub providers: crate::core::llm::config::Providers,
+    /// Which provider serves each model tier.
+    pub routing: crate::core::llm::RoutingConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

@@ -1,6 +1,7 @@
 //! The core: state, orchestration, memory, agents and side effects. No terminal types here.
 
 pub mod approvals;
+pub mod agents;
 pub mod audit;
 pub mod blackboard;
 pub mod canonical;
@@ -12,6 +13,7 @@ pub mod effects;
 pub mod error;
 pub mod handle;
 pub mod ids;
+pub mod llm;
 pub mod model_assets;
 pub mod objects;
 pub mod policy;

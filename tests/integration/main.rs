@@ -6,6 +6,7 @@
 
 mod crash;
 mod orchestrator;
+mod agents;
 mod support;
 mod policy;
 mod workspace;

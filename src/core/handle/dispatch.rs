@@ -4,8 +4,8 @@
 use serde_json::{Value, json};
 
 use super::CoreContext;
-use crate::core::audit;
 use crate::core::error::{Error, Result};
+use crate::core::{agents, audit};
 use crate::protocol::{Op, Query};
 
 pub fn dispatch(ctx: &mut CoreContext, op: Op) -> Result<Value> {
@@ -24,6 +24,11 @@ pub fn dispatch(ctx: &mut CoreContext, op: Op) -> Result<Value> {
         | Op::PauseQueue
         | Op::ResumeQueue
         | Op::RunNow { .. }) => crate::core::queue::api::handle_op(ctx, &op),
+        Op::ReplayRun { id } => {
+            let report = agents::service::replay_blocking(&ctx.workspace, ctx.clock.clone(), &id)?;
+            ctx.notify(&format!("run/{}", report.replay), "replayed");
+            Ok(json!(report))
+        }
         other => Err(not_available(&format!("{other:?}"))),
     }
 }
@@ -61,6 +66,11 @@ fn answer(ctx: &CoreContext, query: Query) -> Result<Value> {
             offset,
             limit
         )?)),
+        Query::Runs { task, offset, limit } => {
+            Ok(json!(agents::query::runs(conn, task.as_deref(), offset, limit)?))
+        }
+        Query::RunDetail { id } => Ok(json!(agents::query::run_detail(conn, &id)?)),
+        Query::MemoryUsed { run } => Ok(json!(agents::query::memory_used(conn, &run)?)),
         other => Err(not_available(&format!("{other:?}"))),
     }
 }

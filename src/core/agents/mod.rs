@@ -1,0 +1,33 @@
+//! Role-based agents: templates with capability profiles, and the runtime that runs them.
+//!
+//! - [`template`] — `agents/*.toml`, hashed; shipped roles plus the workspace's own.
+//! - [`runtime`] (with `runtime_steps`, `runtime_model`, `runtime_tools`) — one task, step
+//!   by step, every step checkpointed in [`record`]; [`replay`] re-executes from the record.
+//! - [`context`], [`routing`], [`budget`], [`cost`], [`schemas`] — prompt assembly and
+//!   trimming, tier routing and cascade, budget checks, the spend ledger, cached validators.
+//! - [`query`] answers `Query::Runs`, `Query::RunDetail` and `Query::MemoryUsed`.
+//! - [`service`] builds a runtime for a workspace.
+//!
+//! Seams to the rest of keel (connected at merge): [`tools::ToolHost`] (objects,
+//! blackboard, queue, effects ledger) and [`tools::MemoryRetriever`] (vector memory). Until
+//! then [`local_host::LocalHost`] implements objects on the foundation tables and memory as
+//! a keyword search, and the blackboard, queue and external actions answer "not available".
+
+pub mod budget;
+pub mod context;
+pub mod cost;
+pub mod local_host;
+pub mod query;
+pub mod record;
+pub mod replay;
+pub mod routing;
+pub mod runtime;
+mod runtime_model;
+mod runtime_steps;
+mod runtime_tools;
+pub mod schemas;
+pub mod service;
+pub mod template;
+pub mod tools;
+
+pub use runtime::{AgentTask, RunOutcome, Runtime};

@@ -1,0 +1,496 @@
+//! The agent runtime: runs one task for one role, step by step, every step checkpointed.
+//!
+//! Steps, in order: `context` (input, retrieved memory with provenance, earlier attempts),
+//! `route` (which tier and provider, and why), then model calls and tool calls until the
+//! model answers with output that passes the role's schema (`validation` steps record each
+//! failure and the repair or cascade that follows), and finally `output` (written as a new
+//! object version authored by `agent:<run>`).
+//!
+//! A resumed run (same run id) re-derives each step and reuses the recorded answer of every
+//! completed model or tool call instead of repeating it. Replay does the same against
+//! another run's record, with no network and no writes outside its own run record.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::context;
+use super::record::{self, RunRecord, StepRecord};
+use super::routing::{self, Route};
+use super::template::{Loaded, Templates};
+use super::tools::{MemoryRetriever, Retrieval, RetrievalRequest, ToolHost};
+use crate::core::audit::{self, Actor};
+use crate::core::clock::Clock;
+use crate::core::error::{Error, Result};
+use crate::core::llm::{Message, Registry};
+use crate::core::store::Store;
+use crate::protocol::ObjectRef;
+
+/// A unit of work for the runtime (what the coordinator's executor hands over).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AgentTask {
+    pub task: String,
+    pub role: String,
+    pub input: Value,
+    /// Continue this run (after a crash or an operator's resume) instead of starting one.
+    pub resume: Option<String>,
+    /// The object id the output is written to (a new object when None).
+    pub target_id: Option<String>,
+    /// Extra task-state artifacts from the coordinator (earlier runs of the same task are
+    /// found automatically).
+    pub earlier: Vec<Value>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum RunOutcome {
+    Succeeded {
+        run: String,
+        output: Value,
+        object: Option<ObjectRef>,
+    },
+    /// Stopped to ask the operator (budget, failed validation after repair, tool loop…).
+    Escalated {
+        run: String,
+        reason: String,
+        raw: Option<String>,
+    },
+    Failed {
+        run: String,
+        error: String,
+        retryable: bool,
+    },
+    Cancelled {
+        run: String,
+    },
+}
+
+impl RunOutcome {
+    #[must_use]
+    pub fn run(&self) -> &str {
+        match self {
+            RunOutcome::Succeeded { run, .. }
+            | RunOutcome::Escalated { run, .. }
+            | RunOutcome::Failed { run, .. }
+            | RunOutcome::Cancelled { run } => run,
+        }
+    }
+
+    #[must_use]
+    pub fn status(&self) -> &'static str {
+        match self {
+            RunOutcome::Succeeded { .. } => "succeeded",
+            RunOutcome::Escalated { .. } => "escalated",
+            RunOutcome::Failed { .. } => "failed",
+            RunOutcome::Cancelled { .. } => "cancelled",
+        }
+    }
+}
+
+/// Why a step stopped the run.
+#[derive(Debug)]
+pub(crate) enum Stop {
+    Escalate(String),
+    Fail { error: String, retryable: bool },
+    Cancelled,
+    Store(Error),
+}
+
+impl From<Error> for Stop {
+    fn from(e: Error) -> Self {
+        Stop::Store(e)
+    }
+}
+
+/// Receives streamed partial output: (run id, text delta).
+pub type RunSink = Arc<dyn Fn(&str, &str) + Send + Sync>;
+
+/// Everything a run needs. One per worker; it owns its store connection.
+pub struct Runtime {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub templates: Templates,
+    pub registry: Registry,
+    pub retriever: Arc<dyn MemoryRetriever>,
+    pub host: Arc<dyn ToolHost>,
+    pub on_delta: RunSink,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("registry", &self.registry)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The mutable state of one run.
+pub(crate) struct RunState {
+    pub run: String,
+    pub task: String,
+    pub tpl: Loaded,
+    pub idx: i64,
+    pub messages: Vec<Message>,
+    pub structured: Value,
+    pub route: Route,
+    /// Tokens and dollars this run has spent so far.
+    pub run_tokens: u64,
+    pub run_usd: f64,
+    pub repairs_left: u32,
+    pub calls_seen: HashMap<String, u32>,
+    pub last_raw: Option<String>,
+    /// Steps to record together with the run's end.
+    pub pending: Vec<StepRecord>,
+    /// Steps recorded earlier: this run's own (resume) or the original's (replay).
+    pub prior: BTreeMap<i64, StepRecord>,
+    pub replay: bool,
+}
+
+impl Runtime {
+    /// Runs `task` to an outcome. Errors are only store failures; everything the model or a
+    /// tool does wrong ends in an outcome with a reason.
+    pub async fn execute(
+        &mut self,
+        task: &AgentTask,
+        cancel: &CancellationToken,
+    ) -> Result<RunOutcome> {
+        let tpl = self.templates.get(&task.role)?.clone();
+        let (run, prior) = self.open_run(task, &tpl, None)?;
+        // A resumed run continues from the input it started with.
+        let mut task = task.clone();
+        if task.resume.is_some()
+            && let Some(rec) = record::load_run(self.store.conn(), &run)?
+        {
+            task.input = rec.input;
+            task.task = rec.task;
+        }
+        self.drive(run, &task, tpl, prior, false, cancel).await
+    }
+
+    /// Re-executes `original` from its recorded calls (no network, no object writes) as a new
+    /// run marked `replay_of`; returns the new run's outcome.
+    pub async fn replay(&mut self, original: &RunRecord) -> Result<RunOutcome> {
+        // The template version the run used, even if the role's file has changed since.
+        let tpl = match record::template_body(self.store.conn(), &original.template_hash)? {
+            Some((_, body)) => Loaded::from_stored(&body, &original.template_hash)?,
+            None => self.templates.get(&original.role)?.clone(),
+        };
+        let prior: BTreeMap<i64, StepRecord> = record::steps(self.store.conn(), &original.id)?
+            .into_iter()
+            .map(|s| (s.idx, s))
+            .collect();
+        let task = AgentTask {
+            task: original.task.clone(),
+            role: original.role.clone(),
+            input: original.input.clone(),
+            ..AgentTask::default()
+        };
+        let (run, _) = self.open_run(&task, &tpl, Some(&original.id))?;
+        self.drive(run, &task, tpl, prior, true, &CancellationToken::new())
+            .await
+    }
+
+    fn open_run(
+        &mut self,
+        task: &AgentTask,
+        tpl: &Loaded,
+        replay_of: Option<&str>,
+    ) -> Result<(String, BTreeMap<i64, StepRecord>)> {
+        let now = self.clock.now_ms();
+        if let Some(id) = &task.resume {
+            let existing =
+                record::load_run(self.store.conn(), id)?.ok_or_else(|| Error::NotFound {
+                    kind: "run".into(),
+                    id: id.clone(),
+                })?;
+            if existing.template_hash != tpl.hash {
+                return Err(Error::invalid(
+                    "resume",
+                    format!(
+                        "run {id} used template {} but {} is now {}; start a new run",
+                        short(&existing.template_hash),
+                        tpl.name,
+                        short(&tpl.hash)
+                    ),
+                ));
+            }
+            if existing.status == "succeeded" {
+                return Err(Error::invalid(
+                    "resume",
+                    format!("run {id} already succeeded"),
+                ));
+            }
+            let prior = record::steps(self.store.conn(), id)?
+                .into_iter()
+                .map(|s| (s.idx, s))
+                .collect();
+            self.store.write(|tx| {
+                record::set_status(tx, id, "running", None, None, None, None)?;
+                audit::append(
+                    tx,
+                    now,
+                    &Actor::agent(id),
+                    "agent.run_resumed",
+                    &format!("run/{id}"),
+                    &json!({"task": task.task}),
+                )?;
+                Ok(())
+            })?;
+            return Ok((id.clone(), prior));
+        }
+        let id = crate::core::ids::new_id();
+        let rec = RunRecord {
+            id: id.clone(),
+            task: task.task.clone(),
+            role: task.role.clone(),
+            template_hash: tpl.hash.clone(),
+            status: "running".into(),
+            step: 0,
+            current: String::new(),
+            tokens_in: 0,
+            tokens_out: 0,
+            cost_usd: 0.0,
+            provider: String::new(),
+            input: task.input.clone(),
+            output: None,
+            raw_output: None,
+            error: None,
+            output_preview: String::new(),
+            replay_of: replay_of.map(str::to_string),
+            started_ms: now,
+            finished_ms: None,
+        };
+        self.store.write(|tx| {
+            record::save_template(tx, tpl, now)?;
+            record::create_run(tx, &rec)?;
+            audit::append(tx, now, &Actor::agent(&id), "agent.run_started", &format!("run/{id}"), &json!({
+                "task": task.task, "role": task.role, "template": tpl.hash, "replay_of": replay_of}))?;
+            Ok(())
+        })?;
+        Ok((id, BTreeMap::new()))
+    }
+
+    async fn drive(
+        &mut self,
+        run: String,
+        task: &AgentTask,
+        tpl: Loaded,
+        prior: BTreeMap<i64, StepRecord>,
+        replay: bool,
+        cancel: &CancellationToken,
+    ) -> Result<RunOutcome> {
+        let timeout = Duration::from_secs(tpl.template.limits.timeout_secs.max(1));
+        let state = self.prepare(&run, task, &tpl, &prior, replay);
+        let mut st = match state {
+            Ok(st) => st,
+            Err(stop) => return self.finish(&run, &task.task, None, &[], Err(stop)),
+        };
+        let result = match tokio::time::timeout(timeout, self.run_loop(&mut st, task, cancel)).await
+        {
+            Ok(r) => r,
+            Err(_) => Err(Stop::Fail {
+                error: format!("the run timed out after {} s", timeout.as_secs()),
+                retryable: true,
+            }),
+        };
+        let raw = st.last_raw.clone();
+        self.finish(&run, &task.task, raw.as_deref(), &st.pending, result)
+    }
+
+    /// Context and first route (steps 0 and 1).
+    fn prepare(
+        &mut self,
+        run: &str,
+        task: &AgentTask,
+        tpl: &Loaded,
+        prior: &BTreeMap<i64, StepRecord>,
+        replay: bool,
+    ) -> Result<RunState, Stop> {
+        let now = self.clock.now_ms();
+        let (retrieval, earlier) = self.gather(run, task, tpl, prior, replay)?;
+        let ctx = context::build(tpl, &task.input, &retrieval, &earlier);
+        let rationale = if ctx.notes.is_empty() {
+            format!(
+                "retrieved {} memory item(s); {} earlier attempt(s)",
+                retrieval.slices.len(),
+                earlier.len()
+            )
+        } else {
+            format!(
+                "retrieved {} memory item(s), kept {}: {}",
+                retrieval.slices.len(),
+                ctx.kept_memory,
+                ctx.notes.join("; ")
+            )
+        };
+        let step0 = StepRecord::new(
+            0,
+            "context",
+            "context",
+            json!({"input": task.input}),
+            json!({"memory": retrieval, "earlier": earlier, "notes": ctx.notes}),
+            &rationale,
+        );
+        // Route: in replay the provider of each model step comes from the record instead.
+        let (route, why) = if replay {
+            (
+                super::runtime_steps::recorded_route(prior, 2, tpl),
+                "replay: providers as recorded".to_string(),
+            )
+        } else {
+            routing::initial(tpl, &self.registry).map_err(|e| Stop::Fail {
+                error: e.to_string(),
+                retryable: false,
+            })?
+        };
+        let step1 = StepRecord::new(
+            1,
+            "route",
+            route.provider.name(),
+            route.describe(),
+            json!({"cascade": route.cascade}),
+            &why,
+        );
+        self.store.write(|tx| {
+            record::save_step(tx, run, &step0, now)?;
+            record::save_memory(tx, run, &retrieval)?;
+            record::save_step(tx, run, &step1, now)?;
+            record::set_progress(tx, run, 2, "context ready", "")?;
+            Ok(())
+        })?;
+        let mut structured = ctx.structured;
+        structured["schema"] = tpl.schema.clone();
+        let rec = record::load_run(self.store.conn(), run)?;
+        Ok(RunState {
+            run: run.to_string(),
+            task: task.task.clone(),
+            tpl: tpl.clone(),
+            idx: 2,
+            messages: ctx.messages,
+            structured,
+            route,
+            run_tokens: rec.as_ref().map_or(0, |r| {
+                u64::try_from(r.tokens_in + r.tokens_out).unwrap_or(0)
+            }),
+            run_usd: rec.as_ref().map_or(0.0, |r| r.cost_usd),
+            repairs_left: tpl.template.retry.repair_attempts,
+            calls_seen: HashMap::new(),
+            last_raw: None,
+            pending: Vec::new(),
+            prior: prior.clone(),
+            replay,
+        })
+    }
+
+    /// Retrieved memory and earlier attempts: a resumed or replayed run uses exactly the
+    /// recorded ones, a new run asks the retriever and the record.
+    fn gather(
+        &self,
+        run: &str,
+        task: &AgentTask,
+        tpl: &Loaded,
+        prior: &BTreeMap<i64, StepRecord>,
+        replay: bool,
+    ) -> Result<(Retrieval, Vec<Value>), Stop> {
+        if let Some(p) = prior.get(&0).filter(|p| p.kind == "context") {
+            let r: Retrieval =
+                serde_json::from_value(p.output["memory"].clone()).unwrap_or_default();
+            return Ok((
+                r,
+                p.output["earlier"].as_array().cloned().unwrap_or_default(),
+            ));
+        }
+        if replay {
+            return Err(Stop::Fail {
+                error: "the original run has no recorded context step".into(),
+                retryable: false,
+            });
+        }
+        let m = &tpl.template.memory;
+        let req = RetrievalRequest {
+            query: crate::core::canonical::to_string(&task.input),
+            kinds: m.kinds.clone(),
+            tiers: m.tiers.clone(),
+            k: m.k,
+        };
+        let retrieval = self.retriever.retrieve(&req).unwrap_or_else(|e| {
+            tracing::warn!(run, error = %e, "memory retrieval failed; running without memory");
+            Retrieval {
+                slices: Vec::new(),
+                params: json!({"error": e.to_string()}),
+            }
+        });
+        let mut earlier: Vec<Value> = record::earlier_runs(self.store.conn(), &task.task, run)?
+            .into_iter()
+            .map(|r| {
+                let raw = r.raw_output.as_deref().map(|s| s.chars().take(1500).collect::<String>());
+                json!({"run": r.id, "status": r.status, "error": r.error, "output": r.output, "raw": raw})
+            })
+            .collect();
+        earlier.extend(task.earlier.iter().cloned());
+        Ok((retrieval, earlier))
+    }
+
+    /// Records the end of a run and turns the loop's result into an outcome.
+    fn finish(
+        &mut self,
+        run: &str,
+        task: &str,
+        raw: Option<&str>,
+        pending: &[StepRecord],
+        result: Result<(Value, Option<ObjectRef>), Stop>,
+    ) -> Result<RunOutcome> {
+        let now = self.clock.now_ms();
+        let outcome = match result {
+            Ok((output, object)) => RunOutcome::Succeeded {
+                run: run.into(),
+                output,
+                object,
+            },
+            Err(Stop::Escalate(reason)) => RunOutcome::Escalated {
+                run: run.into(),
+                reason,
+                raw: raw.map(str::to_string),
+            },
+            Err(Stop::Fail { error, retryable }) => RunOutcome::Failed {
+                run: run.into(),
+                error,
+                retryable,
+            },
+            Err(Stop::Cancelled) => RunOutcome::Cancelled { run: run.into() },
+            Err(Stop::Store(e)) => return Err(e),
+        };
+        let (output, error) = match &outcome {
+            RunOutcome::Succeeded { output, .. } => (Some(output.clone()), None),
+            RunOutcome::Escalated { reason, .. } => (None, Some(reason.clone())),
+            RunOutcome::Failed { error, .. } => (None, Some(error.clone())),
+            RunOutcome::Cancelled { .. } => (None, Some("cancelled".to_string())),
+        };
+        let status = outcome.status();
+        self.store.write(|tx| {
+            for step in pending {
+                record::save_step(tx, run, step, now)?;
+            }
+            record::set_status(tx, run, status, output.as_ref(), raw, error.as_deref(), Some(now))?;
+            let rec = record::load_run(tx, run)?;
+            audit::append(tx, now, &Actor::agent(run), &format!("agent.run_{status}"), &format!("run/{run}"), &json!({
+                "task": task,
+                "reason": error,
+                "object": if let RunOutcome::Succeeded { object, .. } = &outcome { json!(object) } else { Value::Null },
+                "cost_usd": rec.as_ref().map_or(0.0, |r| r.cost_usd),
+                "usage": {"input": rec.as_ref().map_or(0, |r| r.tokens_in), "output": rec.as_ref().map_or(0, |r| r.tokens_out)},
+            }))?;
+            Ok(())
+        })?;
+        Ok(outcome)
+    }
+}
+
+fn short(hash: &str) -> &str {
+    &hash[..hash.len().min(12)]
+}

@@ -1,0 +1,259 @@
+//! Model steps: reuse a recorded answer when the step already happened (resume, replay),
+//! otherwise check the budget, call the provider (retrying transient failures as the
+//! template allows) and record the call, its cost and the step in one transaction.
+
+use std::time::Instant;
+
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use super::budget;
+use super::context;
+use super::record::{self, ModelCall, StepRecord};
+use super::runtime::{RunState, Runtime, Stop};
+use super::runtime_steps::{diverged, recorded_route};
+use crate::core::audit::{self, Actor};
+use crate::core::llm::{ChatRequest, ChatResponse, LlmError};
+
+impl Runtime {
+    /// One model call, reused from the record when this step already happened.
+    pub(crate) async fn model_step(
+        &mut self,
+        st: &mut RunState,
+        cancel: &CancellationToken,
+    ) -> Result<ChatResponse, Stop> {
+        // A budget stop recorded here: a resumed run checks again one step further on; a
+        // replay that ends here reproduces the stop.
+        while let Some(p) = st.prior.get(&st.idx).filter(|p| p.kind == "budget") {
+            if st.replay && st.prior.keys().next_back() == Some(&st.idx) {
+                return Err(Stop::Escalate(p.rationale.clone()));
+            }
+            st.idx += 1;
+        }
+        if st.replay {
+            st.route = recorded_route(&st.prior, st.idx, &st.tpl);
+        }
+        let req = ChatRequest {
+            model: st.route.model.clone(),
+            messages: st.messages.clone(),
+            tools: context::tool_specs(&st.tpl),
+            json_output: true,
+            max_tokens: st.tpl.template.model.max_tokens,
+            context: st.structured.clone(),
+        };
+        let hash = req.hash(st.route.provider.name());
+        if let Some(resp) = self.reuse(st, &hash)? {
+            return Ok(resp);
+        }
+        self.check_budget(st, &req)?;
+        let started = Instant::now();
+        let resp = self.call_with_retries(st, &req, cancel).await?;
+        let latency = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        self.record_call(st, &req, &hash, &resp, latency)?;
+        Ok(resp)
+    }
+
+    /// The recorded answer of this step, if it happened with the same request.
+    fn reuse(&mut self, st: &mut RunState, hash: &str) -> Result<Option<ChatResponse>, Stop> {
+        let Some(p) = st.prior.get(&st.idx) else {
+            return if st.replay {
+                Err(diverged(st, "the original run made no model call here"))
+            } else {
+                Ok(None)
+            };
+        };
+        if p.kind != "model" || p.input_hash != hash {
+            let recorded = &p.input_hash[..p.input_hash.len().min(12)];
+            return Err(diverged(
+                st,
+                &format!(
+                    "model request {} differs from the recorded {recorded}",
+                    &hash[..12]
+                ),
+            ));
+        }
+        let resp: ChatResponse =
+            serde_json::from_value(p.output.clone()).map_err(|e| Stop::Fail {
+                error: format!("recorded step {} is unreadable: {e}", st.idx),
+                retryable: false,
+            })?;
+        if st.replay {
+            // The replay run keeps its own copy of the step (at no cost: nothing was paid).
+            let mut copy = p.clone();
+            copy.cost_usd = 0.0;
+            let (now, run) = (self.clock.now_ms(), st.run.clone());
+            self.store
+                .write(|tx| record::save_step(tx, &run, &copy, now))?;
+        }
+        st.idx += 1;
+        Ok(Some(resp))
+    }
+
+    async fn call_with_retries(
+        &mut self,
+        st: &RunState,
+        req: &ChatRequest,
+        cancel: &CancellationToken,
+    ) -> Result<ChatResponse, Stop> {
+        let provider = st.route.provider.clone();
+        let run = st.run.clone();
+        let sink_fn = self.on_delta.clone();
+        let sink = move |d: &str| sink_fn(&run, d);
+        let attempts = st.tpl.template.retry.model_attempts.max(1);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match provider.chat(req, &sink, cancel).await {
+                Ok(r) => return Ok(r),
+                Err(LlmError::Cancelled { .. }) => return Err(Stop::Cancelled),
+                Err(e) if e.is_transient() && attempt < attempts => {
+                    let (now, run, msg) = (self.clock.now_ms(), st.run.clone(), e.to_string());
+                    self.store.write(|tx| {
+                        audit::append(
+                            tx,
+                            now,
+                            &Actor::agent(&run),
+                            "agent.model_retry",
+                            &format!("run/{run}"),
+                            &json!({"attempt": attempt, "error": msg}),
+                        )
+                    })?;
+                }
+                Err(e) => {
+                    return Err(Stop::Fail {
+                        error: e.to_string(),
+                        retryable: e.is_transient(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Records the paid call, the step, the run's progress and the audit entry together.
+    fn record_call(
+        &mut self,
+        st: &mut RunState,
+        req: &ChatRequest,
+        hash: &str,
+        resp: &ChatResponse,
+        latency: i64,
+    ) -> Result<(), Stop> {
+        let provider = st.route.provider.clone();
+        let cost = provider.price().cost(resp.usage);
+        let rationale = if resp.tool_calls.is_empty() {
+            format!("{} answered", provider.name())
+        } else {
+            format!(
+                "{} asked for {} tool call(s)",
+                provider.name(),
+                resp.tool_calls.len()
+            )
+        };
+        let mut step = StepRecord::new(
+            st.idx,
+            "model",
+            provider.name(),
+            json!({"route": st.route.describe(), "request": req}),
+            serde_json::to_value(resp).unwrap_or_default(),
+            &rationale,
+        );
+        step.input_hash = hash.to_string();
+        step.tokens_in = i64::try_from(resp.usage.input).unwrap_or(i64::MAX);
+        step.tokens_out = i64::try_from(resp.usage.output).unwrap_or(i64::MAX);
+        step.cost_usd = cost;
+        step.latency_ms = latency;
+        let (now, run, role, idx, tier) = (
+            self.clock.now_ms(),
+            st.run.clone(),
+            st.tpl.name.clone(),
+            st.idx,
+            st.route.tier.as_str(),
+        );
+        let tail: Vec<char> = resp.text.chars().rev().take(300).collect();
+        let preview: String = tail.into_iter().rev().collect();
+        self.store.write(|tx| {
+            let call = ModelCall {
+                run: &run,
+                step: idx,
+                role: &role,
+                tier,
+                request_hash: hash,
+                response: resp,
+                cost_usd: cost,
+                latency_ms: latency,
+            };
+            record::save_model_call(tx, &call, now)?;
+            record::save_step(tx, &run, &step, now)?;
+            record::set_progress(
+                tx,
+                &run,
+                idx + 1,
+                &format!("model {}", provider.name()),
+                &preview,
+            )?;
+            audit::append(
+                tx,
+                now,
+                &Actor::agent(&run),
+                "agent.model_call",
+                &format!("run/{run}"),
+                &json!({
+                "provider": resp.provider, "model": resp.model, "tier": tier, "request_hash": hash,
+                "usage": {"input": resp.usage.input, "output": resp.usage.output},
+                "cost_usd": cost, "latency_ms": latency, "retries": resp.retries}),
+            )?;
+            Ok(())
+        })?;
+        st.run_tokens += resp.usage.input + resp.usage.output;
+        st.run_usd += cost;
+        st.idx += 1;
+        Ok(())
+    }
+
+    /// Stops the run (recording why) when the next call would go over a budget.
+    fn check_budget(&mut self, st: &mut RunState, req: &ChatRequest) -> Result<(), Stop> {
+        // The offline provider uses no tokens and costs nothing.
+        if st.route.provider.kind() == "offline" {
+            return Ok(());
+        }
+        let (tokens, usd) = budget::call_estimate(
+            st.route.provider.price(),
+            req.estimated_input_tokens(),
+            req.max_tokens,
+        );
+        let day = record::day_of(self.clock.now_ms());
+        let (day_tokens, day_usd) = record::day_spend(self.store.conn(), &st.tpl.name, &day)?;
+        // The task budget covers every run of the task (earlier attempts included).
+        let (task_tokens_spent, task_usd_spent) = record::task_spend(self.store.conn(), &st.task)?;
+        let spent = budget::Spent {
+            task_tokens_spent,
+            task_usd_spent,
+            day_tokens,
+            day_usd,
+        };
+        let Some(reason) = budget::check(&st.tpl.template.budget, spent, tokens, usd) else {
+            return Ok(());
+        };
+        let (now, run) = (self.clock.now_ms(), st.run.clone());
+        let step = StepRecord::new(
+            st.idx,
+            "budget",
+            "stop",
+            json!({"estimate": {"tokens": tokens, "usd": usd}}),
+            json!({"spent": {"task_usd": task_usd_spent, "task_tokens": task_tokens_spent, "day_usd": day_usd, "day_tokens": day_tokens}}),
+            &reason,
+        );
+        self.store.write(|tx| {
+            record::save_step(tx, &run, &step, now)?;
+            audit::append(
+                tx,
+                now,
+                &Actor::agent(&run),
+                "agent.budget_stop",
+                &format!("run/{run}"),
+                &json!({"reason": reason}),
+            )
+        })?;
+        Err(Stop::Escalate(reason))
+    }
+}

@@ -1,0 +1,411 @@
+//! Anthropic Messages (`POST {base}/messages`), streaming or not, with tool use (several
+//! `tool_use` blocks in one answer are parallel calls). Anthropic has no JSON mode, so JSON
+//! output is asked for in the system prompt.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use futures_util::future::BoxFuture;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::http::{read_sse, send_with_retry};
+use super::openai::{preview, remaining, retry_policy};
+use super::{
+    ChatRequest, ChatResponse, DeltaSink, LlmError, Price, Provider, ProviderConfig, Role,
+    ToolCall, Usage,
+};
+
+pub const API_VERSION: &str = "2023-06-01";
+
+#[derive(Debug, Clone)]
+pub struct Anthropic {
+    name: String,
+    cfg: ProviderConfig,
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Anthropic {
+    pub fn new(name: &str, cfg: &ProviderConfig) -> Result<Self, LlmError> {
+        Ok(Anthropic {
+            name: name.to_string(),
+            base: cfg.effective_base_url(),
+            client: super::registry::http_client(name, cfg)?,
+            cfg: cfg.clone(),
+        })
+    }
+
+    fn body(&self, req: &ChatRequest) -> Value {
+        let mut system: Vec<String> = req
+            .messages
+            .iter()
+            .filter(|m| m.role == Role::System)
+            .map(|m| m.content.clone())
+            .collect();
+        if req.json_output {
+            system.push("Answer with one JSON object only, no prose around it.".into());
+        }
+        // Consecutive tool results must share one user message.
+        let mut messages: Vec<Value> = Vec::new();
+        for m in req.messages.iter().filter(|m| m.role != Role::System) {
+            let (role, blocks) = match m.role {
+                Role::Tool => (
+                    "user",
+                    vec![json!({"type": "tool_result",
+                        "tool_use_id": m.tool_call_id.clone().unwrap_or_default(),
+                        "content": m.content})],
+                ),
+                Role::Assistant => {
+                    let mut blocks = Vec::new();
+                    if !m.content.is_empty() {
+                        blocks.push(json!({"type": "text", "text": m.content}));
+                    }
+                    for c in &m.tool_calls {
+                        let input: Value =
+                            serde_json::from_str(&c.arguments).unwrap_or_else(|_| json!({}));
+                        blocks.push(
+                            json!({"type": "tool_use", "id": c.id, "name": c.name, "input": input}),
+                        );
+                    }
+                    ("assistant", blocks)
+                }
+                _ => ("user", vec![json!({"type": "text", "text": m.content})]),
+            };
+            match messages.last_mut() {
+                Some(last) if last["role"] == role => {
+                    if let Some(arr) = last["content"].as_array_mut() {
+                        arr.extend(blocks);
+                    }
+                }
+                _ => messages.push(json!({"role": role, "content": blocks})),
+            }
+        }
+        let mut body = json!({
+            "model": if req.model.is_empty() { self.cfg.model.as_str() } else { req.model.as_str() },
+            "max_tokens": req.max_tokens,
+            "messages": messages,
+            "stream": self.cfg.stream,
+        });
+        if !system.is_empty() {
+            body["system"] = json!(system.join("\n\n"));
+        }
+        if !req.tools.is_empty() {
+            body["tools"] = req
+                .tools
+                .iter()
+                .map(|t| json!({"name": t.name, "description": t.description, "input_schema": t.parameters}))
+                .collect();
+        }
+        body
+    }
+
+    async fn call(
+        &self,
+        req: &ChatRequest,
+        sink: DeltaSink<'_>,
+        cancel: &CancellationToken,
+    ) -> Result<ChatResponse, LlmError> {
+        let key = super::registry::read_key(&self.name, &self.cfg)?;
+        let body = self.body(req);
+        let url = format!("{}/messages", self.base);
+        let started = Instant::now();
+        let (resp, retries) = send_with_retry(
+            &self.name,
+            &retry_policy(&self.cfg),
+            cancel,
+            key.as_deref(),
+            || {
+                let rb = self
+                    .client
+                    .post(&url)
+                    .header("anthropic-version", API_VERSION)
+                    .json(&body);
+                match &key {
+                    Some(k) => rb.header("x-api-key", k),
+                    None => rb,
+                }
+            },
+        )
+        .await?;
+        let mut out = if self.cfg.stream {
+            let mut acc = StreamAcc::default();
+            read_sse(
+                &self.name,
+                resp,
+                cancel,
+                remaining(&self.cfg, started),
+                |ev| acc.on_event(&self.name, &ev.event, &ev.data, sink),
+            )
+            .await?;
+            acc.finish(&self.name)
+        } else {
+            let text = resp
+                .text()
+                .await
+                .map_err(|e| protocol(&self.name, format!("reading the body: {e}")))?;
+            parse_full(&self.name, &text)?
+        };
+        out.retries = retries;
+        if out.model.is_empty() {
+            out.model = body["model"].as_str().unwrap_or_default().to_string();
+        }
+        Ok(out)
+    }
+}
+
+impl Provider for Anthropic {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn kind(&self) -> &'static str {
+        "anthropic"
+    }
+    fn model(&self) -> &str {
+        &self.cfg.model
+    }
+    fn price(&self) -> Price {
+        Price {
+            input_per_mtok: self.cfg.price_in_per_mtok,
+            output_per_mtok: self.cfg.price_out_per_mtok,
+        }
+    }
+    fn chat<'a>(
+        &'a self,
+        req: &'a ChatRequest,
+        sink: DeltaSink<'a>,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<ChatResponse, LlmError>> {
+        Box::pin(self.call(req, sink, cancel))
+    }
+}
+
+fn protocol(provider: &str, message: impl Into<String>) -> LlmError {
+    LlmError::Protocol {
+        provider: provider.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Parses a non-streaming answer.
+pub fn parse_full(provider: &str, text: &str) -> Result<ChatResponse, LlmError> {
+    let v: Value = serde_json::from_str(text)
+        .map_err(|e| protocol(provider, format!("the body is not JSON ({e})")))?;
+    let blocks = v["content"]
+        .as_array()
+        .ok_or_else(|| protocol(provider, "no content array in the answer"))?;
+    let mut out = ChatResponse {
+        text: String::new(),
+        tool_calls: Vec::new(),
+        usage: Usage {
+            input: v
+                .pointer("/usage/input_tokens")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
+            output: v
+                .pointer("/usage/output_tokens")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
+        },
+        provider: provider.to_string(),
+        model: v["model"].as_str().unwrap_or_default().to_string(),
+        finish: v["stop_reason"].as_str().unwrap_or_default().to_string(),
+        retries: 0,
+    };
+    for b in blocks {
+        match b["type"].as_str() {
+            Some("text") => out.text.push_str(b["text"].as_str().unwrap_or_default()),
+            Some("tool_use") => out.tool_calls.push(ToolCall {
+                id: b["id"].as_str().unwrap_or_default().to_string(),
+                name: b["name"].as_str().unwrap_or_default().to_string(),
+                arguments: b["input"].to_string(),
+            }),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Accumulates a streamed answer from its typed events.
+#[derive(Debug, Default)]
+pub struct StreamAcc {
+    text: String,
+    /// Content blocks by index: tool calls collect their `partial_json` here.
+    calls: BTreeMap<u64, ToolCall>,
+    usage: Usage,
+    model: String,
+    finish: String,
+    stopped: bool,
+}
+
+impl StreamAcc {
+    /// Handles one event; returns `true` at `message_stop`.
+    pub fn on_event(
+        &mut self,
+        provider: &str,
+        event: &str,
+        data: &str,
+        sink: DeltaSink<'_>,
+    ) -> Result<bool, LlmError> {
+        if data.trim().is_empty() {
+            return Ok(false);
+        }
+        let v: Value = serde_json::from_str(data).map_err(|e| {
+            protocol(
+                provider,
+                format!("a stream event is not JSON ({e}): {}", preview(data)),
+            )
+        })?;
+        let kind = if event.is_empty() {
+            v["type"].as_str().unwrap_or_default()
+        } else {
+            event
+        };
+        match kind {
+            "message_start" => {
+                self.model = v
+                    .pointer("/message/model")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                self.usage.input = v
+                    .pointer("/message/usage/input_tokens")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0);
+            }
+            "content_block_start" => {
+                let block = &v["content_block"];
+                if block["type"] == "tool_use" {
+                    let index = v["index"].as_u64().unwrap_or(0);
+                    self.calls.insert(
+                        index,
+                        ToolCall {
+                            id: block["id"].as_str().unwrap_or_default().to_string(),
+                            name: block["name"].as_str().unwrap_or_default().to_string(),
+                            // Normally `{}` followed by deltas; a proxy may send it whole.
+                            arguments: match &block["input"] {
+                                Value::Object(m) if !m.is_empty() => block["input"].to_string(),
+                                _ => String::new(),
+                            },
+                        },
+                    );
+                }
+            }
+            "content_block_delta" => {
+                let delta = &v["delta"];
+                match delta["type"].as_str() {
+                    Some("text_delta") => {
+                        let t = delta["text"].as_str().unwrap_or_default();
+                        self.text.push_str(t);
+                        sink(t);
+                    }
+                    Some("input_json_delta") => {
+                        let index = v["index"].as_u64().unwrap_or(0);
+                        let call = self.calls.get_mut(&index).ok_or_else(|| {
+                            protocol(provider, format!("input_json_delta for block {index}, which is not a tool_use block"))
+                        })?;
+                        call.arguments
+                            .push_str(delta["partial_json"].as_str().unwrap_or_default());
+                    }
+                    _ => {}
+                }
+            }
+            "message_delta" => {
+                if let Some(n) = v.pointer("/usage/output_tokens").and_then(Value::as_u64) {
+                    self.usage.output = n;
+                }
+                if let Some(r) = v.pointer("/delta/stop_reason").and_then(Value::as_str) {
+                    self.finish = r.to_string();
+                }
+            }
+            "message_stop" => {
+                self.stopped = true;
+                return Ok(true);
+            }
+            "error" => {
+                let msg = v
+                    .pointer("/error/message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown error");
+                let ty = v
+                    .pointer("/error/type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("error");
+                return Err(protocol(
+                    provider,
+                    format!("the server reported {ty}: {msg}"),
+                ));
+            }
+            _ => {} // ping, content_block_stop, future event types
+        }
+        Ok(false)
+    }
+
+    pub fn finish(self, provider: &str) -> ChatResponse {
+        ChatResponse {
+            text: self.text,
+            tool_calls: self
+                .calls
+                .into_values()
+                .map(|mut c| {
+                    if c.arguments.is_empty() {
+                        c.arguments = "{}".into();
+                    }
+                    c
+                })
+                .collect(),
+            usage: self.usage,
+            provider: provider.to_string(),
+            model: self.model,
+            finish: self.finish,
+            retries: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::llm::Message;
+
+    #[test]
+    fn tool_results_are_grouped_into_one_user_message() {
+        let cfg = ProviderConfig {
+            kind: super::super::ProviderKind::Anthropic,
+            model: "m".into(),
+            ..Default::default()
+        };
+        let p = Anthropic::new("a", &cfg).unwrap();
+        let mut assistant = Message::new(Role::Assistant, "");
+        assistant.tool_calls = vec![
+            ToolCall {
+                id: "1".into(),
+                name: "x".into(),
+                arguments: "{}".into(),
+            },
+            ToolCall {
+                id: "2".into(),
+                name: "y".into(),
+                arguments: "{}".into(),
+            },
+        ];
+        let req = ChatRequest {
+            model: String::new(),
+            messages: vec![
+                Message::new(Role::System, "sys"),
+                Message::new(Role::User, "hi"),
+                assistant,
+                Message::tool_result("1", "a"),
+                Message::tool_result("2", "b"),
+            ],
+            tools: vec![],
+            json_output: true,
+            max_tokens: 10,
+            context: Value::Null,
+        };
+        let body = p.body(&req);
+        assert_eq!(body["messages"].as_array().unwrap().len(), 3);
+        assert_eq!(body["messages"][2]["content"].as_array().unwrap().len(), 2);
+        assert!(body["system"].as_str().unwrap().contains("JSON"));
+    }
+}

@@ -1,0 +1,396 @@
+//! OpenAI-compatible chat completions (`POST {base}/chat/completions`), streaming or not,
+//! with tool calls (parallel ones too) and JSON output mode. Also serves Ollama, llama.cpp,
+//! vLLM, LM Studio and `OpenRouter`.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::http::{RetryPolicy, read_sse, send_with_retry};
+use super::{
+    ChatRequest, ChatResponse, DeltaSink, LlmError, Message, Price, Provider, ProviderConfig, Role,
+    ToolCall, Usage,
+};
+
+/// An OpenAI-compatible endpoint.
+#[derive(Debug, Clone)]
+pub struct OpenAi {
+    name: String,
+    cfg: ProviderConfig,
+    base: String,
+    client: reqwest::Client,
+}
+
+impl OpenAi {
+    pub fn new(name: &str, cfg: &ProviderConfig) -> Result<Self, LlmError> {
+        Ok(OpenAi {
+            name: name.to_string(),
+            base: cfg.effective_base_url(),
+            client: super::registry::http_client(name, cfg)?,
+            cfg: cfg.clone(),
+        })
+    }
+
+    fn body(&self, req: &ChatRequest) -> Value {
+        let mut body = json!({
+            "model": if req.model.is_empty() { self.cfg.model.as_str() } else { req.model.as_str() },
+            "messages": req.messages.iter().map(wire_message).collect::<Vec<_>>(),
+            "max_tokens": req.max_tokens,
+            "stream": self.cfg.stream,
+        });
+        if self.cfg.stream {
+            body["stream_options"] = json!({"include_usage": true});
+        }
+        if !req.tools.is_empty() {
+            body["tools"] = req
+                .tools
+                .iter()
+                .map(|t| {
+                    json!({"type": "function", "function": {
+                        "name": t.name, "description": t.description, "parameters": t.parameters}})
+                })
+                .collect();
+        } else if req.json_output {
+            body["response_format"] = json!({"type": "json_object"});
+        }
+        body
+    }
+
+    async fn call(
+        &self,
+        req: &ChatRequest,
+        sink: DeltaSink<'_>,
+        cancel: &CancellationToken,
+    ) -> Result<ChatResponse, LlmError> {
+        let key = super::registry::read_key(&self.name, &self.cfg)?;
+        let body = self.body(req);
+        let url = format!("{}/chat/completions", self.base);
+        let policy = retry_policy(&self.cfg);
+        let started = Instant::now();
+        let (resp, retries) = send_with_retry(&self.name, &policy, cancel, key.as_deref(), || {
+            let rb = self.client.post(&url).json(&body);
+            match &key {
+                Some(k) => rb.bearer_auth(k),
+                None => rb,
+            }
+        })
+        .await?;
+        let mut out = if self.cfg.stream {
+            let idle = remaining(&self.cfg, started);
+            let mut acc = StreamAcc::default();
+            read_sse(&self.name, resp, cancel, idle, |ev| {
+                acc.on_event(&self.name, &ev.data, sink)
+            })
+            .await?;
+            acc.finish(&self.name)?
+        } else {
+            let text = resp.text().await.map_err(|e| LlmError::Protocol {
+                provider: self.name.clone(),
+                message: format!("reading the body: {e}"),
+            })?;
+            parse_full(&self.name, &text)?
+        };
+        out.provider.clone_from(&self.name);
+        if out.model.is_empty() {
+            out.model = body["model"].as_str().unwrap_or_default().to_string();
+        }
+        out.retries = retries;
+        Ok(out)
+    }
+}
+
+pub(crate) fn retry_policy(cfg: &ProviderConfig) -> RetryPolicy {
+    RetryPolicy {
+        max_retries: cfg.max_retries,
+        base_backoff_ms: 250,
+        max_backoff_ms: cfg.max_backoff_ms,
+    }
+}
+
+/// Time left of the whole-request timeout, used as the stream's idle limit.
+pub(crate) fn remaining(cfg: &ProviderConfig, started: Instant) -> Duration {
+    Duration::from_secs(cfg.timeout_secs.max(1))
+        .saturating_sub(started.elapsed())
+        .max(Duration::from_millis(100))
+}
+
+impl Provider for OpenAi {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn kind(&self) -> &'static str {
+        "openai"
+    }
+    fn model(&self) -> &str {
+        &self.cfg.model
+    }
+    fn price(&self) -> Price {
+        Price {
+            input_per_mtok: self.cfg.price_in_per_mtok,
+            output_per_mtok: self.cfg.price_out_per_mtok,
+        }
+    }
+    fn chat<'a>(
+        &'a self,
+        req: &'a ChatRequest,
+        sink: DeltaSink<'a>,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<ChatResponse, LlmError>> {
+        Box::pin(self.call(req, sink, cancel))
+    }
+}
+
+fn wire_message(m: &Message) -> Value {
+    match m.role {
+        Role::Tool => json!({
+            "role": "tool",
+            "tool_call_id": m.tool_call_id.clone().unwrap_or_default(),
+            "content": m.content,
+        }),
+        Role::Assistant if !m.tool_calls.is_empty() => json!({
+            "role": "assistant",
+            "content": if m.content.is_empty() { Value::Null } else { json!(m.content) },
+            "tool_calls": m.tool_calls.iter().map(|c| json!({
+                "id": c.id, "type": "function",
+                "function": {"name": c.name, "arguments": c.arguments}
+            })).collect::<Vec<_>>(),
+        }),
+        role => json!({"role": role, "content": m.content}),
+    }
+}
+
+fn protocol(provider: &str, message: impl Into<String>) -> LlmError {
+    LlmError::Protocol {
+        provider: provider.to_string(),
+        message: message.into(),
+    }
+}
+
+fn usage_of(v: &Value) -> Usage {
+    Usage {
+        input: v
+            .pointer("/usage/prompt_tokens")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+        output: v
+            .pointer("/usage/completion_tokens")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+    }
+}
+
+/// Tool-call arguments as JSON text: the protocol sends a string, some compatible servers
+/// send the object itself.
+fn arguments_text(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(v @ Value::Object(_)) => v.to_string(),
+        _ => "{}".to_string(),
+    }
+}
+
+/// Parses a non-streaming answer.
+pub fn parse_full(provider: &str, text: &str) -> Result<ChatResponse, LlmError> {
+    let v: Value = serde_json::from_str(text)
+        .map_err(|e| protocol(provider, format!("the body is not JSON ({e})")))?;
+    let msg = v
+        .pointer("/choices/0/message")
+        .ok_or_else(|| protocol(provider, "no choices[0].message in the answer"))?;
+    let tool_calls = msg
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .map(|calls| {
+            calls
+                .iter()
+                .map(|c| ToolCall {
+                    id: c["id"].as_str().unwrap_or_default().to_string(),
+                    name: c
+                        .pointer("/function/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                    arguments: arguments_text(c.pointer("/function/arguments")),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(ChatResponse {
+        text: msg["content"].as_str().unwrap_or_default().to_string(),
+        tool_calls,
+        usage: usage_of(&v),
+        provider: provider.to_string(),
+        model: v["model"].as_str().unwrap_or_default().to_string(),
+        finish: v
+            .pointer("/choices/0/finish_reason")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        retries: 0,
+    })
+}
+
+/// Accumulates a streamed answer; tool calls arrive in pieces keyed by `index`.
+#[derive(Debug, Default)]
+pub struct StreamAcc {
+    text: String,
+    calls: BTreeMap<u64, ToolCall>,
+    usage: Usage,
+    model: String,
+    finish: String,
+    done: bool,
+}
+
+impl StreamAcc {
+    /// Handles one `data:` payload; returns `true` at `[DONE]`.
+    pub fn on_event(
+        &mut self,
+        provider: &str,
+        data: &str,
+        sink: DeltaSink<'_>,
+    ) -> Result<bool, LlmError> {
+        let data = data.trim();
+        if data == "[DONE]" {
+            self.done = true;
+            return Ok(true);
+        }
+        if data.is_empty() {
+            return Ok(false);
+        }
+        let v: Value = serde_json::from_str(data).map_err(|e| {
+            protocol(
+                provider,
+                format!("a stream chunk is not JSON ({e}): {}", preview(data)),
+            )
+        })?;
+        if let Some(err) = v.get("error") {
+            return Err(protocol(
+                provider,
+                format!(
+                    "the server reported: {}",
+                    super::http::error_message(&json!({"error": err}).to_string())
+                ),
+            ));
+        }
+        if let Some(m) = v["model"].as_str() {
+            self.model = m.to_string();
+        }
+        if v.get("usage").is_some_and(Value::is_object) {
+            self.usage = usage_of(&v);
+        }
+        let Some(choice) = v.pointer("/choices/0") else {
+            return Ok(false);
+        };
+        if let Some(f) = choice["finish_reason"].as_str() {
+            self.finish = f.to_string();
+        }
+        let delta = &choice["delta"];
+        if let Some(t) = delta["content"].as_str() {
+            self.text.push_str(t);
+            sink(t);
+        }
+        if let Some(calls) = delta["tool_calls"].as_array() {
+            for c in calls {
+                let index = c["index"].as_u64().unwrap_or(self.calls.len() as u64);
+                let entry = self.calls.entry(index).or_insert_with(|| ToolCall {
+                    id: String::new(),
+                    name: String::new(),
+                    arguments: String::new(),
+                });
+                if let Some(id) = c["id"].as_str() {
+                    entry.id = id.to_string();
+                }
+                if let Some(n) = c.pointer("/function/name").and_then(Value::as_str) {
+                    entry.name.push_str(n);
+                }
+                match c.pointer("/function/arguments") {
+                    Some(Value::String(a)) => entry.arguments.push_str(a),
+                    Some(v @ Value::Object(_)) => entry.arguments = v.to_string(),
+                    _ => {}
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    pub fn finish(self, provider: &str) -> Result<ChatResponse, LlmError> {
+        if !self.done {
+            return Err(protocol(provider, "the stream ended without [DONE]"));
+        }
+        let tool_calls = self
+            .calls
+            .into_iter()
+            .map(|(i, mut c)| {
+                if c.id.is_empty() {
+                    c.id = format!("call_{i}");
+                }
+                c
+            })
+            .collect();
+        Ok(ChatResponse {
+            text: self.text,
+            tool_calls,
+            usage: self.usage,
+            provider: provider.to_string(),
+            model: self.model,
+            finish: self.finish,
+            retries: 0,
+        })
+    }
+}
+
+pub(crate) fn preview(s: &str) -> String {
+    let p: String = s.chars().take(80).collect();
+    if p.len() < s.len() {
+        format!("{p}…")
+    } else {
+        p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parallel_tool_calls_accumulate_by_index() {
+        let mut acc = StreamAcc::default();
+        let sink = |_: &str| {};
+        for d in [
+            r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"a","function":{"name":"memory_search","arguments":"{\"q"}},{"index":1,"id":"b","function":{"name":"object_read","arguments":""}}]}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\":1}"}},{"index":1,"function":{"arguments":"{}"}}]},"finish_reason":"tool_calls"}]}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":7}}"#,
+            "[DONE]",
+        ] {
+            acc.on_event("p", d, &sink).unwrap();
+        }
+        let r = acc.finish("p").unwrap();
+        assert_eq!(r.tool_calls.len(), 2);
+        assert_eq!(r.tool_calls[0].arguments, r#"{"q":1}"#);
+        assert_eq!(r.tool_calls[1].name, "object_read");
+        assert_eq!(
+            r.usage,
+            Usage {
+                input: 5,
+                output: 7
+            }
+        );
+        assert_eq!(r.finish, "tool_calls");
+    }
+
+    #[test]
+    fn arguments_sent_as_an_object_are_accepted() {
+        let body = r#"{"choices":[{"message":{"content":null,"tool_calls":[{"id":"a","function":{"name":"x","arguments":{"q":1}}}]}}]}"#;
+        let r = parse_full("p", body).unwrap();
+        assert_eq!(r.tool_calls[0].arguments, r#"{"q":1}"#);
+    }
+
+    #[test]
+    fn malformed_chunk_is_a_clear_error() {
+        let mut acc = StreamAcc::default();
+        let err = acc.on_event("p", "{not json", &|_: &str| {}).unwrap_err();
+        assert!(err.to_string().contains("not JSON"), "{err}");
+    }
+}

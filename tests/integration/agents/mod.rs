@@ -1,0 +1,9 @@
+//! Agents and models: providers against a loopback server, the runtime, the offline
+//! provider end to end, and the CLI.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::too_many_lines)]
+
+mod cli;
+mod offline;
+mod providers;
+mod runtime;
+mod server;
