@@ -1,1 +1,936 @@
+//! Console tests: insta snapshots on `TestBackend` with fixed fixtures, key → message → op
+//! assertions, and the audit timeline against a real core on a temporary workspace.
 
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use serde_json::{Value, json};
+
+use super::keymap::Keymap;
+use super::message::{AuditFetch, Command, MainPane, Screen, Target};
+use super::overlays::Overlay;
+use super::state::App;
+use super::theme::Theme;
+use super::view;
+use crate::core::audit::{self, Actor, Entry};
+use crate::protocol::{
+    ApprovalRow, FindingRow, Health, MemorySliceRow, Metrics, ObjectRef, ObjectRow,
+    ObjectVersionRow, Op, Page, ProviderHealth, Query, RunDetail, RunRow, RunStep, ScheduleRow,
+    TaskRow, ValueRow,
+};
+
+/// 2025-11-24 15:00:00 UTC.
+const T0: i64 = 1_763_996_400_000;
+
+fn key(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+}
+
+fn code(c: KeyCode) -> KeyEvent {
+    KeyEvent::new(c, KeyModifiers::NONE)
+}
+
+fn ctrl(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
+}
+
+fn app() -> App {
+    App::new("acme".into(), None, Keymap::default_map(), Theme::plain())
+}
+
+fn task(i: i64, state: &str) -> TaskRow {
+    TaskRow {
+        id: format!("task-{i:04}"),
+        role: ["writer", "researcher", "publisher"][usize::try_from(i % 3).unwrap()].into(),
+        title: format!("Task number {i}"),
+        state: state.into(),
+        detail: String::new(),
+        priority: i % 5,
+        attempts: 1,
+        max_attempts: 3,
+        workflow: Some("newsletter".into()),
+        parent: None,
+        not_before_ms: None,
+        created_ms: T0 + i * 60_000,
+        updated_ms: T0 + i * 60_000,
+        cost_estimate_usd: 0.02,
+        paused: false,
+    }
+}
+
+fn run(i: i64, status: &str) -> RunRow {
+    RunRow {
+        id: format!("run-{i:04}"),
+        task: format!("task-{i:04}"),
+        role: "writer".into(),
+        status: status.into(),
+        step: 2,
+        current: "drafting the welcome email".into(),
+        tokens_in: 1200,
+        tokens_out: 340,
+        cost_usd: 0.0123,
+        provider: "offline".into(),
+        started_ms: T0,
+        finished_ms: None,
+        output_preview: "Hello and welcome".into(),
+    }
+}
+
+fn approval(i: i64, risk: &str) -> ApprovalRow {
+    ApprovalRow {
+        id: format!("appr-{i}"),
+        task: Some(format!("task-{i:04}")),
+        agent: "publisher".into(),
+        action: "site.publish".into(),
+        target: format!("draft/post-{i}"),
+        summary: format!("Publish blog post {i}"),
+        rationale: "Scheduled for Tuesday; editor approved the copy.".into(),
+        cost_usd: 0.0,
+        amount: None,
+        risk: risk.into(),
+        reversibility: "compensable".into(),
+        undo_available: true,
+        rule: "publish-needs-approval".into(),
+        status: "pending".into(),
+        created_ms: T0,
+        expires_ms: None,
+        object: Some(ObjectRef {
+            kind: "draft".into(),
+            id: format!("post-{i}"),
+            version: 2,
+        }),
+        proposed_body: Some(json!({"title": "Hello", "body": "Hello world.\nSecond line."})),
+        diff: "@@ -1 +1 @@\n-Hello\n+Hello world.".into(),
+        memory: vec![],
+    }
+}
+
+fn memory_rows() -> Vec<MemorySliceRow> {
+    vec![
+        MemorySliceRow {
+            item: "pref-tone".into(),
+            version: 3,
+            rank: 1,
+            score: 0.91,
+            kind: "preference".into(),
+            preview: "Warm, brief, no emoji".into(),
+        },
+        MemorySliceRow {
+            item: "cust-042".into(),
+            version: 1,
+            rank: 2,
+            score: 0.77,
+            kind: "customer".into(),
+            preview: "Ada, bought the course".into(),
+        },
+    ]
+}
+
+fn page<T: serde::Serialize>(items: Vec<T>, total: u64) -> Value {
+    serde_json::to_value(Page { items, total }).unwrap()
+}
+
+/// Answers every pending request with `answer` (None: leave the request unanswered).
+fn answer(
+    app: &mut App,
+    commands: Vec<Command>,
+    mut answer: impl FnMut(&Op) -> Option<Result<Value, String>>,
+) {
+    let mut queue = commands;
+    while let Some(c) = queue.pop() {
+        if let Command::Request { target, seq, op } = c
+            && let Some(result) = answer(&op)
+        {
+            queue.extend(app.on_reply(target, seq, result));
+        }
+    }
+}
+
+/// A console filled with fixture data, as the real core would answer.
+fn filled_app() -> App {
+    let mut a = app();
+    let start = a.start();
+    answer(&mut a, start, fixture_answer);
+    a
+}
+
+fn fixture_answer(op: &Op) -> Option<Result<Value, String>> {
+    let Op::Query { query } = op else {
+        return Some(Ok(Value::Null));
+    };
+    Some(Ok(match query {
+        Query::Tasks { offset, limit, .. } => {
+            let total = 100_000u64;
+            let rows: Vec<TaskRow> = (*offset..(*offset + *limit).min(100_000))
+                .map(|i| {
+                    task(
+                        i64::try_from(i).unwrap(),
+                        ["queued", "running", "waiting", "failed"][i % 4],
+                    )
+                })
+                .collect();
+            page(rows, total)
+        }
+        Query::Runs { .. } => page(
+            vec![run(1, "running"), run(2, "succeeded"), run(3, "failed")],
+            3,
+        ),
+        Query::MemoryUsed { .. } => serde_json::to_value(memory_rows()).unwrap(),
+        Query::Approvals { .. } => page(
+            vec![
+                approval(1, "high"),
+                approval(2, "low"),
+                approval(3, "medium"),
+            ],
+            3,
+        ),
+        Query::Metrics => serde_json::to_value(Metrics {
+            spend_today_usd: 1.25,
+            budget_today_usd: 5.0,
+            rows: vec![ValueRow {
+                scope: "workflow".into(),
+                name: "newsletter".into(),
+                tasks_done: 12,
+                minutes_saved: 95.0,
+                model_spend_usd: 0.84,
+                revenue_usd: 120.0,
+                approval_rate: 0.9,
+                failure_rate: 0.05,
+                escalation_rate: 0.0,
+            }],
+        })
+        .unwrap(),
+        Query::Health => serde_json::to_value(Health {
+            workspace: "/srv/acme".into(),
+            schema_version: 5,
+            embedding_model: "ready: all-MiniLM-L6-v2 int8".into(),
+            providers: vec![ProviderHealth {
+                name: "offline".into(),
+                kind: "offline".into(),
+                status: "offline".into(),
+            }],
+            schedules: vec![ScheduleRow {
+                name: "weekly-digest".into(),
+                cron: "0 9 * * MON".into(),
+                next_ms: Some(T0 + 86_400_000),
+                last_ms: None,
+            }],
+            queue_paused: false,
+            audit_entries: 1_000_000,
+        })
+        .unwrap(),
+        Query::Objects { .. } => page(
+            vec![
+                ObjectRow {
+                    kind: "draft".into(),
+                    id: "post-1".into(),
+                    version: 3,
+                    title: "Hello world".into(),
+                    archived: false,
+                    updated_ms: T0,
+                },
+                ObjectRow {
+                    kind: "customer".into(),
+                    id: "cust-042".into(),
+                    version: 1,
+                    title: "Ada Lovelace".into(),
+                    archived: false,
+                    updated_ms: T0,
+                },
+            ],
+            2,
+        ),
+        Query::ObjectHistory { .. } => serde_json::to_value(
+            (1..=3)
+                .map(|v| ObjectVersionRow {
+                    version: v,
+                    parent: (v > 1).then_some(v - 1),
+                    author: if v == 3 {
+                        "operator".into()
+                    } else {
+                        "agent:run-0001".into()
+                    },
+                    hash: format!("hash{v}"),
+                    note: format!("version {v}"),
+                    created_ms: T0 + v * 1000,
+                    body: json!({"title": "Hello", "body": format!("text v{v}")}),
+                })
+                .collect::<Vec<_>>(),
+        )
+        .unwrap(),
+        Query::ObjectDiff { .. } => json!("--- v2\n+++ v3\n@@ -1 +1 @@\n-text v2\n+text v3\n"),
+        Query::Blackboard { .. } => page(
+            vec![FindingRow {
+                id: "f1".into(),
+                topic: "market".into(),
+                author: "researcher".into(),
+                text: "Competitor raised prices 10%".into(),
+                data: json!({"source": "pricing page"}),
+                created_ms: T0,
+            }],
+            1,
+        ),
+        Query::RunDetail { id } => serde_json::to_value(RunDetail {
+            run: RunRow {
+                id: id.clone(),
+                ..run(1, "running")
+            },
+            input: json!({"topic": "welcome email"}),
+            template: "writer".into(),
+            template_hash: "abcdef0123456789".into(),
+            steps: vec![
+                RunStep {
+                    index: 0,
+                    kind: "model".into(),
+                    name: "draft".into(),
+                    input: json!({"prompt": "write"}),
+                    output: json!("Hello"),
+                    rationale: "Start from the tone preference".into(),
+                    tokens_in: 900,
+                    tokens_out: 200,
+                    cost_usd: 0.009,
+                    latency_ms: 850,
+                },
+                RunStep {
+                    index: 1,
+                    kind: "tool".into(),
+                    name: "objects.put".into(),
+                    input: json!({"kind": "draft"}),
+                    output: json!({"version": 2}),
+                    rationale: "Save the draft".into(),
+                    tokens_in: 0,
+                    tokens_out: 0,
+                    cost_usd: 0.0,
+                    latency_ms: 4,
+                },
+            ],
+            memory: memory_rows(),
+            error: None,
+        })
+        .unwrap(),
+        Query::AuditPage { filter, limit } => {
+            serde_json::to_value(fake_audit(filter.before_seq.unwrap_or(501), *limit)).unwrap()
+        }
+        Query::AuditVerify => json!({"entries": 500, "first_broken": null}),
+    }))
+}
+
+fn fake_audit(before: i64, limit: usize) -> Vec<Entry> {
+    let limit = i64::try_from(limit).unwrap();
+    ((before - limit).max(1)..before)
+        .rev()
+        .map(|seq| Entry {
+            seq,
+            ts_ms: T0 + seq * 1000,
+            actor: if seq % 2 == 0 {
+                "operator".into()
+            } else {
+                "agent:run-0001".into()
+            },
+            action: "object.put".into(),
+            subject: format!("draft/post-{}", seq % 7),
+            payload: json!({"version": seq}),
+            prev_hash: format!("{:064}", seq - 1),
+            hash: format!("{seq:064}"),
+        })
+        .collect()
+}
+
+fn draw(app: &mut App, w: u16, h: u16) -> Terminal<TestBackend> {
+    app.resize(w, h);
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| view::render(app, f)).unwrap();
+    t
+}
+
+fn ops(commands: &[Command]) -> Vec<Op> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Request {
+                target: Target::Action { .. },
+                op,
+                ..
+            } => Some(op.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn press(app: &mut App, keys: &[KeyEvent]) -> Vec<Command> {
+    keys.iter().flat_map(|k| app.on_key(*k)).collect()
+}
+
+// ---- snapshots --------------------------------------------------------------------------
+
+#[test]
+fn snapshot_main_screen() {
+    let mut a = filled_app();
+    insta::assert_snapshot!("main", draw(&mut a, 140, 36).backend());
+}
+
+#[test]
+fn snapshot_main_screen_when_queries_are_not_available() {
+    let mut a = app();
+    let start = a.start();
+    answer(&mut a, start, |op| {
+        let name = match op {
+            Op::Query { query } => format!("{query:?}")
+                .split([' ', '{'])
+                .next()
+                .unwrap()
+                .to_string(),
+            _ => "Op".into(),
+        };
+        Some(Err(format!("{name} is not available in this build yet")))
+    });
+    insta::assert_snapshot!("main_unavailable", draw(&mut a, 120, 30).backend());
+}
+
+#[test]
+fn snapshot_queue_deep_in_100k_tasks_builds_only_the_window() {
+    let mut a = filled_app();
+    let c = press(&mut a, &[key('G')]);
+    assert!(matches!(
+        c.as_slice(),
+        [Command::Request {
+            target: Target::Tasks,
+            ..
+        }]
+    ));
+    answer(&mut a, c, fixture_answer);
+    assert_eq!(a.queue.list.selected, 99_999);
+    assert!(a.queue.list.rows.len() <= super::paged::WINDOW);
+    insta::assert_snapshot!("queue_bottom", draw(&mut a, 120, 30).backend());
+}
+
+#[test]
+fn snapshot_audit_screen() {
+    let mut a = filled_app();
+    let c = press(&mut a, &[key('2')]);
+    answer(&mut a, c, fixture_answer);
+    let c = press(&mut a, &[key('v')]);
+    answer(&mut a, c, fixture_answer);
+    insta::assert_snapshot!("audit", draw(&mut a, 120, 30).backend());
+}
+
+#[test]
+fn snapshot_objects_history_and_diff() {
+    let mut a = filled_app();
+    let c = press(&mut a, &[key('3')]);
+    answer(&mut a, c, fixture_answer);
+    let c = press(&mut a, &[code(KeyCode::Enter)]);
+    answer(&mut a, c, fixture_answer);
+    let c = press(&mut a, &[key('k'), key('d')]);
+    answer(&mut a, c, fixture_answer);
+    insta::assert_snapshot!("objects", draw(&mut a, 120, 30).backend());
+}
+
+#[test]
+fn snapshot_blackboard_metrics_health() {
+    let mut a = filled_app();
+    let c = press(&mut a, &[key('4')]);
+    answer(&mut a, c, fixture_answer);
+    insta::assert_snapshot!("blackboard", draw(&mut a, 100, 20).backend());
+    let c = press(&mut a, &[key('5')]);
+    answer(&mut a, c, fixture_answer);
+    insta::assert_snapshot!("metrics", draw(&mut a, 100, 20).backend());
+    let c = press(&mut a, &[key('6')]);
+    answer(&mut a, c, fixture_answer);
+    insta::assert_snapshot!("health", draw(&mut a, 100, 20).backend());
+}
+
+#[test]
+fn snapshot_run_detail() {
+    let mut a = filled_app();
+    let c = press(&mut a, &[code(KeyCode::Tab), code(KeyCode::Enter)]);
+    assert_eq!(a.screen, Screen::Run);
+    answer(&mut a, c, fixture_answer);
+    insta::assert_snapshot!("run_detail", draw(&mut a, 120, 32).backend());
+}
+
+#[test]
+fn snapshot_live_run_output() {
+    let mut a = filled_app();
+    a.on_event(crate::protocol::Event::RunOutput {
+        run: "run-0001".into(),
+        delta: "Dear Ada,\nthanks for".into(),
+    });
+    a.on_event(crate::protocol::Event::RunOutput {
+        run: "run-0001".into(),
+        delta: " joining.".into(),
+    });
+    a.on_event(crate::protocol::Event::ModelState {
+        state: "loading".into(),
+    });
+    insta::assert_snapshot!("live_output", draw(&mut a, 120, 30).backend());
+}
+
+#[test]
+fn snapshot_overlays() {
+    let mut a = filled_app();
+    press(&mut a, &[key('?')]);
+    insta::assert_snapshot!("help", draw(&mut a, 100, 40).backend());
+    press(
+        &mut a,
+        &[
+            code(KeyCode::Esc),
+            key(':'),
+            key('a'),
+            key('p'),
+            key('p'),
+            key('r'),
+        ],
+    );
+    insta::assert_snapshot!("palette", draw(&mut a, 100, 24).backend());
+    press(
+        &mut a,
+        &[code(KeyCode::Esc), code(KeyCode::BackTab), key('a')],
+    );
+    insta::assert_snapshot!("confirm_approve", draw(&mut a, 100, 24).backend());
+    press(&mut a, &[key('n'), key('r'), key('n'), key('o')]);
+    insta::assert_snapshot!("reject_reason", draw(&mut a, 100, 24).backend());
+    press(
+        &mut a,
+        &[
+            code(KeyCode::Esc),
+            key('e'),
+            code(KeyCode::Down),
+            code(KeyCode::End),
+            key('!'),
+        ],
+    );
+    insta::assert_snapshot!("editor", draw(&mut a, 100, 24).backend());
+    press(&mut a, &[ctrl('s')]);
+    insta::assert_snapshot!("editor_review", draw(&mut a, 100, 24).backend());
+    press(&mut a, &[code(KeyCode::Esc), code(KeyCode::Esc)]);
+    insta::assert_snapshot!("editor_discard_guard", draw(&mut a, 100, 24).backend());
+}
+
+#[test]
+fn snapshot_too_small() {
+    let mut a = filled_app();
+    insta::assert_snapshot!("too_small", draw(&mut a, 40, 10).backend());
+}
+
+#[test]
+fn snapshot_export_hint() {
+    let mut a = filled_app();
+    let c = press(&mut a, &[key('2')]);
+    answer(&mut a, c, fixture_answer);
+    press(&mut a, &[key('/')]);
+    for ch in "actor:operator".chars() {
+        press(&mut a, &[key(ch)]);
+    }
+    let c = press(&mut a, &[code(KeyCode::Enter)]);
+    answer(&mut a, c, fixture_answer);
+    press(&mut a, &[key('x')]);
+    insta::assert_snapshot!("export_hint", draw(&mut a, 110, 24).backend());
+}
+
+// ---- keys → ops -------------------------------------------------------------------------
+
+#[test]
+fn approve_asks_then_sends_one_approve() {
+    let mut a = filled_app();
+    a.focus = MainPane::Approvals;
+    assert!(
+        ops(&press(&mut a, &[key('a')])).is_empty(),
+        "nothing is sent before confirming"
+    );
+    assert!(matches!(a.overlay, Some(Overlay::Confirm(_))));
+    let sent = ops(&press(&mut a, &[key('y')]));
+    assert_eq!(
+        sent,
+        vec![Op::Approve {
+            id: "appr-1".into(),
+            edited_body: None,
+            always_allow: false
+        }]
+    );
+}
+
+#[test]
+fn batch_approve_with_always_allow() {
+    let mut a = filled_app();
+    a.focus = MainPane::Approvals;
+    let sent = ops(&press(&mut a, &[key(' '), key(' '), key('A'), key('y')]));
+    assert_eq!(
+        sent,
+        vec![
+            Op::Approve {
+                id: "appr-1".into(),
+                edited_body: None,
+                always_allow: true
+            },
+            Op::Approve {
+                id: "appr-2".into(),
+                edited_body: None,
+                always_allow: true
+            },
+        ]
+    );
+}
+
+#[test]
+fn reject_requires_a_reason() {
+    let mut a = filled_app();
+    a.focus = MainPane::Approvals;
+    assert!(ops(&press(&mut a, &[key('j'), key('r'), code(KeyCode::Enter)])).is_empty());
+    let mut keys: Vec<KeyEvent> = "too pricey".chars().map(key).collect();
+    keys.push(code(KeyCode::Enter));
+    let sent = ops(&press(&mut a, &keys));
+    assert_eq!(
+        sent,
+        vec![Op::Reject {
+            id: "appr-2".into(),
+            reason: "too pricey".into()
+        }]
+    );
+}
+
+#[test]
+fn edit_then_approve_sends_the_edited_body_after_the_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = filled_app();
+    a.recovery_dir = Some(dir.path().to_path_buf());
+    a.focus = MainPane::Approvals;
+    press(&mut a, &[key('e'), code(KeyCode::End), key('!')]);
+    let recovery = dir.path().join("approval-appr-1.txt");
+    assert_eq!(
+        std::fs::read_to_string(&recovery).unwrap(),
+        "Hello world.!\nSecond line."
+    );
+    assert!(
+        ops(&press(&mut a, &[ctrl('s')])).is_empty(),
+        "save shows the diff first"
+    );
+    let commands = press(&mut a, &[code(KeyCode::Enter)]);
+    let sent = ops(&commands);
+    assert_eq!(
+        sent,
+        vec![Op::Approve {
+            id: "appr-1".into(),
+            edited_body: Some(json!({"title": "Hello", "body": "Hello world.!\nSecond line."})),
+            always_allow: false,
+        }]
+    );
+    // The recovery file goes once the core accepted the decision.
+    let Command::Request { target, seq, .. } = commands
+        .into_iter()
+        .find(|c| {
+            matches!(
+                c,
+                Command::Request {
+                    target: Target::Action { .. },
+                    ..
+                }
+            )
+        })
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    a.on_reply(target, seq, Ok(Value::Null));
+    assert!(!recovery.exists());
+}
+
+#[test]
+fn unsaved_edits_survive_a_crash_and_are_restored() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = filled_app();
+    a.recovery_dir = Some(dir.path().to_path_buf());
+    a.focus = MainPane::Approvals;
+    press(&mut a, &[key('e'), key('X')]);
+    drop(a); // the process dies without saving
+    let mut b = filled_app();
+    b.recovery_dir = Some(dir.path().to_path_buf());
+    b.focus = MainPane::Approvals;
+    press(&mut b, &[key('e')]);
+    let Some(Overlay::Editor(e)) = &b.overlay else {
+        panic!("editor not open")
+    };
+    assert_eq!(e.text(), "XHello world.\nSecond line.");
+    assert!(e.modified());
+    // Undo and redo work on the restored text too.
+    press(&mut b, &[key('Y'), ctrl('z')]);
+    let Some(Overlay::Editor(e)) = &b.overlay else {
+        panic!()
+    };
+    assert_eq!(e.text(), "XHello world.\nSecond line.");
+    // Esc with edits asks; "y" discards and removes the recovery file.
+    press(&mut b, &[code(KeyCode::Esc)]);
+    assert!(b.overlay.is_some());
+    press(&mut b, &[key('y')]);
+    assert!(b.overlay.is_none());
+    assert!(!dir.path().join("approval-appr-1.txt").exists());
+}
+
+#[test]
+fn queue_runs_and_queue_toggle_keys_send_their_ops() {
+    let mut a = filled_app();
+    assert_eq!(
+        ops(&press(&mut a, &[key('R'), key('y')])),
+        vec![Op::RetryTask {
+            id: "task-0000".into(),
+            new_input: None
+        }]
+    );
+    assert_eq!(
+        ops(&press(&mut a, &[key('c'), key('y')])),
+        vec![Op::CancelTask {
+            id: "task-0000".into()
+        }]
+    );
+    assert_eq!(ops(&press(&mut a, &[key('P')])), vec![Op::PauseQueue]);
+    press(&mut a, &[code(KeyCode::Tab)]);
+    assert_eq!(a.focus, MainPane::Runs);
+    assert_eq!(
+        ops(&press(&mut a, &[key('j'), key('p'), key('y')])),
+        vec![Op::ReplayRun {
+            id: "run-0002".into()
+        }]
+    );
+}
+
+#[test]
+fn selecting_a_run_loads_its_memory() {
+    let mut a = filled_app();
+    assert_eq!(a.memory.run.as_deref(), Some("run-0001"));
+    let c = press(&mut a, &[code(KeyCode::Tab), key('j')]);
+    assert!(c.iter().any(|c| matches!(c, Command::Request { op: Op::Query { query: Query::MemoryUsed { run } }, .. } if run == "run-0002")));
+}
+
+#[test]
+fn palette_runs_an_action_by_fuzzy_name() {
+    let mut a = filled_app();
+    let mut keys = vec![key(':')];
+    keys.extend("audit timeline".chars().map(key));
+    keys.push(code(KeyCode::Enter));
+    let c = press(&mut a, &keys);
+    assert_eq!(a.screen, Screen::Audit);
+    assert!(matches!(
+        c.as_slice(),
+        [Command::Request {
+            target: Target::Audit(AuditFetch::Reset),
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn audit_filter_and_paging_build_keyset_queries() {
+    let mut a = filled_app();
+    let c = press(&mut a, &[key('2')]);
+    answer(&mut a, c, fixture_answer);
+    let mut keys = vec![key('/')];
+    keys.extend("agent:run-1 since:2025-11-24".chars().map(key));
+    keys.push(code(KeyCode::Enter));
+    let c = press(&mut a, &keys);
+    let [
+        Command::Request {
+            op: Op::Query {
+                query: Query::AuditPage { filter, .. },
+            },
+            ..
+        },
+    ] = c.as_slice()
+    else {
+        panic!("{c:?}")
+    };
+    assert_eq!(filter.actor.as_deref(), Some("agent:run-1"));
+    assert_eq!(filter.since_ms, Some(1_763_942_400_000));
+    answer(&mut a, c, fixture_answer);
+    // Moving past the loaded page asks for the next one by sequence number.
+    let c = press(&mut a, &[key('G')]);
+    let [
+        Command::Request {
+            op: Op::Query {
+                query: Query::AuditPage { filter, .. },
+            },
+            ..
+        },
+    ] = c.as_slice()
+    else {
+        panic!("{c:?}")
+    };
+    assert_eq!(filter.before_seq, Some(301));
+}
+
+#[test]
+fn jump_from_an_audit_entry_opens_the_object_history() {
+    let mut a = filled_app();
+    let c = press(&mut a, &[key('2')]);
+    answer(&mut a, c, fixture_answer);
+    let c = press(&mut a, &[code(KeyCode::Enter)]);
+    assert_eq!(a.screen, Screen::Objects);
+    assert_eq!(a.objects.open, Some(("draft".into(), "post-3".into())));
+    assert!(c.iter().any(|c| matches!(
+        c,
+        Command::Request {
+            target: Target::History,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn stale_replies_are_dropped() {
+    let mut a = app();
+    let first = a.start();
+    a.load(Target::Tasks);
+    let second: Vec<Command> = a.on_reply(Target::Metrics, 0, Err("x".into()));
+    assert!(matches!(
+        second.as_slice(),
+        [Command::Request {
+            target: Target::Tasks,
+            ..
+        }]
+    ));
+    assert!(
+        a.metrics.error.is_none(),
+        "an answer to a superseded request is ignored"
+    );
+    let Some(Command::Request { seq, .. }) = first.iter().find(|c| {
+        matches!(
+            c,
+            Command::Request {
+                target: Target::Tasks,
+                ..
+            }
+        )
+    }) else {
+        panic!()
+    };
+    a.on_reply(Target::Tasks, *seq, Ok(page(vec![task(1, "queued")], 1)));
+    assert!(
+        a.queue.list.rows.is_empty(),
+        "an answer to a superseded request is ignored"
+    );
+}
+
+// ---- keymap and themes ------------------------------------------------------------------
+
+#[test]
+fn keymap_override_replaces_an_action_and_shows_in_help() {
+    let km = Keymap::from_toml(
+        super::keymap::DEFAULT_TOML,
+        Some("[approvals]\napprove = [\"ctrl-a\"]\n"),
+        "ws/keymap.toml",
+    )
+    .unwrap();
+    assert_eq!(km.label(super::keymap::Action::Approve), "ctrl-a");
+    let err = Keymap::from_toml(
+        super::keymap::DEFAULT_TOML,
+        Some("[approvals]\napprove = [\"hyper-a\"]\n"),
+        "ws/keymap.toml",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("ws/keymap.toml"), "{err}");
+    let err = Keymap::from_toml(
+        super::keymap::DEFAULT_TOML,
+        Some("[approvals\n"),
+        "ws/keymap.toml",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("ws/keymap.toml:1:"), "{err}");
+}
+
+#[test]
+fn every_action_has_a_default_key() {
+    let km = Keymap::default_map();
+    for a in super::keymap::Action::ALL {
+        assert!(!km.keys(*a).is_empty(), "{} has no key", a.name());
+    }
+}
+
+#[test]
+fn themes_parse_and_fall_back_by_role() {
+    use super::theme::Role;
+    for (name, _) in super::theme::BUILT_IN {
+        assert!(Theme::built_in(name).is_some(), "{name}");
+    }
+    let t = Theme::from_toml(
+        "[roles]\nsuccess = { fg = \"green\" }\n",
+        std::path::Path::new("t.toml"),
+    )
+    .unwrap();
+    assert_eq!(t.style(Role::DiffAdd), t.style(Role::Success));
+    assert_eq!(t.style(Role::RiskLow), t.style(Role::Success));
+    let light = Theme::from_toml(
+        "extends = \"light\"\n[roles]\nerror = { fg = \"#ff0000\" }\n",
+        std::path::Path::new("t.toml"),
+    )
+    .unwrap();
+    assert_eq!(
+        light.style(Role::DiffDel).fg,
+        Some(ratatui::style::Color::Rgb(255, 0, 0))
+    );
+    let err = Theme::from_toml(
+        "[roles]\nsucess = { fg = \"green\" }\n",
+        std::path::Path::new("t.toml"),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("sucess"), "{err}");
+    let err = Theme::from_toml(
+        "[roles]\nsuccess = { fg = \"greenish\" }\n",
+        std::path::Path::new("t.toml"),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("greenish"), "{err}");
+}
+
+// ---- against a real core ----------------------------------------------------------------
+
+#[test]
+fn audit_timeline_pages_a_real_audit_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = crate::core::workspace::Workspace::init(&dir.path().join("ws")).unwrap();
+    let mut store = ws.store().unwrap();
+    store
+        .write(|tx| {
+            for i in 0..450 {
+                audit::append(
+                    tx,
+                    T0 + i,
+                    &Actor::Operator,
+                    "object.put",
+                    &format!("draft/d{i}"),
+                    &json!({"i": i}),
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let handle = crate::core::handle::CoreHandle::start(ws.clone()).unwrap();
+    let mut a = super::new_app(&ws).unwrap();
+    a.theme = Theme::plain();
+    let mut run = |a: &mut App, commands: Vec<Command>| {
+        answer(a, commands, |op| {
+            Some(
+                handle
+                    .request_blocking(op.clone())
+                    .map_err(|e| e.to_string()),
+            )
+        })
+    };
+    let c = a.start();
+    run(&mut a, c);
+    // Queries that are not wired in this build show their error calmly in the pane.
+    assert!(a.queue.list.error.is_some());
+    let c = press(&mut a, &[key('2')]);
+    run(&mut a, c);
+    assert_eq!(a.audit.entries.first().map(|e| e.seq), Some(450));
+    let c = press(&mut a, &[key('G')]);
+    run(&mut a, c);
+    let c = press(&mut a, &[key('G')]);
+    run(&mut a, c);
+    assert_eq!(a.audit.entries.last().map(|e| e.seq), Some(1));
+    assert!(a.audit.exhausted);
+    let c = press(&mut a, &[key('v')]);
+    run(&mut a, c);
+    assert!(
+        matches!(&a.audit.verify, super::panes::audit::VerifyState::Done(v) if v.entries == 450 && v.first_broken.is_none())
+    );
+    handle.shutdown();
+}

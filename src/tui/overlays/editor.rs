@@ -100,7 +100,16 @@ pub fn rebuild(proposed: &Value, shape: &Shape, text: &str) -> Result<Value, Str
 
 /// A unified diff of the agent's text against the operator's.
 pub fn unified_diff(original: &str, edited: &str) -> String {
-    similar::TextDiff::from_lines(original, edited)
+    // Compare whole lines: a missing final newline is not an edit worth showing.
+    let terminated = |s: &str| {
+        if s.ends_with('\n') {
+            s.to_string()
+        } else {
+            format!("{s}\n")
+        }
+    };
+    let (original, edited) = (terminated(original), terminated(edited));
+    similar::TextDiff::from_lines(&original, &edited)
         .unified_diff()
         .context_radius(3)
         .header("agent", "operator")
@@ -303,11 +312,11 @@ impl Editor {
     }
 
     pub fn render(&self, frame: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme) {
+        // The whole screen between the tab line and the status bar.
         let rect = Rect {
-            x: area.x + 1,
             y: area.y + 1,
-            width: area.width.saturating_sub(2),
             height: area.height.saturating_sub(2),
+            ..area
         };
         frame.render_widget(Clear, rect);
         let dirty = if self.modified() { " [modified]" } else { "" };

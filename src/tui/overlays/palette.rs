@@ -112,7 +112,7 @@ impl Palette {
     }
 
     pub fn render(&self, frame: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme) {
-        let rect = centered(area, 70, area.height.saturating_sub(4).min(18));
+        let rect = centered(area, 80, area.height.saturating_sub(4).min(18));
         frame.render_widget(Clear, rect);
         let block = paged::block("Command palette".into(), true, theme);
         let inner = block.inner(rect);
@@ -131,7 +131,7 @@ impl Palette {
                 theme.style(Role::Text)
             };
             lines.push(Line::from(vec![
-                Span::styled(format!("{:<44}", a.description()), style),
+                Span::styled(format!("{:<48}", a.description()), style),
                 Span::styled(
                     format!(" {:<10}", keymap.label(*a)),
                     theme.style(Role::Muted),
