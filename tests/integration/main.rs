@@ -2,4 +2,5 @@
 //! Each module covers one capability and uses only public APIs or the real `keel` binary.
 
 mod support;
+mod tui;
 mod workspace;

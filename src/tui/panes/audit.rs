@@ -268,7 +268,11 @@ impl AuditPane {
         let [status_area, list_area, detail_area] = Layout::vertical([
             Constraint::Length(1),
             Constraint::Fill(1),
-            Constraint::Length(if area.height > 16 { 7 } else { 0 }),
+            Constraint::Length(if area.height > 16 && !self.entries.is_empty() {
+                7
+            } else {
+                0
+            }),
         ])
         .areas(area);
         frame.render_widget(Paragraph::new(self.status_line(ctx)), status_area);

@@ -1,0 +1,171 @@
+//! The console end to end: the real binary in a real terminal (tmux), driven by keys.
+//! Needs `tmux` on PATH (the test script installs it).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use crate::support::{keel, keel_bin, temp_workspace};
+
+/// A tmux server of our own (its own socket), killed on drop.
+struct Tmux {
+    socket: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Tmux {
+    fn start(ws: &Path, width: u16, height: u16) -> Tmux {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("tmux.sock");
+        let conf = dir.path().join("tmux.conf");
+        // Keep the pane after keel exits so its exit status can be read.
+        std::fs::write(
+            &conf,
+            "set -g remain-on-exit on\nset -g default-terminal xterm-256color\n",
+        )
+        .unwrap();
+        let cmd = format!("exec {} --workspace {}", keel_bin().display(), ws.display());
+        let t = Tmux { socket, _dir: dir };
+        let out = t.run(&[
+            "-f",
+            conf.to_str().unwrap(),
+            "new-session",
+            "-d",
+            "-s",
+            "keel",
+            "-x",
+            &width.to_string(),
+            "-y",
+            &height.to_string(),
+            &cmd,
+        ]);
+        assert!(
+            out.status.success(),
+            "tmux: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        t
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(args)
+            .env_remove("KEEL_WORKSPACE")
+            .env_remove("NO_COLOR")
+            .output()
+            .expect("tmux is installed (apt-get install -y tmux)")
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            let out = self.run(&["send-keys", "-t", "keel", k]);
+            assert!(out.status.success());
+        }
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "keel"]).stdout)
+            .into_owned()
+    }
+
+    fn pane(&self, format: &str) -> String {
+        String::from_utf8_lossy(
+            &self
+                .run(&["display-message", "-p", "-t", "keel", format])
+                .stdout,
+        )
+        .trim()
+        .to_string()
+    }
+
+    /// Waits (generously: this is a correctness check, not a timing) until the screen
+    /// shows `text`.
+    fn wait_for(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never showed {text:?}; screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn wait_exit(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.pane("#{pane_dead}") != "1" {
+            assert!(
+                Instant::now() < deadline,
+                "keel did not exit; screen:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.pane("#{pane_dead_status}")
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+#[test]
+fn console_moves_between_panes_and_screens_then_quits_cleanly() {
+    let (_tmp, ws) = temp_workspace();
+    let t = Tmux::start(&ws, 120, 36);
+    let screen = t.wait_for("Queue");
+    for pane in ["Runs", "Approvals", "Memory"] {
+        assert!(screen.contains(pane), "{pane} missing:\n{screen}");
+    }
+    // Tab cycles focus; the audit screen answers for real.
+    t.keys(&["Tab", "Tab", "2"]);
+    t.wait_for("Audit timeline, newest first");
+    t.keys(&["v"]);
+    t.wait_for("chain: verified");
+    t.keys(&["?"]);
+    t.wait_for("Help — keys");
+    // (q closes help; a bare Escape followed at once by ":" would read as alt-:)
+    t.keys(&["q"]);
+    t.wait_for("No audit entries match.");
+    t.keys(&[":"]);
+    t.wait_for("Command palette");
+    t.keys(&["h", "e", "a", "l", "t", "h", "Enter"]);
+    t.wait_for("embedding model");
+    t.keys(&["1", "q"]);
+    assert_eq!(t.wait_exit(), "0");
+    // The terminal was handed back: the alternate screen is gone.
+    let after = t.screen();
+    assert!(
+        !after.contains("Command palette"),
+        "alternate screen left behind:\n{after}"
+    );
+    // The workspace is intact and nothing was left to recover.
+    assert!(keel(&ws, &["audit", "verify"]).status.success());
+    assert!(!ws.join("recovery").exists());
+}
+
+#[test]
+fn console_too_small_says_so_and_sigterm_restores_the_terminal() {
+    let (_tmp, ws) = temp_workspace();
+    let t = Tmux::start(&ws, 50, 12);
+    t.wait_for("too small");
+    t.run(&["resize-window", "-t", "keel", "-x", "120", "-y", "36"]);
+    t.wait_for("Queue");
+    let pid = t.pane("#{pane_pid}");
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    assert_eq!(t.wait_exit(), "0");
+    let after = t.screen();
+    assert!(
+        !after.contains("Approvals"),
+        "alternate screen left behind:\n{after}"
+    );
+}
