@@ -26,6 +26,7 @@ const WIDTH: u16 = 160;
 const HEIGHT: u16 = 48;
 const T0: i64 = 1_763_996_400_000;
 
+#[allow(clippy::cast_precision_loss)] // row counts and sequence numbers far below 2^52
 pub fn run(json: bool) -> anyhow::Result<()> {
     let dir = TempDir(std::env::temp_dir().join(format!("keel-bench-tui-{}", std::process::id())));
     let ws = Workspace::init(&dir.0.join("ws"))?;

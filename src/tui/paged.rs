@@ -149,19 +149,20 @@ pub fn block<'a>(title: String, focused: bool, theme: &Theme) -> Block<'a> {
         Role::Border
     };
     let title_role = if focused { Role::Title } else { Role::Muted };
+    let mut title = title;
+    title.insert(0, ' ');
+    title.push(' ');
     Block::bordered()
         .border_style(theme.style(border))
-        .title(Span::styled(format!(" {title} "), theme.style(title_role)))
+        .title(Span::styled(title, theme.style(title_role)))
 }
 
 /// The first visible row so that `selected` is on screen (page-flip scrolling keeps the
 /// view a pure function of the selection).
 pub fn top_row(selected: usize, height: usize) -> usize {
-    if height == 0 {
-        0
-    } else {
-        (selected / height) * height
-    }
+    selected
+        .checked_div(height)
+        .map_or(0, |pages| pages * height)
 }
 
 /// Draws `paged` as a table, building only the visible rows.

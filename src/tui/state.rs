@@ -195,10 +195,10 @@ impl App {
             Context::Approvals => self.show_main(MainPane::Approvals),
             Context::Runs if self.screen != Screen::Run => self.show_main(MainPane::Runs),
             Context::Audit if self.screen != Screen::Audit => {
-                self.update(Message::Show(Screen::Audit))
+                self.update(Message::Show(Screen::Audit));
             }
             Context::Objects if self.screen != Screen::Objects => {
-                self.update(Message::Show(Screen::Objects))
+                self.update(Message::Show(Screen::Objects));
             }
             _ => {}
         }
@@ -328,7 +328,7 @@ impl App {
                 }));
             }
             Message::AskReason { ids } => {
-                self.overlay = Some(Overlay::Input(input::Input::reject(ids)))
+                self.overlay = Some(Overlay::Input(input::Input::reject(ids)));
             }
             Message::EditDraft { id } => self.open_editor(&id),
             Message::OpenRun(id) => {
@@ -341,7 +341,7 @@ impl App {
             }
             Message::Jump(subject) => self.jump(&subject),
             Message::Notice { title, lines } => {
-                self.overlay = Some(Overlay::Notice(notice::Notice { title, lines }))
+                self.overlay = Some(Overlay::Notice(notice::Notice { title, lines }));
             }
             Message::Flash(text) => self.flash_info(text),
             Message::Perform(action) => self.perform(action),
@@ -368,10 +368,10 @@ impl App {
         self.screen = screen;
         match screen {
             Screen::Audit if !self.audit.loaded_once && !self.audit.loading => {
-                self.load(Target::Audit(AuditFetch::Reset))
+                self.load(Target::Audit(AuditFetch::Reset));
             }
             Screen::Objects if !self.objects.list.loaded_once && !self.objects.list.loading => {
-                self.load(Target::Objects)
+                self.load(Target::Objects);
             }
             Screen::Blackboard
                 if !self.blackboard.list.loaded_once && !self.blackboard.list.loading =>
@@ -600,6 +600,7 @@ impl App {
     }
 
     /// The core answered request `seq`.
+    #[allow(clippy::needless_pass_by_value)] // replies arrive owned from the channel
     pub fn on_reply(
         &mut self,
         target: Target,

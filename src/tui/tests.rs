@@ -154,6 +154,7 @@ fn filled_app() -> App {
     a
 }
 
+#[allow(clippy::too_many_lines, clippy::unnecessary_wraps)] // one fixture per query, in one place
 fn fixture_answer(op: &Op) -> Option<Result<Value, String>> {
     let Op::Query { query } = op else {
         return Some(Ok(Value::Null));
@@ -791,7 +792,7 @@ fn stale_replies_are_dropped() {
         a.metrics.error.is_none(),
         "an answer to a superseded request is ignored"
     );
-    let Some(Command::Request { seq, .. }) = first.iter().find(|c| {
+    let Some(&Command::Request { seq, .. }) = first.iter().find(|c| {
         matches!(
             c,
             Command::Request {
@@ -802,7 +803,7 @@ fn stale_replies_are_dropped() {
     }) else {
         panic!()
     };
-    a.on_reply(Target::Tasks, *seq, Ok(page(vec![task(1, "queued")], 1)));
+    a.on_reply(Target::Tasks, seq, Ok(page(vec![task(1, "queued")], 1)));
     assert!(
         a.queue.list.rows.is_empty(),
         "an answer to a superseded request is ignored"
@@ -905,14 +906,14 @@ fn audit_timeline_pages_a_real_audit_log() {
     let handle = crate::core::handle::CoreHandle::start(ws.clone()).unwrap();
     let mut a = super::new_app(&ws).unwrap();
     a.theme = Theme::plain();
-    let mut run = |a: &mut App, commands: Vec<Command>| {
+    let run = |a: &mut App, commands: Vec<Command>| {
         answer(a, commands, |op| {
             Some(
                 handle
                     .request_blocking(op.clone())
                     .map_err(|e| e.to_string()),
             )
-        })
+        });
     };
     let c = a.start();
     run(&mut a, c);

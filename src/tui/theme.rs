@@ -122,6 +122,7 @@ impl Role {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(clippy::struct_excessive_bools)] // mirrors the TOML: one flag per modifier
 struct RoleSpec {
     fg: Option<String>,
     bg: Option<String>,
@@ -184,7 +185,7 @@ impl Theme {
         Self::from_toml(text, Path::new(name)).ok()
     }
 
-    /// Parses a theme file; errors name file:line:column.
+    /// Parses a theme file; errors name the file, line and column.
     pub fn from_toml(text: &str, path: &Path) -> crate::core::Result<Self> {
         let file: ThemeFile = crate::core::config::parse(text, path)?;
         let mut specs: HashMap<Role, RoleSpec> = HashMap::new();

@@ -1,6 +1,9 @@
 //! The console end to end: the real binary in a real terminal (tmux), driven by keys.
 //! Needs `tmux` on PATH (the test script installs it).
 
+// Test helpers may unwrap: a failure is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};

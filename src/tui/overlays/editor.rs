@@ -162,10 +162,10 @@ impl Editor {
     fn save_recovery(&mut self) {
         let Some(path) = &self.recovery else { return };
         let result = (|| -> std::io::Result<()> {
+            use std::io::Write;
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
-            use std::io::Write;
             let mut f =
                 crate::core::workspace::open_private(path).map_err(std::io::Error::other)?;
             f.write_all(self.text().as_bytes())

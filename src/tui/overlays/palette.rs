@@ -65,7 +65,7 @@ impl Palette {
                     pattern.score(hay, &mut self.matcher).map(|s| (*a, s))
                 })
                 .collect();
-            scored.sort_by(|x, y| y.1.cmp(&x.1));
+            scored.sort_by_key(|x| std::cmp::Reverse(x.1));
             self.matches = scored.into_iter().map(|(a, _)| a).collect();
         }
         self.selected = self.selected.min(self.matches.len().saturating_sub(1));

@@ -424,6 +424,7 @@ fn parse_time(text: &str) -> Result<i64, String> {
 }
 
 fn export_hint(f: &Filter) -> Vec<String> {
+    use std::fmt::Write;
     let mut cmd = String::from("keel audit export");
     for (flag, value) in [
         ("--actor", &f.actor),
@@ -431,14 +432,14 @@ fn export_hint(f: &Filter) -> Vec<String> {
         ("--subject", &f.subject),
     ] {
         if let Some(v) = value {
-            cmd.push_str(&format!(" {flag} '{v}'"));
+            let _ = write!(cmd, " {flag} '{v}'");
         }
     }
     for (flag, value) in [("--since", f.since_ms), ("--until", f.until_ms)] {
         if let Some(ms) = value
             && let Ok(ts) = jiff::Timestamp::from_millisecond(ms)
         {
-            cmd.push_str(&format!(" {flag} {ts}"));
+            let _ = write!(cmd, " {flag} {ts}");
         }
     }
     cmd.push_str(" --output audit.jsonl");

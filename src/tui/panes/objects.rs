@@ -197,6 +197,12 @@ impl ObjectsPane {
         );
         let [hist_area, diff_area] =
             Layout::vertical([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(right);
+        self.render_history(frame, hist_area, ctx);
+        self.render_diff(frame, diff_area, ctx);
+    }
+
+    fn render_history(&self, frame: &mut Frame, hist_area: Rect, ctx: &Ctx<'_>) {
+        let theme = ctx.theme;
         let title = match &self.open {
             Some((k, i)) => format!("History {k}/{i}"),
             None => "History".into(),
@@ -249,6 +255,10 @@ impl ObjectsPane {
             .header(Row::new(vec!["v", "author", "when", "note"]).style(theme.style(Role::Header)));
             frame.render_widget(table, inner);
         }
+    }
+
+    fn render_diff(&self, frame: &mut Frame, diff_area: Rect, ctx: &Ctx<'_>) {
+        let theme = ctx.theme;
         let block = paged::block(
             format!(
                 "Diff ({} diff · {} revert)",

@@ -80,7 +80,7 @@ impl RunDetailPane {
             return;
         };
         let r = &d.run;
-        let [head, steps_area, step_area, mem_area] = Layout::vertical([
+        let [head, list_area, step_area, mem_area] = Layout::vertical([
             Constraint::Length(4),
             Constraint::Fill(2),
             Constraint::Fill(2),
@@ -123,7 +123,23 @@ impl RunDetailPane {
             ));
         }
         frame.render_widget(Paragraph::new(lines), head);
-        let height = usize::from(steps_area.height.saturating_sub(1));
+        self.render_steps(frame, d, list_area, step_area, ctx);
+        if mem_area.height > 0 {
+            render_memory(frame, d, mem_area, ctx);
+        }
+    }
+
+    fn render_steps(
+        &self,
+        frame: &mut Frame,
+        d: &RunDetail,
+        list_area: Rect,
+        step_area: Rect,
+        ctx: &Ctx<'_>,
+    ) {
+        let theme = ctx.theme;
+        let muted = theme.style(Role::Muted);
+        let height = usize::from(list_area.height.saturating_sub(1));
         let top = paged::top_row(self.step, height);
         let rows: Vec<Row<'static>> = d
             .steps
@@ -173,7 +189,7 @@ impl RunDetailPane {
                 ])
                 .style(theme.style(Role::Header)),
             ),
-            steps_area,
+            list_area,
         );
         let block = paged::block("Step".into(), false, theme);
         let step_inner = block.inner(step_area);
@@ -195,28 +211,30 @@ impl RunDetailPane {
             ];
             frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), step_inner);
         }
-        if mem_area.height > 0 {
-            let mut lines = vec![Line::styled(
-                format!("memory used ({})", d.memory.len()),
-                theme.style(Role::Header),
-            )];
-            lines.extend(
-                d.memory
-                    .iter()
-                    .take(usize::from(mem_area.height) - 1)
-                    .map(|m| {
-                        Line::raw(format!(
-                            "  #{} {} v{} score {:.2} {} — {}",
-                            m.rank,
-                            m.item,
-                            m.version,
-                            m.score,
-                            m.kind,
-                            format::one_line(&m.preview)
-                        ))
-                    }),
-            );
-            frame.render_widget(Paragraph::new(lines), mem_area);
-        }
     }
+}
+
+fn render_memory(frame: &mut Frame, d: &RunDetail, mem_area: Rect, ctx: &Ctx<'_>) {
+    let theme = ctx.theme;
+    let mut lines = vec![Line::styled(
+        format!("memory used ({})", d.memory.len()),
+        theme.style(Role::Header),
+    )];
+    lines.extend(
+        d.memory
+            .iter()
+            .take(usize::from(mem_area.height) - 1)
+            .map(|m| {
+                Line::raw(format!(
+                    "  #{} {} v{} score {:.2} {} — {}",
+                    m.rank,
+                    m.item,
+                    m.version,
+                    m.score,
+                    m.kind,
+                    format::one_line(&m.preview)
+                ))
+            }),
+    );
+    frame.render_widget(Paragraph::new(lines), mem_area);
 }
