@@ -742,7 +742,13 @@ impl App {
 
     pub fn on_event(&mut self, event: Event) -> Vec<Command> {
         match event {
-            Event::RunOutput { run, delta } => self.runs.on_output(&run, &delta),
+            Event::RunOutput { run, delta } => {
+                self.runs.on_output(&run, &delta);
+                // A run we have not listed yet: fetch the list (once; a load in flight covers it).
+                if !self.runs.list.rows.iter().any(|r| r.id == run) && !self.runs.list.loading {
+                    self.load(Target::Runs);
+                }
+            }
             Event::ModelState { state } => self.model_state = state,
             Event::Changed { subject, action } => self.on_changed(&subject, &action),
             Event::ShuttingDown => {

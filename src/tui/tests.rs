@@ -935,3 +935,68 @@ fn audit_timeline_pages_a_real_audit_log() {
     );
     handle.shutdown();
 }
+
+#[test]
+fn output_of_an_unlisted_run_fetches_the_run_list_once() {
+    let mut a = filled_app();
+    let c = a.on_event(crate::protocol::Event::RunOutput {
+        run: "run-9999".into(),
+        delta: "a".into(),
+    });
+    assert!(matches!(
+        c.as_slice(),
+        [Command::Request {
+            target: Target::Runs,
+            ..
+        }]
+    ));
+    let c = a.on_event(crate::protocol::Event::RunOutput {
+        run: "run-9999".into(),
+        delta: "b".into(),
+    });
+    assert!(c.is_empty(), "a load in flight covers later output");
+    assert_eq!(a.runs.live.get("run-9999").map(String::as_str), Some("ab"));
+}
+
+#[test]
+fn changes_reload_only_what_they_touch_and_coalesce() {
+    let mut a = filled_app();
+    let c = a.on_event(crate::protocol::Event::Changed {
+        subject: "approval/appr-1".into(),
+        action: "approved".into(),
+    });
+    let targets: Vec<&str> = c
+        .iter()
+        .filter_map(|c| match c {
+            Command::Request { target, .. } => Some(target.key()),
+            Command::Quit => None,
+        })
+        .collect();
+    assert_eq!(targets, vec!["approvals", "tasks"]);
+    // While those loads are in flight, more changes queue one reload each instead of a storm.
+    for _ in 0..50 {
+        assert!(
+            a.on_event(crate::protocol::Event::Changed {
+                subject: "task/t".into(),
+                action: "updated".into()
+            })
+            .is_empty()
+        );
+    }
+}
+
+#[test]
+fn the_plain_theme_has_no_colors() {
+    use super::theme::Role;
+    let t = Theme::plain();
+    for role in [
+        Role::Text,
+        Role::Error,
+        Role::Selection,
+        Role::DiffAdd,
+        Role::StatusBar,
+    ] {
+        assert_eq!(t.style(role).fg, None);
+        assert_eq!(t.style(role).bg, None);
+    }
+}

@@ -135,13 +135,7 @@ fn render_status(app: &App, frame: &mut Frame, area: Rect) {
             theme.style(if f.error { Role::Error } else { Role::Info }),
         ));
     } else {
-        for (action, label) in [
-            (Action::Help, "help"),
-            (Action::Palette, "palette"),
-            (Action::Filter, "filter"),
-            (Action::NextPane, "pane"),
-            (Action::Quit, "quit"),
-        ] {
+        for (action, label) in hints(app) {
             spans.push(Span::styled(
                 app.keymap
                     .keys(action)
@@ -154,4 +148,45 @@ fn render_status(app: &App, frame: &mut Frame, area: Rect) {
         }
     }
     frame.render_widget(Paragraph::new(Line::from(spans)).style(bar), area);
+}
+
+/// Key hints for where the operator is, then the always-useful ones.
+fn hints(app: &App) -> Vec<(Action, &'static str)> {
+    let mut h = match (app.screen, app.focus) {
+        (Screen::Main, MainPane::Approvals) => vec![
+            (Action::Approve, "approve"),
+            (Action::Reject, "reject"),
+            (Action::Edit, "edit"),
+            (Action::Mark, "mark"),
+        ],
+        (Screen::Main, MainPane::Queue) => {
+            vec![(Action::RetryTask, "retry"), (Action::CancelTask, "cancel")]
+        }
+        (Screen::Main, MainPane::Runs) | (Screen::Run, _) => {
+            vec![
+                (Action::Open, "open"),
+                (Action::ReplayRun, "replay"),
+                (Action::RetryRun, "retry"),
+            ]
+        }
+        (Screen::Audit, _) => vec![
+            (Action::Jump, "jump"),
+            (Action::Verify, "verify"),
+            (Action::Export, "export"),
+        ],
+        (Screen::Objects, _) => vec![
+            (Action::Open, "history"),
+            (Action::Diff, "diff"),
+            (Action::Revert, "revert"),
+        ],
+        _ => Vec::new(),
+    };
+    h.extend([
+        (Action::Help, "help"),
+        (Action::Palette, "palette"),
+        (Action::Filter, "filter"),
+        (Action::NextPane, "pane"),
+        (Action::Quit, "quit"),
+    ]);
+    h
 }
