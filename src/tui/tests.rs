@@ -1000,3 +1000,41 @@ fn the_plain_theme_has_no_colors() {
         assert_eq!(t.style(role).bg, None);
     }
 }
+
+#[test]
+fn audit_window_pages_down_then_back_up_without_gaps() {
+    const TOTAL: i64 = 2_000;
+    let mut a = filled_app();
+    let audit_answer = |op: &Op| match op {
+        Op::Query {
+            query: Query::AuditPage { filter, limit },
+        } => Some(Ok(serde_json::to_value(fake_audit(
+            filter.before_seq.unwrap_or(TOTAL + 1),
+            *limit,
+        ))
+        .unwrap())),
+        other => fixture_answer(other),
+    };
+    let c = press(&mut a, &[key('2')]);
+    answer(&mut a, c, audit_answer);
+    // Five pages down: the window keeps three pages and moves.
+    for _ in 0..1_000 {
+        let c = press(&mut a, &[key('j')]);
+        answer(&mut a, c, audit_answer);
+    }
+    assert_eq!(a.audit.selected_entry().map(|e| e.seq), Some(TOTAL - 1_000));
+    assert!(a.audit.first_page > 0, "old pages were dropped");
+    assert!(a.audit.entries.len() <= 600);
+    // All the way back up: every entry on the way is there, in order.
+    let mut seen = Vec::new();
+    for _ in 0..1_000 {
+        let c = press(&mut a, &[key('k')]);
+        answer(&mut a, c, audit_answer);
+        seen.push(a.audit.selected_entry().unwrap().seq);
+    }
+    assert_eq!(seen, ((TOTAL - 999)..=TOTAL).collect::<Vec<_>>());
+    assert_eq!(a.audit.first_page, 0);
+    for w in a.audit.entries.windows(2) {
+        assert_eq!(w[0].seq, w[1].seq + 1, "the window is contiguous");
+    }
+}

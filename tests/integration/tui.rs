@@ -172,3 +172,20 @@ fn console_too_small_says_so_and_sigterm_restores_the_terminal() {
         "alternate screen left behind:\n{after}"
     );
 }
+
+#[test]
+fn sighup_restores_the_terminal_too() {
+    let (_tmp, ws) = temp_workspace();
+    let t = Tmux::start(&ws, 100, 30);
+    t.wait_for("Queue");
+    let pid = t.pane("#{pane_pid}");
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert_eq!(t.wait_exit(), "0");
+    assert!(!t.screen().contains("Approvals"));
+}

@@ -61,6 +61,8 @@ pub struct AuditPane {
     pub error: Option<String>,
     pub verify: VerifyState,
     pending: Option<AuditFetch>,
+    /// Rows a key asked to move past the loaded window; applied when the page lands.
+    carry: usize,
 }
 
 impl Default for AuditPane {
@@ -79,6 +81,7 @@ impl Default for AuditPane {
             error: None,
             verify: VerifyState::NotRun,
             pending: None,
+            carry: 0,
         }
     }
 }
@@ -123,6 +126,7 @@ impl AuditPane {
         let short = page.len() < PAGE;
         match fetch {
             AuditFetch::Reset => {
+                self.carry = 0;
                 self.cursors = vec![None];
                 self.first_page = 0;
                 self.page_lens = vec![page.len()];
@@ -132,6 +136,7 @@ impl AuditPane {
             }
             AuditFetch::Older => {
                 if page.is_empty() {
+                    self.carry = 0;
                     self.exhausted = true;
                     return;
                 }
@@ -143,6 +148,8 @@ impl AuditPane {
                 self.page_lens.push(page.len());
                 self.entries.extend(page);
                 self.exhausted = short;
+                self.selected =
+                    (self.selected + std::mem::take(&mut self.carry)).min(self.entries.len() - 1);
                 if self.page_lens.len() > KEEP_PAGES {
                     let drop = self.page_lens.remove(0);
                     self.entries.drain(..drop);
@@ -157,7 +164,7 @@ impl AuditPane {
                 let mut entries = page;
                 entries.append(&mut self.entries);
                 self.entries = entries;
-                self.selected += n;
+                self.selected = (self.selected + n).saturating_sub(std::mem::take(&mut self.carry));
                 if self.page_lens.len() > KEEP_PAGES
                     && let Some(drop) = self.page_lens.pop()
                 {
@@ -172,6 +179,7 @@ impl AuditPane {
         self.loading = false;
         self.loaded_once = true;
         self.pending = None;
+        self.carry = 0;
         self.error = Some(message);
     }
 
@@ -230,8 +238,15 @@ impl AuditPane {
                     }
                     return Some(Message::Redraw);
                 }
+                let target = self.selected + step;
                 self.selected = len.saturating_sub(1);
-                older(self).or(Some(Message::Redraw))
+                match older(self) {
+                    Some(m) => {
+                        self.carry = target - self.selected;
+                        Some(m)
+                    }
+                    None => Some(Message::Redraw),
+                }
             }
             Action::Up | Action::PageUp => {
                 let step = if action == Action::Up { 1 } else { page };
@@ -239,8 +254,15 @@ impl AuditPane {
                     self.selected -= step;
                     return Some(Message::Redraw);
                 }
+                let short_by = step - self.selected;
                 self.selected = 0;
-                newer(self).or(Some(Message::Redraw))
+                match newer(self) {
+                    Some(m) => {
+                        self.carry = short_by;
+                        Some(m)
+                    }
+                    None => Some(Message::Redraw),
+                }
             }
             Action::Top => {
                 self.selected = 0;
