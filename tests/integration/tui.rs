@@ -102,7 +102,12 @@ impl Tmux {
 
     fn wait_exit(&self) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while self.pane("#{pane_dead}") != "1" {
+        // tmux marks the pane dead before it has reaped the process: wait for the status too.
+        loop {
+            let status = self.pane("#{pane_dead}:#{pane_dead_status}");
+            if let Some(code) = status.strip_prefix("1:").filter(|c| !c.is_empty()) {
+                return code.to_string();
+            }
             assert!(
                 Instant::now() < deadline,
                 "keel did not exit; screen:\n{}",
@@ -110,7 +115,6 @@ impl Tmux {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        self.pane("#{pane_dead_status}")
     }
 }
 
