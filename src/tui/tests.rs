@@ -1038,3 +1038,60 @@ fn audit_window_pages_down_then_back_up_without_gaps() {
         assert_eq!(w[0].seq, w[1].seq + 1, "the window is contiguous");
     }
 }
+
+#[test]
+fn every_screen_and_overlay_renders_at_any_size() {
+    let sizes = [
+        (1, 1),
+        (10, 3),
+        (59, 15),
+        (60, 16),
+        (61, 17),
+        (80, 24),
+        (250, 70),
+    ];
+    let mut a = filled_app();
+    let c = press(&mut a, &[key('2')]);
+    answer(&mut a, c, fixture_answer);
+    let c = press(&mut a, &[key('3'), code(KeyCode::Enter)]);
+    answer(&mut a, c, fixture_answer);
+    let c = press(
+        &mut a,
+        &[
+            key('4'),
+            key('5'),
+            key('6'),
+            key('1'),
+            code(KeyCode::Tab),
+            key('7'),
+        ],
+    );
+    answer(&mut a, c, fixture_answer);
+    for screen in ['1', '2', '3', '4', '5', '6', '7'] {
+        press(&mut a, &[key(screen)]);
+        for (w, h) in sizes {
+            draw(&mut a, w, h);
+        }
+    }
+    press(
+        &mut a,
+        &[key('1'), code(KeyCode::BackTab), code(KeyCode::BackTab)],
+    );
+    assert_eq!(a.focus, MainPane::Approvals);
+    for open in [
+        vec![key('?')],
+        vec![key(':')],
+        vec![key('a')],
+        vec![key('r')],
+        vec![key('e')],
+        vec![key('e'), ctrl('s')],
+    ] {
+        a.overlay = None;
+        a.resize(100, 30);
+        press(&mut a, &open);
+        assert!(a.overlay.is_some());
+        for (w, h) in sizes {
+            draw(&mut a, w, h);
+        }
+    }
+}
