@@ -76,6 +76,7 @@ where
             ev = input.next() => match ev {
                 Some(Ok(TermEvent::Key(key))) => app.on_key(key),
                 Some(Ok(TermEvent::Resize(w, h))) => { app.resize(w, h); Vec::new() }
+                Some(Ok(TermEvent::Mouse(m))) => app.on_mouse(m),
                 Some(Ok(_)) => Vec::new(),
                 Some(Err(e)) => return Err(e.into()),
                 None => return Ok(()),

@@ -62,6 +62,10 @@ pub fn run(ws: &Workspace) -> anyhow::Result<()> {
     logging::TERMINAL_RAW.store(true, Ordering::SeqCst);
     let result = (|| -> anyhow::Result<()> {
         crossterm::execute!(stderr(), EnterAlternateScreen)?;
+        // Capturing the mouse takes text selection away from the terminal: opt in.
+        if std::env::var_os("KEEL_MOUSE").is_some_and(|v| v == "1") {
+            crossterm::execute!(stderr(), crossterm::event::EnableMouseCapture)?;
+        }
         let mut terminal = Terminal::new(CrosstermBackend::new(stderr()))?;
         runtime.block_on(app::run_loop(&mut terminal, &handle, &mut app))
     })();

@@ -164,6 +164,19 @@ impl App {
         self.take()
     }
 
+    /// The mouse is optional (`KEEL_MOUSE=1`): the wheel moves the selection.
+    pub fn on_mouse(&mut self, event: crossterm::event::MouseEvent) -> Vec<Command> {
+        use crossterm::event::MouseEventKind;
+        if self.overlay.is_none() && !self.too_small() {
+            match event.kind {
+                MouseEventKind::ScrollUp => self.perform(Action::Up),
+                MouseEventKind::ScrollDown => self.perform(Action::Down),
+                _ => {}
+            }
+        }
+        self.take()
+    }
+
     /// Binding lookup order for the current screen and focus.
     pub fn contexts(&self) -> Vec<Context> {
         let specific = match self.screen {
@@ -214,7 +227,8 @@ impl App {
             Screen::Objects => self.objects.on_action(action, page),
             Screen::Blackboard => self.blackboard.on_action(action, page),
             Screen::Run => self.run_detail.on_action(action, page),
-            Screen::Metrics | Screen::Health => None,
+            Screen::Metrics => self.metrics.on_action(action, page),
+            Screen::Health => None,
         };
         if let Some(m) = message {
             self.update(m);

@@ -7,6 +7,8 @@ use ratatui::widgets::{Gauge, Row, Table};
 use super::Ctx;
 use crate::protocol::Metrics;
 use crate::tui::format;
+use crate::tui::keymap::Action;
+use crate::tui::message::Message;
 use crate::tui::paged;
 use crate::tui::theme::Role;
 
@@ -18,6 +20,24 @@ pub struct MetricsPane {
 }
 
 impl MetricsPane {
+    /// Moves the highlighted ledger row.
+    pub fn on_action(&mut self, action: Action, page: usize) -> Option<Message> {
+        let last = self
+            .data
+            .as_ref()
+            .map_or(0, |m| m.rows.len().saturating_sub(1));
+        self.selected = match action {
+            Action::Up => self.selected.saturating_sub(1),
+            Action::Down => (self.selected + 1).min(last),
+            Action::PageUp => self.selected.saturating_sub(page),
+            Action::PageDown => (self.selected + page).min(last),
+            Action::Top => 0,
+            Action::Bottom => last,
+            _ => return None,
+        };
+        Some(Message::Redraw)
+    }
+
     pub fn render(&self, frame: &mut Frame, area: Rect, ctx: &Ctx<'_>) {
         let theme = ctx.theme;
         let block = paged::block("Metrics: cost and value".into(), true, theme);
@@ -57,12 +77,15 @@ impl MetricsPane {
             gauge_area,
         );
         let height = usize::from(table_area.height.saturating_sub(1));
+        let top = paged::top_row(self.selected, height);
         let rows: Vec<Row<'static>> = m
             .rows
             .iter()
+            .enumerate()
+            .skip(top)
             .take(height)
-            .map(|r| {
-                Row::new(vec![
+            .map(|(i, r)| {
+                let row = Row::new(vec![
                     r.scope.clone(),
                     r.name.clone(),
                     r.tasks_done.to_string(),
@@ -72,7 +95,12 @@ impl MetricsPane {
                     format!("{:.0}%", r.approval_rate * 100.0),
                     format!("{:.0}%", r.failure_rate * 100.0),
                     format!("{:.0}%", r.escalation_rate * 100.0),
-                ])
+                ]);
+                if i == self.selected {
+                    row.style(theme.style(Role::Selection))
+                } else {
+                    row
+                }
             })
             .collect();
         let table = Table::new(
