@@ -1095,3 +1095,19 @@ fn every_screen_and_overlay_renders_at_any_size() {
         }
     }
 }
+
+#[test]
+fn mouse_wheel_moves_the_selection() {
+    use crossterm::event::{MouseEvent, MouseEventKind};
+    let mut a = filled_app();
+    let wheel = |kind| MouseEvent {
+        kind,
+        column: 5,
+        row: 5,
+        modifiers: KeyModifiers::NONE,
+    };
+    a.on_mouse(wheel(MouseEventKind::ScrollDown));
+    a.on_mouse(wheel(MouseEventKind::ScrollDown));
+    a.on_mouse(wheel(MouseEventKind::ScrollUp));
+    assert_eq!(a.queue.list.selected, 1);
+}
