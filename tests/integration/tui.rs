@@ -193,3 +193,33 @@ fn sighup_restores_the_terminal_too() {
     assert_eq!(t.wait_exit(), "0");
     assert!(!t.screen().contains("Approvals"));
 }
+
+/// The core and the protocol never depend on the terminal crates: the console is only a
+/// client of the handle.
+#[test]
+fn core_and_protocol_never_use_the_terminal_crates() {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = vec![root.join("protocol.rs")];
+    walk(&root.join("core"), &mut files);
+    assert!(files.len() > 5);
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for needle in ["ratatui::", "crossterm::", "crate::tui"] {
+            assert!(
+                !text.contains(needle),
+                "{} mentions {needle}",
+                file.display()
+            );
+        }
+    }
+}
