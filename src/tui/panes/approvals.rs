@@ -152,7 +152,7 @@ impl ApprovalsPane {
     }
 
     pub fn render(&self, frame: &mut Frame, area: Rect, focused: bool, ctx: &Ctx<'_>) {
-        let detail_h = if area.height >= 14 {
+        let detail_h = if area.height >= 14 && self.selected().is_some() {
             area.height / 2
         } else {
             0
