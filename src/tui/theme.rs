@@ -150,17 +150,18 @@ struct ThemeFile {
 #[derive(Debug, Clone)]
 pub struct Theme {
     pub name: String,
-    styles: HashMap<Role, Style>,
+    /// One style per role, indexed by the role (looked up for every cell drawn).
+    styles: [Style; Role::ALL.len()],
 }
 
 impl Theme {
     pub fn style(&self, role: Role) -> Style {
-        self.styles.get(&role).copied().unwrap_or_default()
+        self.styles[role as usize]
     }
 
     /// A theme with no colors at all (`NO_COLOR`, tests), still readable through modifiers.
     pub fn plain() -> Self {
-        let mut styles = HashMap::new();
+        let mut styles = [Style::default(); Role::ALL.len()];
         for role in Role::ALL {
             let s = Style::default();
             let s = match role {
@@ -171,7 +172,7 @@ impl Theme {
                 Role::Error | Role::RiskHigh => s.add_modifier(Modifier::BOLD),
                 _ => s,
             };
-            styles.insert(role, s);
+            styles[role as usize] = s;
         }
         Theme {
             name: "plain".into(),
@@ -200,7 +201,7 @@ impl Theme {
             collect(&base, &mut specs, path)?;
         }
         collect(&file, &mut specs, path)?;
-        let mut styles = HashMap::new();
+        let mut styles = [Style::default(); Role::ALL.len()];
         for role in Role::ALL {
             let mut r = Some(role);
             let mut style = Style::default();
@@ -211,7 +212,7 @@ impl Theme {
                 }
                 r = current.fallback();
             }
-            styles.insert(role, style);
+            styles[role as usize] = style;
         }
         Ok(Theme {
             name: file.name.unwrap_or_else(|| path.display().to_string()),
