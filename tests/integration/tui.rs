@@ -223,3 +223,43 @@ fn core_and_protocol_never_use_the_terminal_crates() {
         }
     }
 }
+
+#[test]
+fn workspace_keymap_and_theme_overrides_apply_and_bad_ones_are_named() {
+    let (_tmp, ws) = temp_workspace();
+    std::fs::write(ws.join("keymap.toml"), "[global]\nquit = [\"Q\"]\n").unwrap();
+    std::fs::write(
+        ws.join("theme.toml"),
+        "extends = \"light\"\n[roles]\nerror = { fg = \"#ff0000\" }\n",
+    )
+    .unwrap();
+    let t = Tmux::start(&ws, 160, 30);
+    t.wait_for("Q quit");
+    t.keys(&["q"]);
+    t.keys(&["?"]);
+    t.wait_for("Help — keys");
+    t.keys(&["Escape"]);
+    t.wait_for("Queue");
+    t.keys(&["Q"]);
+    assert_eq!(t.wait_exit(), "0");
+    drop(t);
+
+    // A mistake is reported with file:line:column before the terminal is taken over.
+    std::fs::write(
+        ws.join("theme.toml"),
+        "[roles]\nerror = { fg = \"#ff0000\" \n",
+    )
+    .unwrap();
+    let out = keel(&ws, &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("theme.toml:2:"), "{err}");
+    std::fs::remove_file(ws.join("theme.toml")).unwrap();
+    std::fs::write(ws.join("keymap.toml"), "[global]\nquit = [\"hyper-q\"]\n").unwrap();
+    let out = keel(&ws, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("keymap.toml") && err.contains("hyper-q"),
+        "{err}"
+    );
+}
