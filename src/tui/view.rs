@@ -152,7 +152,8 @@ fn render_status(app: &App, frame: &mut Frame, area: Rect) {
 
 /// Key hints for where the operator is, then the always-useful ones.
 fn hints(app: &App) -> Vec<(Action, &'static str)> {
-    let mut h = match (app.screen, app.focus) {
+    let mut h = vec![(Action::Help, "help")];
+    h.extend(match (app.screen, app.focus) {
         (Screen::Main, MainPane::Approvals) => vec![
             (Action::Approve, "approve"),
             (Action::Reject, "reject"),
@@ -180,9 +181,8 @@ fn hints(app: &App) -> Vec<(Action, &'static str)> {
             (Action::Revert, "revert"),
         ],
         _ => Vec::new(),
-    };
+    });
     h.extend([
-        (Action::Help, "help"),
         (Action::Palette, "palette"),
         (Action::Filter, "filter"),
         (Action::NextPane, "pane"),
