@@ -284,6 +284,12 @@ impl App {
 
     // ---- messages --------------------------------------------------------------------
 
+    /// Handles a message and returns what the loop must do (for callers outside a key press).
+    pub fn dispatch(&mut self, message: Message) -> Vec<Command> {
+        self.update(message);
+        self.take()
+    }
+
     pub fn update(&mut self, message: Message) {
         match message {
             Message::Redraw => self.after_move(),

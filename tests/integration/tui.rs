@@ -100,6 +100,14 @@ impl Tmux {
         }
     }
 
+    fn wait_until_gone(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.screen().contains(text) {
+            assert!(Instant::now() < deadline, "{text:?} never went away");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     fn wait_exit(&self) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         // tmux marks the pane dead before it has reaped the process: wait for the status too.
@@ -128,9 +136,8 @@ impl Drop for Tmux {
 fn console_moves_between_panes_and_screens_then_quits_cleanly() {
     let (_tmp, ws) = temp_workspace();
     let t = Tmux::start(&ws, 120, 36);
-    let screen = t.wait_for("Queue");
-    for pane in ["Runs", "Approvals", "Memory"] {
-        assert!(screen.contains(pane), "{pane} missing:\n{screen}");
+    for pane in ["Queue", "Runs", "Approvals", "Memory"] {
+        t.wait_for(pane);
     }
     // Tab cycles focus; the audit screen answers for real.
     t.keys(&["Tab", "Tab", "2"]);
@@ -141,7 +148,7 @@ fn console_moves_between_panes_and_screens_then_quits_cleanly() {
     t.wait_for("Help — keys");
     // (q closes help; a bare Escape followed at once by ":" would read as alt-:)
     t.keys(&["q"]);
-    t.wait_for("No audit entries match.");
+    t.wait_for("chain: verified");
     t.keys(&[":"]);
     t.wait_for("Command palette");
     t.keys(&["h", "e", "a", "l", "t", "h", "Enter"]);
@@ -234,12 +241,14 @@ fn workspace_keymap_and_theme_overrides_apply_and_bad_ones_are_named() {
     )
     .unwrap();
     let t = Tmux::start(&ws, 160, 30);
+    t.wait_for("Memory");
     t.wait_for("Q quit");
     t.keys(&["q"]);
     t.keys(&["?"]);
     t.wait_for("Help — keys");
-    t.keys(&["Escape"]);
-    t.wait_for("Queue");
+    // q closes help (it no longer quits); then the override quits.
+    t.keys(&["q"]);
+    t.wait_until_gone("Help — keys");
     t.keys(&["Q"]);
     assert_eq!(t.wait_exit(), "0");
     drop(t);
