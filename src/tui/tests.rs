@@ -935,7 +935,7 @@ fn audit_timeline_pages_a_real_audit_log() {
     let c = press(&mut a, &[key('2')]);
     run(&mut a, c);
     assert_eq!(a.audit.entries.first().map(|e| e.seq), Some(base + 450));
-    for _ in 0..(base + 450) / 200 + 1 {
+    for _ in 0..=(base + 450) / 200 {
         let c = press(&mut a, &[key('G')]);
         run(&mut a, c);
     }

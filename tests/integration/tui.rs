@@ -13,6 +13,8 @@ use crate::support::{keel, keel_bin, temp_workspace};
 /// A tmux server of our own (its own socket), killed on drop.
 struct Tmux {
     socket: PathBuf,
+    /// Written by the shell around keel with its exit status.
+    exit_file: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -27,8 +29,20 @@ impl Tmux {
             "set -g remain-on-exit on\nset -g default-terminal xterm-256color\n",
         )
         .unwrap();
-        let cmd = format!("exec {} --workspace {}", keel_bin().display(), ws.display());
-        let t = Tmux { socket, _dir: dir };
+        // A shell around keel records its exit status (tmux itself is slow, at times, to
+        // reap a pane's process, so its own dead-status is not relied on).
+        let exit_file = dir.path().join("exit");
+        let cmd = format!(
+            "{} --workspace {}; echo $? > {}",
+            keel_bin().display(),
+            ws.display(),
+            exit_file.display()
+        );
+        let t = Tmux {
+            socket,
+            exit_file,
+            _dir: dir,
+        };
         let out = t.run(&[
             "-f",
             conf.to_str().unwrap(),
@@ -110,17 +124,35 @@ impl Tmux {
 
     fn wait_exit(&self) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
-        // tmux marks the pane dead before it has reaped the process: wait for the status too.
         loop {
-            let status = self.pane("#{pane_dead}:#{pane_dead_status}");
-            if let Some(code) = status.strip_prefix("1:").filter(|c| !c.is_empty()) {
-                return code.to_string();
+            if let Ok(code) = std::fs::read_to_string(&self.exit_file)
+                && code.ends_with('\n')
+            {
+                return code.trim().to_string();
             }
             assert!(
                 Instant::now() < deadline,
                 "keel did not exit; screen:\n{}",
                 self.screen()
             );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The pid of keel (the child of the pane's shell).
+    fn keel_pid(&self) -> String {
+        let shell = self.pane("#{pane_pid}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = Command::new("ps")
+                .args(["-o", "pid=", "--ppid", &shell])
+                .output()
+                .unwrap();
+            let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            if !pid.is_empty() {
+                return pid;
+            }
+            assert!(Instant::now() < deadline, "keel is not running");
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -173,7 +205,7 @@ fn console_too_small_says_so_and_sigterm_restores_the_terminal() {
     t.wait_for("too small");
     t.run(&["resize-window", "-t", "keel", "-x", "120", "-y", "36"]);
     t.wait_for("Queue");
-    let pid = t.pane("#{pane_pid}");
+    let pid = t.keel_pid();
     let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(killed.success());
     assert_eq!(t.wait_exit(), "0");
@@ -189,7 +221,7 @@ fn sighup_restores_the_terminal_too() {
     let (_tmp, ws) = temp_workspace();
     let t = Tmux::start(&ws, 100, 30);
     t.wait_for("Queue");
-    let pid = t.pane("#{pane_pid}");
+    let pid = t.keel_pid();
     assert!(
         Command::new("kill")
             .args(["-HUP", &pid])
