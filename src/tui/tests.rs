@@ -1124,3 +1124,25 @@ fn mouse_wheel_moves_the_selection() {
     a.on_mouse(wheel(MouseEventKind::ScrollUp));
     assert_eq!(a.queue.list.selected, 1);
 }
+
+#[test]
+fn new_audit_entries_keep_the_cursor_on_its_entry() {
+    let mut a = filled_app();
+    let c = press(&mut a, &[key('2')]);
+    answer(&mut a, c, fixture_answer);
+    press(&mut a, &[key('j'), key('j')]);
+    assert_eq!(a.audit.selected_entry().map(|e| e.seq), Some(498));
+    // Something changed: the timeline reloads from the top, now with two newer entries.
+    let c = a.on_event(crate::protocol::Event::Changed {
+        subject: "task/t".into(),
+        action: "updated".into(),
+    });
+    answer(&mut a, c, |op| match op {
+        Op::Query {
+            query: Query::AuditPage { limit, .. },
+        } => Some(Ok(serde_json::to_value(fake_audit(503, *limit)).unwrap())),
+        other => fixture_answer(other),
+    });
+    assert_eq!(a.audit.entries.first().map(|e| e.seq), Some(502));
+    assert_eq!(a.audit.selected_entry().map(|e| e.seq), Some(498));
+}

@@ -126,13 +126,18 @@ impl AuditPane {
         let short = page.len() < PAGE;
         match fetch {
             AuditFetch::Reset => {
+                // New entries arrive on top: keep the cursor on the entry it was on.
+                let was = self.selected_entry().map(|e| e.seq);
                 self.carry = 0;
                 self.cursors = vec![None];
                 self.first_page = 0;
                 self.page_lens = vec![page.len()];
                 self.entries = page;
                 self.exhausted = short;
-                self.selected = self.selected.min(self.entries.len().saturating_sub(1));
+                self.selected = was
+                    .and_then(|seq| self.entries.iter().position(|e| e.seq == seq))
+                    .unwrap_or(self.selected)
+                    .min(self.entries.len().saturating_sub(1));
             }
             AuditFetch::Older => {
                 if page.is_empty() {
@@ -159,7 +164,7 @@ impl AuditPane {
             }
             AuditFetch::Newer => {
                 let n = page.len();
-                self.first_page -= 1;
+                self.first_page = self.first_page.saturating_sub(1);
                 self.page_lens.insert(0, n);
                 let mut entries = page;
                 entries.append(&mut self.entries);
