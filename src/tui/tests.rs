@@ -1146,3 +1146,51 @@ fn new_audit_entries_keep_the_cursor_on_its_entry() {
     assert_eq!(a.audit.entries.first().map(|e| e.seq), Some(502));
     assert_eq!(a.audit.selected_entry().map(|e| e.seq), Some(498));
 }
+
+#[test]
+fn keys_resolve_as_terminals_send_them() {
+    use super::keymap::{Action, Context};
+    let km = Keymap::default_map();
+    let all = [Context::Approvals, Context::List, Context::Global];
+    let ev = |code, m| KeyEvent::new(code, m);
+    assert_eq!(
+        km.resolve(&all, &ev(KeyCode::Char('G'), KeyModifiers::SHIFT)),
+        Some(Action::Bottom)
+    );
+    assert_eq!(
+        km.resolve(&all, &ev(KeyCode::Char('?'), KeyModifiers::SHIFT)),
+        Some(Action::Help)
+    );
+    assert_eq!(
+        km.resolve(&all, &ev(KeyCode::BackTab, KeyModifiers::SHIFT)),
+        Some(Action::PrevPane)
+    );
+    assert_eq!(
+        km.resolve(&all, &ev(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+        Some(Action::Quit)
+    );
+    assert_eq!(
+        km.resolve(&all, &ev(KeyCode::Char('A'), KeyModifiers::SHIFT)),
+        Some(Action::ApproveAlways)
+    );
+    assert_eq!(
+        km.resolve(&all, &ev(KeyCode::Char(' '), KeyModifiers::NONE)),
+        Some(Action::Mark)
+    );
+    // The most specific context wins: enter opens in a list, jumps in the audit timeline.
+    assert_eq!(
+        km.resolve(
+            &[Context::Audit, Context::List],
+            &ev(KeyCode::Enter, KeyModifiers::NONE)
+        ),
+        Some(Action::Jump)
+    );
+    assert_eq!(
+        km.resolve(&[Context::List], &ev(KeyCode::Enter, KeyModifiers::NONE)),
+        Some(Action::Open)
+    );
+    assert_eq!(
+        km.resolve(&all, &ev(KeyCode::Char('a'), KeyModifiers::ALT)),
+        None
+    );
+}
