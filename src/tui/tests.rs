@@ -1194,3 +1194,14 @@ fn keys_resolve_as_terminals_send_them() {
         None
     );
 }
+
+#[test]
+fn filter_tokens_keep_unknown_pairs_as_text() {
+    use super::panes::filter_tokens;
+    let (pairs, text) = filter_tokens("state:failed see https://x.io now", Some(&["state"]));
+    assert_eq!(pairs, vec![("state".to_string(), "failed".to_string())]);
+    assert_eq!(text.as_deref(), Some("see https://x.io now"));
+    let (pairs, text) = filter_tokens("acter:operator", None);
+    assert_eq!(pairs.len(), 1);
+    assert_eq!(text, None);
+}

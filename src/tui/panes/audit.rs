@@ -195,7 +195,7 @@ impl AuditPane {
     /// Parses `actor:operator agent:RUN object:draft/x action:task.* since:2026-11-01
     /// until:… ` into a filter. Free words match the subject prefix.
     pub fn set_filter(&mut self, text: &str) -> Result<(), String> {
-        let (pairs, words) = filter_tokens(text);
+        let (pairs, words) = filter_tokens(text, None);
         let mut f = Filter::default();
         for (k, v) in pairs {
             match k.as_str() {

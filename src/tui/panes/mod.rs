@@ -47,14 +47,21 @@ pub fn notice(frame: &mut Frame, area: Rect, text: &str, role: Role, theme: &The
     );
 }
 
-/// Parses `key:value` tokens out of a filter; the rest is free text.
-pub fn filter_tokens(filter: &str) -> (Vec<(String, String)>, Option<String>) {
+/// Parses `key:value` tokens out of a filter; the rest is free text. With `known`, other
+/// `x:y` tokens stay text (a URL is not a filter).
+pub fn filter_tokens(
+    filter: &str,
+    known: Option<&[&str]>,
+) -> (Vec<(String, String)>, Option<String>) {
     let mut pairs = Vec::new();
     let mut words = Vec::new();
     for token in filter.split_whitespace() {
         match token.split_once(':') {
             Some((k, v))
-                if !k.is_empty() && !v.is_empty() && k.chars().all(char::is_alphabetic) =>
+                if !k.is_empty()
+                    && !v.is_empty()
+                    && k.chars().all(char::is_alphabetic)
+                    && known.is_none_or(|keys| keys.contains(&k.to_lowercase().as_str())) =>
             {
                 pairs.push((k.to_lowercase(), v.to_string()));
             }

@@ -33,7 +33,7 @@ impl ObjectsPane {
     /// Filter: `kind:draft words…`.
     pub fn query(&mut self) -> Op {
         let offset = self.list.start_load();
-        let (pairs, text) = filter_tokens(&self.list.filter);
+        let (pairs, text) = filter_tokens(&self.list.filter, Some(&["kind"]));
         let kind = pairs
             .iter()
             .find(|(k, _)| k == "kind")

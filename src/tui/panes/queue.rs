@@ -21,7 +21,7 @@ impl QueuePane {
     /// The query for the window around the selection. Filter: `state:failed words…`.
     pub fn query(&mut self) -> Op {
         let offset = self.list.start_load();
-        let (pairs, text) = filter_tokens(&self.list.filter);
+        let (pairs, text) = filter_tokens(&self.list.filter, Some(&["state"]));
         let state = pairs
             .iter()
             .find(|(k, _)| k == "state")

@@ -33,7 +33,7 @@ impl RunsPane {
     /// Filter: `task:ID` shows the runs of one task.
     pub fn query(&mut self) -> Op {
         let offset = self.list.start_load();
-        let (pairs, _) = filter_tokens(&self.list.filter);
+        let (pairs, _) = filter_tokens(&self.list.filter, Some(&["task"]));
         let task = pairs
             .iter()
             .find(|(k, _)| k == "task")
