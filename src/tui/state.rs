@@ -754,7 +754,10 @@ impl App {
                 self.run_detail.loading = false;
                 self.run_detail.error = Some(message);
             }
-            Target::Action { label, .. } => self.flash_error(format!("{label}: {message}")),
+            Target::Action { label, .. } => {
+                tracing::warn!(action = %label, error = %message, "the core refused an operator action");
+                self.flash_error(format!("{label}: {message}"));
+            }
         }
     }
 

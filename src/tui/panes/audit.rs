@@ -60,7 +60,6 @@ pub struct AuditPane {
     pub loaded_once: bool,
     pub error: Option<String>,
     pub verify: VerifyState,
-    pending: Option<AuditFetch>,
     /// Rows a key asked to move past the loaded window; applied when the page lands.
     carry: usize,
 }
@@ -80,7 +79,6 @@ impl Default for AuditPane {
             loaded_once: false,
             error: None,
             verify: VerifyState::NotRun,
-            pending: None,
             carry: 0,
         }
     }
@@ -105,7 +103,6 @@ impl AuditPane {
             }
         };
         self.loading = true;
-        self.pending = Some(fetch);
         let filter = Filter {
             before_seq,
             ..self.filter.clone()
@@ -122,7 +119,6 @@ impl AuditPane {
         self.loading = false;
         self.loaded_once = true;
         self.error = None;
-        self.pending = None;
         let short = page.len() < PAGE;
         match fetch {
             AuditFetch::Reset => {
@@ -183,7 +179,6 @@ impl AuditPane {
     pub fn fail(&mut self, message: String) {
         self.loading = false;
         self.loaded_once = true;
-        self.pending = None;
         self.carry = 0;
         self.error = Some(message);
     }
