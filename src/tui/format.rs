@@ -17,7 +17,8 @@ pub fn short_time(ms: i64) -> String {
 }
 
 pub fn money(usd: f64) -> String {
-    if usd != 0.0 && usd.abs() < 0.01 {
+    // Model calls cost fractions of a cent: show them, not "$0.01".
+    if usd != 0.0 && usd.abs() < 0.1 {
         format!("${usd:.4}")
     } else {
         format!("${usd:.2}")
