@@ -510,7 +510,7 @@ impl App {
             .recovery_dir
             .as_ref()
             .map(|d| d.join(format!("approval-{}.txt", safe_name(id))));
-        let editor = editor::Editor::open(id, &title, body, recovery);
+        let editor = editor::Editor::open(id, &title, body, recovery, &self.theme);
         if let Some(note) = &editor.note {
             self.flash_info(note.clone());
         }

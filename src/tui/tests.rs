@@ -1205,3 +1205,30 @@ fn filter_tokens_keep_unknown_pairs_as_text() {
     assert_eq!(pairs.len(), 1);
     assert_eq!(text, None);
 }
+
+#[test]
+fn editor_searches_and_toggles_wrapping() {
+    let mut a = filled_app();
+    a.focus = MainPane::Approvals;
+    let mut keys = vec![key('e'), ctrl('f')];
+    keys.extend("Sec".chars().map(key));
+    keys.push(code(KeyCode::Enter));
+    press(&mut a, &keys);
+    let Some(Overlay::Editor(e)) = &a.overlay else {
+        panic!("editor")
+    };
+    assert_eq!(
+        e.textarea.cursor().0,
+        1,
+        "the cursor jumped to the match on line 2"
+    );
+    assert!(e.wrap);
+    press(&mut a, &[ctrl('t')]);
+    let Some(Overlay::Editor(e)) = &a.overlay else {
+        panic!("editor")
+    };
+    assert!(!e.wrap);
+    assert!(!e.modified(), "searching and wrapping do not edit");
+    press(&mut a, &[code(KeyCode::Esc)]);
+    assert!(a.overlay.is_none(), "no edits: esc closes without asking");
+}

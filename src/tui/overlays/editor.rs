@@ -119,7 +119,13 @@ pub fn unified_diff(original: &str, edited: &str) -> String {
 impl Editor {
     /// Opens the editor on `proposed`. When a recovery file from an earlier session exists,
     /// its text is restored instead (and said so).
-    pub fn open(approval: &str, title: &str, proposed: Value, recovery: Option<PathBuf>) -> Self {
+    pub fn open(
+        approval: &str,
+        title: &str,
+        proposed: Value,
+        recovery: Option<PathBuf>,
+        theme: &Theme,
+    ) -> Self {
         let (original, shape) = extract(&proposed);
         let mut text = original.clone();
         let mut note = None;
@@ -133,6 +139,14 @@ impl Editor {
         let mut textarea = TextArea::new(text.lines().map(str::to_string).collect());
         textarea.set_wrap_mode(WrapMode::WordOrGlyph);
         textarea.set_max_histories(1000);
+        textarea.set_style(theme.style(Role::Text));
+        textarea.set_line_number_style(theme.style(Role::Muted));
+        textarea.set_search_style(
+            theme
+                .style(Role::Marked)
+                .add_modifier(ratatui::style::Modifier::REVERSED),
+        );
+        textarea.set_placeholder_text("(empty)");
         Editor {
             approval: approval.to_string(),
             title: title.to_string(),
