@@ -103,6 +103,7 @@ actions! {
     Verify => (Audit, "verify", "Verify the audit chain"),
     Export => (Audit, "export", "Export the audit log (shows the command)"),
     Jump => (Audit, "jump", "Jump to the entry's run, object or approval"),
+    Order => (Audit, "order", "Show the timeline oldest or newest first"),
     Diff => (Objects, "diff", "Diff the selected version against the latest"),
     Revert => (Objects, "revert", "Revert the object to the selected version"),
     Archived => (Objects, "archived", "Show or hide archived objects"),

@@ -1232,3 +1232,23 @@ fn editor_searches_and_toggles_wrapping() {
     press(&mut a, &[code(KeyCode::Esc)]);
     assert!(a.overlay.is_none(), "no edits: esc closes without asking");
 }
+
+#[test]
+fn audit_timeline_reads_oldest_first_too() {
+    let mut a = filled_app();
+    let c = press(&mut a, &[key('2')]);
+    answer(&mut a, c, fixture_answer);
+    press(&mut a, &[key('j'), key('o')]);
+    assert!(a.audit.oldest_first);
+    assert_eq!(
+        a.audit.selected_entry().map(|e| e.seq),
+        Some(499),
+        "the cursor stays on its entry"
+    );
+    // Down now walks towards newer entries; up towards older ones.
+    press(&mut a, &[key('j')]);
+    assert_eq!(a.audit.selected_entry().map(|e| e.seq), Some(500));
+    press(&mut a, &[key('k'), key('k')]);
+    assert_eq!(a.audit.selected_entry().map(|e| e.seq), Some(498));
+    insta::assert_snapshot!("audit_oldest_first", draw(&mut a, 110, 24).backend());
+}

@@ -174,6 +174,7 @@ fn hints(app: &App) -> Vec<(Action, &'static str)> {
             (Action::Jump, "jump"),
             (Action::Verify, "verify"),
             (Action::Export, "export"),
+            (Action::Order, "order"),
         ],
         (Screen::Objects, _) => vec![
             (Action::Open, "history"),

@@ -62,6 +62,8 @@ pub struct AuditPane {
     pub verify: VerifyState,
     /// Rows a key asked to move past the loaded window; applied when the page lands.
     carry: usize,
+    /// Show the window oldest first (a log read top to bottom); the cursor starts newest.
+    pub oldest_first: bool,
 }
 
 impl Default for AuditPane {
@@ -80,6 +82,7 @@ impl Default for AuditPane {
             error: None,
             verify: VerifyState::NotRun,
             carry: 0,
+            oldest_first: false,
         }
     }
 }
@@ -217,6 +220,24 @@ impl AuditPane {
     }
 
     pub fn on_action(&mut self, action: Action, page: usize) -> Option<Message> {
+        if action == Action::Order {
+            self.oldest_first = !self.oldest_first;
+            return Some(Message::Redraw);
+        }
+        // Oldest first turns the list upside down: "down" walks towards newer entries.
+        let action = if self.oldest_first {
+            match action {
+                Action::Up => Action::Down,
+                Action::Down => Action::Up,
+                Action::PageUp => Action::PageDown,
+                Action::PageDown => Action::PageUp,
+                Action::Top => Action::Bottom,
+                Action::Bottom => Action::Top,
+                other => other,
+            }
+        } else {
+            action
+        };
         let len = self.entries.len();
         let older = |s: &Self| {
             (!s.exhausted && !s.loading).then_some(Message::Load(Target::Audit(AuditFetch::Older)))
@@ -304,11 +325,19 @@ impl AuditPane {
             format!(" /{}", self.filter_text)
         };
         let position = match (self.entries.first(), self.entries.last()) {
+            (Some(a), Some(b)) if self.oldest_first => format!(" seq {}–{}", b.seq, a.seq),
             (Some(a), Some(b)) => format!(" seq {}–{}", a.seq, b.seq),
             _ => String::new(),
         };
         let block = paged::block(
-            format!("Audit timeline, newest first{position}{filter}"),
+            format!(
+                "Audit timeline, {} first{position}{filter}",
+                if self.oldest_first {
+                    "oldest"
+                } else {
+                    "newest"
+                }
+            ),
             true,
             theme,
         );
@@ -324,13 +353,12 @@ impl AuditPane {
             return;
         }
         let height = usize::from(inner.height.saturating_sub(1));
-        let top = paged::top_row(self.selected, height);
-        let rows: Vec<Row<'static>> = self
-            .entries
-            .iter()
-            .enumerate()
-            .skip(top)
-            .take(height)
+        // Rows are held newest first; oldest-first shows them bottom up.
+        let len = self.entries.len();
+        let shown = |d: usize| if self.oldest_first { len - 1 - d } else { d };
+        let top = paged::top_row(shown(self.selected), height);
+        let rows: Vec<Row<'static>> = (top..len.min(top + height))
+            .map(|d| (shown(d), &self.entries[shown(d)]))
             .map(|(i, e)| {
                 let row = Row::new(vec![
                     Cell::from(e.seq.to_string()),
