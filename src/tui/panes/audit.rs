@@ -44,6 +44,7 @@ pub enum VerifyState {
 }
 
 #[derive(Debug)]
+#[allow(clippy::struct_excessive_bools)] // independent flags of one list's state
 pub struct AuditPane {
     pub filter: Filter,
     pub filter_text: String,
@@ -391,23 +392,28 @@ impl AuditPane {
         .style(theme.style(Role::Text));
         frame.render_widget(table, inner);
         if detail_area.height > 0 {
-            let block = paged::block("Entry".into(), false, theme);
-            let inner = block.inner(detail_area);
-            frame.render_widget(block, detail_area);
-            if let Some(e) = self.selected_entry() {
-                let lines = vec![
-                    Line::from(vec![
-                        Span::styled("hash ", theme.style(Role::Muted)),
-                        Span::raw(format::clip(&e.hash, 16)),
-                        Span::styled("  prev ", theme.style(Role::Muted)),
-                        Span::raw(format::clip(&e.prev_hash, 16)),
-                        Span::styled("  enter: jump to ", theme.style(Role::Muted)),
-                        Span::raw(jump_target(e)),
-                    ]),
-                    Line::raw(format::json_line(&e.payload)),
-                ];
-                frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
-            }
+            self.render_entry(frame, detail_area, ctx);
+        }
+    }
+
+    fn render_entry(&self, frame: &mut Frame, area: Rect, ctx: &Ctx<'_>) {
+        let theme = ctx.theme;
+        let block = paged::block("Entry".into(), false, theme);
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        if let Some(e) = self.selected_entry() {
+            let lines = vec![
+                Line::from(vec![
+                    Span::styled("hash ", theme.style(Role::Muted)),
+                    Span::raw(format::clip(&e.hash, 16)),
+                    Span::styled("  prev ", theme.style(Role::Muted)),
+                    Span::raw(format::clip(&e.prev_hash, 16)),
+                    Span::styled("  enter: jump to ", theme.style(Role::Muted)),
+                    Span::raw(jump_target(e)),
+                ]),
+                Line::raw(format::json_line(&e.payload)),
+            ];
+            frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
         }
     }
 
