@@ -17,6 +17,10 @@ pub mod theme;
 pub mod view;
 
 #[cfg(test)]
+mod behaviour_tests;
+#[cfg(test)]
+mod test_fixtures;
+#[cfg(test)]
 mod tests;
 
 use std::io::stderr;
