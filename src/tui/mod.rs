@@ -1,44 +1,80 @@
 //! The full-screen console. A client of the core handle; never a second path into the store.
+//!
+//! - [`app`] — the event loop (one `select!` over terminal input, core events, replies).
+//! - [`state`] — the state and its update function (keys/events in, commands out).
+//! - [`view`] — the root render function; [`panes`] and [`overlays`] render their parts.
+//! - [`keymap`], [`theme`] — bindings and semantic styles from TOML.
+
+pub mod app;
+pub mod format;
+pub mod keymap;
+pub mod message;
+pub mod overlays;
+pub mod paged;
+pub mod panes;
+pub mod state;
+pub mod theme;
+pub mod view;
+
+#[cfg(test)]
+mod behaviour_tests;
+#[cfg(test)]
+mod test_fixtures;
+#[cfg(test)]
+mod tests;
 
 use std::io::stderr;
+use std::sync::atomic::Ordering;
 
-use crossterm::event::{self, Event as TermEvent, KeyCode, KeyEventKind};
-use crossterm::terminal::{EnterAlternateScreen, disable_raw_mode, enable_raw_mode};
+use crossterm::terminal::{EnterAlternateScreen, enable_raw_mode};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
-use ratatui::widgets::{Block, Paragraph};
 
+use crate::core::handle::CoreHandle;
 use crate::core::workspace::Workspace;
 use crate::logging;
+
+/// Directory under the workspace for unsaved editor text.
+pub const RECOVERY_DIR: &str = "recovery";
+
+/// Builds the console state for `ws` (keymap and theme from the workspace).
+pub fn new_app(ws: &Workspace) -> anyhow::Result<state::App> {
+    let keymap = keymap::Keymap::load(&ws.root)?;
+    let theme = theme::Theme::load(&ws.root)?;
+    let name = ws.root.file_name().map_or_else(
+        || ws.root.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    Ok(state::App::new(
+        name,
+        Some(ws.root.join(RECOVERY_DIR)),
+        keymap,
+        theme,
+    ))
+}
 
 /// Opens the console on `ws` and returns when the operator quits.
 pub fn run(ws: &Workspace) -> anyhow::Result<()> {
     let _log = logging::init_file_logging(&ws.logs_dir())?;
+    // Configuration errors are reported before the screen is taken over.
+    let mut app = new_app(ws)?;
+    let handle = CoreHandle::start(ws.clone())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     enable_raw_mode()?;
-    logging::TERMINAL_RAW.store(true, std::sync::atomic::Ordering::SeqCst);
-    crossterm::execute!(stderr(), EnterAlternateScreen)?;
-    let mut terminal = Terminal::new(CrosstermBackend::new(stderr()))?;
+    logging::TERMINAL_RAW.store(true, Ordering::SeqCst);
     let result = (|| -> anyhow::Result<()> {
-        loop {
-            terminal.draw(|f| {
-                let text = format!(
-                    "keel — workspace {}\n\nThe console is being built.\n\nq: quit",
-                    ws.root.display()
-                );
-                f.render_widget(
-                    Paragraph::new(text).block(Block::bordered().title(" keel ")),
-                    f.area(),
-                );
-            })?;
-            if let TermEvent::Key(k) = event::read()?
-                && k.kind == KeyEventKind::Press
-                && matches!(k.code, KeyCode::Char('q') | KeyCode::Esc)
-            {
-                return Ok(());
-            }
+        crossterm::execute!(stderr(), EnterAlternateScreen)?;
+        // Capturing the mouse takes text selection away from the terminal: opt in.
+        if std::env::var_os("KEEL_MOUSE").is_some_and(|v| v == "1") {
+            crossterm::execute!(stderr(), crossterm::event::EnableMouseCapture)?;
         }
+        let mut terminal = Terminal::new(CrosstermBackend::new(stderr()))?;
+        runtime.block_on(app::run_loop(&mut terminal, &handle, &mut app))
     })();
     logging::restore_terminal();
-    let _ = disable_raw_mode();
+    drop(runtime);
+    handle.shutdown();
     result
 }

@@ -9,4 +9,5 @@ mod orchestrator;
 mod agents;
 mod support;
 mod policy;
+mod tui;
 mod workspace;

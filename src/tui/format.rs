@@ -1,0 +1,73 @@
+//! Small display helpers shared by the panes.
+
+use serde_json::Value;
+
+/// `2026-11-25 00:15:22` in UTC (stable in tests; the column header says UTC).
+pub fn time(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms).map_or_else(
+        |_| "—".into(),
+        |t| t.strftime("%Y-%m-%d %H:%M:%S").to_string(),
+    )
+}
+
+/// `11-25 00:15` — short form for narrow columns.
+pub fn short_time(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map_or_else(|_| "—".into(), |t| t.strftime("%m-%d %H:%M").to_string())
+}
+
+pub fn money(usd: f64) -> String {
+    // Model calls cost fractions of a cent: show them, not "$0.01".
+    if usd != 0.0 && usd.abs() < 0.1 {
+        format!("${usd:.4}")
+    } else {
+        format!("${usd:.2}")
+    }
+}
+
+/// One line: newlines and tabs become spaces.
+pub fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// At most `max` characters, with an ellipsis when cut.
+pub fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut s: String = text.chars().take(max.saturating_sub(1)).collect();
+    s.push('…');
+    s
+}
+
+/// Compact JSON for previews.
+pub fn json_line(v: &Value) -> String {
+    match v {
+        Value::Null => "—".into(),
+        Value::String(s) => one_line(s),
+        other => other.to_string(),
+    }
+}
+
+/// Pretty JSON lines for detail views.
+pub fn json_pretty(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => serde_json::to_string_pretty(other).unwrap_or_default(),
+    }
+}
+
+/// `12,345` style counts.
+pub fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

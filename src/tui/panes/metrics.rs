@@ -1,0 +1,137 @@
+//! Metrics: spend today against the budget and the value ledger per workflow and agent.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::widgets::{Gauge, Row, Table};
+
+use super::Ctx;
+use crate::protocol::Metrics;
+use crate::tui::format;
+use crate::tui::keymap::Action;
+use crate::tui::message::Message;
+use crate::tui::paged;
+use crate::tui::theme::Role;
+
+#[derive(Debug, Default)]
+pub struct MetricsPane {
+    pub data: Option<Metrics>,
+    pub error: Option<String>,
+    pub selected: usize,
+}
+
+impl MetricsPane {
+    /// Moves the highlighted ledger row.
+    pub fn on_action(&mut self, action: Action, page: usize) -> Option<Message> {
+        let last = self
+            .data
+            .as_ref()
+            .map_or(0, |m| m.rows.len().saturating_sub(1));
+        self.selected = match action {
+            Action::Up => self.selected.saturating_sub(1),
+            Action::Down => (self.selected + 1).min(last),
+            Action::PageUp => self.selected.saturating_sub(page),
+            Action::PageDown => (self.selected + page).min(last),
+            Action::Top => 0,
+            Action::Bottom => last,
+            _ => return None,
+        };
+        Some(Message::Redraw)
+    }
+
+    pub fn render(&self, frame: &mut Frame, area: Rect, ctx: &Ctx<'_>) {
+        let theme = ctx.theme;
+        let block = paged::block("Metrics: cost and value".into(), true, theme);
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        let Some(m) = &self.data else {
+            let (text, role) = match &self.error {
+                Some(e) => (e.as_str(), Role::Warning),
+                None => ("loading…", Role::Muted),
+            };
+            super::notice(frame, inner, text, role, theme);
+            return;
+        };
+        let [gauge_area, table_area] =
+            Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inner);
+        let ratio = if m.budget_today_usd > 0.0 {
+            (m.spend_today_usd / m.budget_today_usd).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let role = if ratio >= 0.9 {
+            Role::Error
+        } else if ratio >= 0.7 {
+            Role::Warning
+        } else {
+            Role::Success
+        };
+        frame.render_widget(
+            Gauge::default()
+                .ratio(ratio)
+                .gauge_style(theme.style(role))
+                .label(format!(
+                    "spend today {} of {} budget",
+                    format::money(m.spend_today_usd),
+                    format::money(m.budget_today_usd)
+                )),
+            gauge_area,
+        );
+        let height = usize::from(table_area.height.saturating_sub(1));
+        let top = paged::top_row(self.selected, height);
+        let rows: Vec<Row<'static>> = m
+            .rows
+            .iter()
+            .enumerate()
+            .skip(top)
+            .take(height)
+            .map(|(i, r)| {
+                let row = Row::new(vec![
+                    r.scope.clone(),
+                    r.name.clone(),
+                    r.tasks_done.to_string(),
+                    format!("{:.0}", r.minutes_saved),
+                    format::money(r.model_spend_usd),
+                    format::money(r.revenue_usd),
+                    format!("{:.0}%", r.approval_rate * 100.0),
+                    format!("{:.0}%", r.failure_rate * 100.0),
+                    format!("{:.0}%", r.escalation_rate * 100.0),
+                ]);
+                if i == self.selected {
+                    row.style(theme.style(Role::Selection))
+                } else {
+                    row
+                }
+            })
+            .collect();
+        let table = Table::new(
+            rows,
+            [
+                Constraint::Length(8),
+                Constraint::Fill(1),
+                Constraint::Length(6),
+                Constraint::Length(8),
+                Constraint::Length(9),
+                Constraint::Length(9),
+                Constraint::Length(8),
+                Constraint::Length(6),
+                Constraint::Length(6),
+            ],
+        )
+        .header(
+            Row::new(vec![
+                "scope",
+                "name",
+                "done",
+                "min saved",
+                "spend",
+                "revenue",
+                "approved",
+                "failed",
+                "escal.",
+            ])
+            .style(theme.style(Role::Header)),
+        )
+        .style(theme.style(Role::Text));
+        frame.render_widget(table, table_area);
+    }
+}
