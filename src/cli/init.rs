@@ -1,12 +1,12 @@
 //! `keel init` and `keel demo`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::core::workspace::Workspace;
 
-pub fn init(root: PathBuf) -> anyhow::Result<ExitCode> {
-    let ws = Workspace::init(&root)?;
+pub fn init(root: &Path) -> anyhow::Result<ExitCode> {
+    let ws = Workspace::init(root)?;
     super::say(&format!("workspace ready at {}", ws.root.display()));
     Ok(ExitCode::SUCCESS)
 }
@@ -19,6 +19,8 @@ pub fn demo(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
 }
 
 fn default_demo_root() -> PathBuf {
-    directories::ProjectDirs::from("", "", "keel")
-        .map_or_else(|| PathBuf::from(".keel-demo"), |d| d.data_dir().join("demo"))
+    directories::ProjectDirs::from("", "", "keel").map_or_else(
+        || PathBuf::from(".keel-demo"),
+        |d| d.data_dir().join("demo"),
+    )
 }

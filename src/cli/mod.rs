@@ -3,8 +3,10 @@
 
 mod audit;
 mod bench;
+mod doctor;
 mod init;
 mod models;
+mod objects;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,7 +28,13 @@ use crate::core::workspace::{self, Workspace};
 )]
 pub struct Cli {
     /// Workspace directory (default: the platform data directory).
-    #[arg(long, short = 'w', global = true, env = "KEEL_WORKSPACE", value_name = "DIR")]
+    #[arg(
+        long,
+        short = 'w',
+        global = true,
+        env = "KEEL_WORKSPACE",
+        value_name = "DIR"
+    )]
     pub workspace: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -45,6 +53,16 @@ pub enum Command {
         /// Demo workspace directory (default: <data dir>/demo).
         #[arg(long)]
         dir: Option<PathBuf>,
+    },
+    /// Versioned business objects: list, show, history, diff, put, revert, archive.
+    #[command(subcommand)]
+    Objects(objects::ObjectsCommand),
+    /// Check the workspace: schema version, audit chain, integrity, file modes, model
+    /// assets, providers. Read-only; exits 1 when something is broken.
+    Doctor {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Show, verify and export the audit log.
     #[command(subcommand)]
@@ -67,6 +85,7 @@ impl Cli {
 }
 
 /// Runs the parsed command line.
+#[allow(clippy::needless_pass_by_value)] // the entry point owns the parsed command line
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         None => {
@@ -74,11 +93,25 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::tui::run(&ws)?;
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Init { dir }) => init::init(dir.clone().unwrap_or_else(|| cli.workspace_root())),
+        Some(Command::Init { dir }) => {
+            init::init(&dir.clone().unwrap_or_else(|| cli.workspace_root()))
+        }
         Some(Command::Demo { dir }) => init::demo(dir.clone()),
+        Some(Command::Objects(cmd)) => objects::run(&cli.open_workspace()?, cmd),
+        Some(Command::Doctor { json }) => doctor::run(&cli.workspace_root(), *json),
         Some(Command::Audit(cmd)) => audit::run(&cli.open_workspace()?, cmd),
         Some(Command::Models(cmd)) => models::run(cmd),
         Some(Command::Bench(args)) => bench::run(args),
+    }
+}
+
+/// The process exit code for an error: 3 for a conflict (a script can reload and retry),
+/// 1 otherwise.
+#[must_use]
+pub fn exit_code_for(err: &anyhow::Error) -> ExitCode {
+    match err.downcast_ref::<crate::core::Error>() {
+        Some(crate::core::Error::Conflict { .. }) => ExitCode::from(3),
+        _ => ExitCode::FAILURE,
     }
 }
 

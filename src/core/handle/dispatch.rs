@@ -4,13 +4,31 @@
 use serde_json::{Value, json};
 
 use super::CoreContext;
-use crate::core::audit;
 use crate::core::error::{Error, Result};
+use crate::core::{audit, objects};
 use crate::protocol::{Op, Query};
 
 pub fn dispatch(ctx: &mut CoreContext, op: Op) -> Result<Value> {
     match op {
         Op::Query { query } => answer(ctx, query),
+        Op::PutObject {
+            kind,
+            id,
+            based_on,
+            body,
+        } => objects::handle::put(ctx, &kind, &id, based_on, &body),
+        Op::RevertObject {
+            kind,
+            id,
+            to_version,
+            based_on,
+        } => objects::handle::revert(ctx, &kind, &id, to_version, based_on),
+        Op::ArchiveObject { kind, id, based_on } => {
+            objects::handle::archive(ctx, &kind, &id, based_on)
+        }
+        Op::UnarchiveObject { kind, id, based_on } => {
+            objects::handle::unarchive(ctx, &kind, &id, based_on)
+        }
         Op::Shutdown => Ok(Value::Null),
         other => Err(not_available(&format!("{other:?}"))),
     }
@@ -24,6 +42,26 @@ fn answer(ctx: &CoreContext, query: Query) -> Result<Value> {
             Ok(json!(entries))
         }
         Query::AuditVerify => Ok(json!(audit::verify(conn)?)),
+        Query::Objects {
+            kind,
+            text,
+            include_archived,
+            offset,
+            limit,
+        } => objects::handle::list(
+            ctx,
+            &objects::ListFilter {
+                kind,
+                text,
+                include_archived,
+                offset,
+                limit,
+            },
+        ),
+        Query::ObjectHistory { kind, id } => objects::handle::history(ctx, &kind, &id),
+        Query::ObjectDiff { kind, id, from, to } => {
+            objects::handle::diff(ctx, &kind, &id, from, to)
+        }
         other => Err(not_available(&format!("{other:?}"))),
     }
 }
