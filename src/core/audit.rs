@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::core::canonical;
 use crate::core::clock::Millis;
@@ -108,11 +108,19 @@ pub fn entry_hash(
     subject: &str,
     payload: &Value,
 ) -> String {
-    let body = json!([seq, ts_ms, actor, action, subject, payload]);
-    let mut bytes = prev_hash.as_bytes().to_vec();
-    bytes.push(b'\n');
-    bytes.extend_from_slice(canonical::to_string(&body).as_bytes());
-    canonical::sha256_hex(&bytes)
+    // Same bytes as prev_hash + "\n" + canonical([seq, ts_ms, actor, action, subject,
+    // payload]), written directly so the payload is not cloned into an array first.
+    let mut text = String::with_capacity(prev_hash.len() + 128);
+    text.push_str(prev_hash);
+    text.push('\n');
+    let _ = write!(text, "[{seq},{ts_ms},");
+    for field in [actor, action, subject] {
+        canonical::write_str(field, &mut text);
+        text.push(',');
+    }
+    canonical::write(payload, &mut text);
+    text.push(']');
+    canonical::sha256_hex(text.as_bytes())
 }
 
 /// Appends an entry inside the caller's transaction. Secret-looking values in `payload`
@@ -326,4 +334,31 @@ pub fn export_jsonl(
         }
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn entry_hash_is_sha256_of_the_canonical_array() {
+        let payload = json!({"b": [1, "x"], "a": {"z": null, "k": "v\n\"q\""}});
+        let expected = {
+            let body = json!([7, 1_700, "agent:r1", "object.put", "draft/ä", payload]);
+            canonical::sha256_hex(format!("{GENESIS}\n{}", canonical::to_string(&body)).as_bytes())
+        };
+        assert_eq!(
+            entry_hash(
+                GENESIS,
+                7,
+                1_700,
+                "agent:r1",
+                "object.put",
+                "draft/ä",
+                &payload
+            ),
+            expected
+        );
+    }
 }

@@ -13,7 +13,8 @@ pub fn to_string(value: &Value) -> String {
     out
 }
 
-fn write(value: &Value, out: &mut String) {
+/// Appends the canonical encoding of `value` to `out`.
+pub fn write(value: &Value, out: &mut String) {
     match value {
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();
@@ -23,7 +24,7 @@ fn write(value: &Value, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
-                out.push_str(&Value::String((*key).clone()).to_string());
+                write_str(key, out);
                 out.push(':');
                 write(&map[key.as_str()], out);
             }
@@ -39,7 +40,19 @@ fn write(value: &Value, out: &mut String) {
             }
             out.push(']');
         }
+        Value::String(s) => write_str(s, out),
         other => out.push_str(&other.to_string()),
+    }
+}
+
+/// Appends `text` as a JSON string literal.
+pub fn write_str(text: &str, out: &mut String) {
+    // Serialising a &str cannot fail; the Debug quoting fallback is only for the type system.
+    match serde_json::to_string(text) {
+        Ok(quoted) => out.push_str(&quoted),
+        Err(_) => {
+            let _ = std::fmt::Write::write_fmt(out, format_args!("{text:?}"));
+        }
     }
 }
 

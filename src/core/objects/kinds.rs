@@ -68,13 +68,16 @@ impl std::fmt::Debug for Kind {
 /// Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Kinds {
-    kinds: Arc<BTreeMap<String, Kind>>,
+    kinds: Arc<BTreeMap<String, Arc<Kind>>>,
 }
 
-static BUILTIN_KINDS: LazyLock<std::result::Result<BTreeMap<String, Kind>, String>> =
-    LazyLock::new(compile_builtin);
+static BUILTIN_KINDS: LazyLock<std::result::Result<Kinds, String>> = LazyLock::new(|| {
+    compile_builtin().map(|map| Kinds {
+        kinds: Arc::new(map),
+    })
+});
 
-fn compile_builtin() -> std::result::Result<BTreeMap<String, Kind>, String> {
+fn compile_builtin() -> std::result::Result<BTreeMap<String, Arc<Kind>>, String> {
     let mut map = BTreeMap::new();
     for (name, text) in BUILTIN {
         let schema: Value = serde_json::from_str(text)
@@ -86,13 +89,13 @@ fn compile_builtin() -> std::result::Result<BTreeMap<String, Kind>, String> {
             .to_string();
         map.insert(
             (*name).to_string(),
-            Kind {
+            Arc::new(Kind {
                 name: (*name).to_string(),
                 description,
                 builtin: true,
                 schema: Some(schema),
                 validator: Some(Arc::new(validator)),
-            },
+            }),
         );
     }
     Ok(map)
@@ -105,26 +108,22 @@ fn compile(schema: &Value) -> std::result::Result<Validator, String> {
 impl Kinds {
     /// The built-in kinds only.
     pub fn builtin() -> Result<Self> {
-        let map = BUILTIN_KINDS
-            .as_ref()
-            .map_err(|e| Error::Other(e.clone()))?;
-        Ok(Kinds {
-            kinds: Arc::new(map.clone()),
-        })
+        BUILTIN_KINDS.clone().map_err(Error::Other)
     }
 
     /// The built-in kinds plus `[kinds.NAME]` from `config`.
     pub fn from_config(config: &Config) -> Result<Self> {
-        let mut map = BUILTIN_KINDS
-            .as_ref()
-            .map_err(|e| Error::Other(e.clone()))?
-            .clone();
+        let builtin = Self::builtin()?;
+        if config.kinds.is_empty() {
+            return Ok(builtin);
+        }
+        let mut map = (*builtin.kinds).clone();
         for (name, kind) in &config.kinds {
             let user = user_kind(name, kind).map_err(|message| Error::Invalid {
                 what: format!("kind {name:?} in config.toml"),
                 message,
             })?;
-            map.insert(name.clone(), user);
+            map.insert(name.clone(), Arc::new(user));
         }
         Ok(Kinds {
             kinds: Arc::new(map),
@@ -133,7 +132,7 @@ impl Kinds {
 
     /// The kind called `name`, or an error listing the known ones.
     pub fn get(&self, name: &str) -> Result<&Kind> {
-        self.kinds.get(name).ok_or_else(|| {
+        self.kinds.get(name).map(AsRef::as_ref).ok_or_else(|| {
             Error::invalid(
                 "kind",
                 format!(
@@ -149,7 +148,7 @@ impl Kinds {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Kind> {
-        self.kinds.values()
+        self.kinds.values().map(AsRef::as_ref)
     }
 
     /// Checks `body` against the schema of `kind`. The error names the first failing field
