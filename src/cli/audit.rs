@@ -23,7 +23,9 @@ pub enum AuditCommand {
         json: bool,
     },
     /// Recompute the hash chain and name the first broken entry.
+    /// Exits 0 when the chain is intact and 2 when it is broken.
     Verify {
+        /// Print the number of entries and the first broken one as JSON.
         #[arg(long)]
         json: bool,
     },

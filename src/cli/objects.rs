@@ -144,6 +144,8 @@ pub enum ObjectsCommand {
 }
 
 pub fn run(ws: &Workspace, cmd: &ObjectsCommand) -> anyhow::Result<ExitCode> {
+    // Best effort: a read-only or full workspace must still answer reads.
+    let _log = crate::logging::init_file_logging(&ws.logs_dir()).ok();
     let mut store = ws.store()?;
     let kinds = Kinds::from_config(&ws.config)?;
     let conn = store.conn();
@@ -343,6 +345,9 @@ fn write_command(store: &mut Store, kinds: &Kinds, cmd: &ObjectsCommand) -> anyh
         ),
         _ => anyhow::bail!("not a write command"),
     };
+    if written.changed {
+        tracing::info!(kind = %written.kind, id = %written.id, version = written.version, "object written from the command line");
+    }
     report(&written, json)
 }
 
