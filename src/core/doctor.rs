@@ -61,6 +61,18 @@ pub fn examine(root: &Path, assets: &Assets) -> Report {
         workspace: root.to_path_buf(),
         checks: Vec::new(),
     };
+    if !root.is_dir() {
+        report.add(
+            "workspace",
+            Status::Fail,
+            format!(
+                "{} does not exist (create it with `keel init {}`)",
+                root.display(),
+                root.display()
+            ),
+        );
+        return report;
+    }
     let workspace = match Workspace::open(root) {
         Ok(ws) => {
             report.add(

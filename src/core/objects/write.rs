@@ -33,7 +33,7 @@ pub struct Written {
     pub id: String,
     /// The current version after the write.
     pub version: i64,
-    /// The version the new one was based on (`None` for a creation).
+    /// The version the new one was based on (`None` for a creation, or when nothing changed).
     pub parent: Option<i64>,
     /// sha256 of the canonical body.
     pub hash: String,
@@ -142,8 +142,9 @@ pub fn put(
     }
     let text =
         serde_json::to_string(body).map_err(|e| Error::invalid("object body", e.to_string()))?;
+    let title = title_of(body);
     let version = add_version(tx, stamp, kind, id, cur.as_ref(), &text, &hash, "")?;
-    set_current(tx, stamp, kind, id, version, false, &title_of(body))?;
+    set_current(tx, stamp, kind, id, version, false, &title)?;
     let written = Written {
         kind: kind.to_string(),
         id: id.to_string(),
