@@ -154,13 +154,7 @@ pub fn put(
         changed: true,
         archived: false,
     };
-    record(
-        tx,
-        stamp,
-        "object.put",
-        &written,
-        json!({"title": title_of(body)}),
-    )?;
+    record(tx, stamp, "object.put", &written, json!({ "title": title }))?;
     Ok(written)
 }
 
