@@ -187,6 +187,26 @@ fn check_database(db: &Path, report: &mut Report) {
         },
         Err(e) => report.add("audit chain", Status::Fail, e.to_string()),
     }
+    match objects::verify(conn, 5) {
+        Ok(c) if c.mismatches.is_empty() => report.add(
+            "object versions",
+            Status::Ok,
+            format!(
+                "{} versions match their hashes and audit entries",
+                c.versions
+            ),
+        ),
+        Ok(c) => report.add(
+            "object versions",
+            Status::Fail,
+            c.mismatches
+                .iter()
+                .map(|m| format!("{}/{} v{}: {}", m.kind, m.id, m.version, m.reason))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        Err(e) => report.add("object versions", Status::Fail, e.to_string()),
+    }
     match objects::list(
         conn,
         &objects::ListFilter {

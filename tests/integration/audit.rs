@@ -193,3 +193,22 @@ fn a_secret_in_an_object_body_never_reaches_the_audit_log() {
     let object = keel_json(&ws, &["objects", "show", "note", "leaky", "--json"]);
     assert_eq!(object["body"], body);
 }
+
+#[test]
+fn doctor_names_an_object_version_edited_behind_the_triggers_back() {
+    let (_tmp, ws) = workspace_with_history();
+    let conn = raw(&ws);
+    conn.execute_batch(
+        "DROP TRIGGER object_versions_no_update;
+         UPDATE object_versions SET body = '{\"name\":\"Mallory\"}' WHERE id = 'ann' AND version = 2;",
+    )
+    .unwrap();
+    drop(conn);
+    let out = keel(&ws, &["doctor"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("customer/ann v2: the body does not match its stored hash"),
+        "{text}"
+    );
+}

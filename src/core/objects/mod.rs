@@ -25,11 +25,13 @@ mod diff;
 pub mod handle;
 pub mod kinds;
 mod read;
+mod verify;
 mod write;
 
 pub use diff::{diff, diff_bodies, render};
 pub use kinds::{Kind, Kinds};
 pub use read::{ListFilter, Object, find, get, history, list, version};
+pub use verify::{Mismatch, VersionCheck, verify};
 pub use write::{Stamp, Written, archive, put, revert, unarchive};
 
 use serde_json::Value;

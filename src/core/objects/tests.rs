@@ -437,3 +437,41 @@ fn the_core_handle_writes_queries_and_notifies() {
     .unwrap();
     core.shutdown();
 }
+
+#[test]
+fn verify_finds_a_version_edited_behind_the_triggers_back() {
+    let mut f = fixture();
+    f.put("w", None, &json!({"title": "a"})).unwrap();
+    f.put("w", Some(1), &json!({"title": "b"})).unwrap();
+    f.put("x", None, &json!({"title": "c"})).unwrap();
+    let clean = verify(f.store.conn(), 10).unwrap();
+    assert_eq!((clean.versions, clean.mismatches.len()), (3, 0));
+    f.store
+        .conn()
+        .execute_batch(
+            "DROP TRIGGER object_versions_no_update;
+             UPDATE object_versions SET body = '{\"title\":\"forged\"}' WHERE id = 'w' AND version = 2;",
+        )
+        .unwrap();
+    let found = verify(f.store.conn(), 10).unwrap();
+    assert_eq!(found.mismatches.len(), 1);
+    assert_eq!(
+        (found.mismatches[0].id.as_str(), found.mismatches[0].version),
+        ("w", 2)
+    );
+    assert!(found.mismatches[0].reason.contains("stored hash"));
+    // Forging the stored hash too is caught by the audit entry.
+    let forged = crate::core::canonical::hash_value(&json!({"title": "forged"}));
+    f.store
+        .conn()
+        .execute(
+            "UPDATE object_versions SET hash = ?1 WHERE id = 'w' AND version = 2",
+            [forged],
+        )
+        .unwrap();
+    let found = verify(f.store.conn(), 10).unwrap();
+    assert!(
+        found.mismatches[0].reason.contains("audit entry"),
+        "{found:?}"
+    );
+}
