@@ -81,3 +81,49 @@ mod tests {
         assert_eq!(hash_value(&a), hash_value(&b));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            ".{0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map(".{0,6}", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Reverses the key order of every object, recursively.
+    fn reorder(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .rev()
+                    .map(|(k, v)| (k.clone(), reorder(v)))
+                    .collect(),
+            ),
+            Value::Array(items) => Value::Array(items.iter().map(reorder).collect()),
+            other => other.clone(),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn encoding_round_trips_and_ignores_key_order(value in json_value()) {
+            let text = to_string(&value);
+            let parsed: Value = serde_json::from_str(&text).unwrap();
+            prop_assert_eq!(&parsed, &value);
+            prop_assert_eq!(to_string(&reorder(&value)), text);
+        }
+    }
+}
