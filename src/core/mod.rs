@@ -4,6 +4,7 @@ pub mod audit;
 pub mod canonical;
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod doctor;
 pub mod effects;
 pub mod error;

@@ -56,7 +56,10 @@ fn triggers_refuse_update_and_delete() {
 fn verify_names_an_entry_edited_behind_the_triggers_back() {
     let (_tmp, ws) = workspace_with_history();
     let ok = keel_ok(&ws, &["audit", "verify"]);
-    assert!(ok.contains("5 entries, chain intact") && ok.contains("head: entry 5 hash "), "{ok}");
+    assert!(
+        ok.contains("5 entries, chain intact") && ok.contains("head: entry 5 hash "),
+        "{ok}"
+    );
     let conn = raw(&ws);
     conn.execute_batch("DROP TRIGGER audit_no_update").unwrap();
     let changed = conn
