@@ -7,9 +7,10 @@
 //! - `audit_appends_single_tx_*`: one audit entry per transaction.
 //!
 //! Each figure is the median of three rounds of about one second each (the machine may be
-//! shared, and a median shrugs off one unlucky round).
-//! The workspace lives in the system temp directory, which should be a real disk for the
-//! FULL figures to mean anything (`TMPDIR` moves it).
+//! shared, and a median shrugs off one unlucky round). Each also comes as `…_cpu`: the same
+//! work per second of this thread's CPU time (user + system), which stays meaningful when
+//! other processes compete for the cores. The workspace lives in the system temp directory,
+//! which should be a real disk for the FULL figures to mean anything (`TMPDIR` moves it).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -38,6 +39,54 @@ impl Drop for TempWorkspace {
     }
 }
 
+/// Operations per wall-clock second and per CPU second of this thread.
+#[derive(Debug, Clone, Copy)]
+struct Rate {
+    wall: f64,
+    cpu: Option<f64>,
+}
+
+/// Times a round in wall-clock and thread CPU time.
+struct Timer {
+    wall: Instant,
+    cpu: Option<Duration>,
+}
+
+impl Timer {
+    fn start() -> Self {
+        Timer {
+            wall: Instant::now(),
+            cpu: thread_cpu(),
+        }
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.wall.elapsed()
+    }
+
+    #[allow(clippy::cast_precision_loss)] // counts stay far below 2^52
+    fn rate(&self, count: usize) -> Rate {
+        let per = |d: Duration| count as f64 / d.as_secs_f64().max(1e-9);
+        Rate {
+            wall: per(self.wall.elapsed()),
+            cpu: self
+                .cpu
+                .zip(thread_cpu())
+                .map(|(start, end)| per(end.saturating_sub(start))),
+        }
+    }
+}
+
+/// User + system CPU time of the calling thread (Linux `/proc`; `None` elsewhere).
+fn thread_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // Fields after the command name, which is parenthesised and may contain spaces.
+    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split(' ').collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // The kernel reports in USER_HZ, which is 100 on every Linux platform keel targets.
+    Some(Duration::from_millis(ticks * 10))
+}
+
 /// Runs the suite and prints its measurements.
 pub fn run(json: bool) -> anyhow::Result<()> {
     let dir = TempWorkspace(
@@ -45,21 +94,36 @@ pub fn run(json: bool) -> anyhow::Result<()> {
     );
     let ws = Workspace::init(&dir.0)?;
     let kinds = Kinds::from_config(&ws.config)?;
-    let say = |metric: String, value: f64, unit: &'static str| {
+    let say = |metric: String, rate: Rate, unit: &'static str, cpu_unit: &'static str| {
         emit(
             &Measurement {
                 suite: "store",
-                metric,
-                value,
+                metric: metric.clone(),
+                value: rate.wall,
                 unit,
             },
             json,
         );
+        if let Some(cpu) = rate.cpu {
+            emit(
+                &Measurement {
+                    suite: "store",
+                    metric: format!("{metric}_cpu"),
+                    value: cpu,
+                    unit: cpu_unit,
+                },
+                json,
+            );
+        }
     };
-    say(
-        "debug_build".into(),
-        f64::from(u8::from(cfg!(debug_assertions))),
-        "bool",
+    emit(
+        &Measurement {
+            suite: "store",
+            metric: "debug_build".into(),
+            value: f64::from(u8::from(cfg!(debug_assertions))),
+            unit: "bool",
+        },
+        json,
     );
     for (durability, name) in [(Durability::Full, "full"), (Durability::Normal, "normal")] {
         let mut store = Store::open(&ws.db_path(), durability)?;
@@ -69,30 +133,28 @@ pub fn run(json: bool) -> anyhow::Result<()> {
             format!("object_writes_single_tx_{name}"),
             single,
             "writes/s",
+            "writes/cpu-s",
         );
         let batched = median(|| bench.rate(&mut store, BATCH))?;
         say(
             format!("object_writes_batched_{BATCH}_{name}"),
             batched,
             "writes/s",
+            "writes/cpu-s",
         );
+        let appends = median(|| audit_rate(&mut store))?;
         say(
             format!("audit_appends_single_tx_{name}"),
-            median(|| audit_rate(&mut store))?,
+            appends,
             "appends/s",
+            "appends/cpu-s",
         );
     }
     let store = Store::open(&ws.db_path(), Durability::Normal)?;
-    let started = Instant::now();
+    let timer = Timer::start();
     let verified = audit::verify(store.conn())?;
-    say(
-        "audit_verify".into(),
-        per_second(
-            usize::try_from(verified.entries).unwrap_or(0),
-            started.elapsed(),
-        ),
-        "entries/s",
-    );
+    let rate = timer.rate(usize::try_from(verified.entries).unwrap_or(0));
+    say("audit_verify".into(), rate, "entries/s", "entries/cpu-s");
     Ok(())
 }
 
@@ -115,10 +177,10 @@ impl<'a> Writer<'a> {
     }
 
     /// Object versions written per second, `per_tx` per transaction.
-    fn rate(&mut self, store: &mut Store, per_tx: usize) -> anyhow::Result<f64> {
-        let started = Instant::now();
+    fn rate(&mut self, store: &mut Store, per_tx: usize) -> anyhow::Result<Rate> {
+        let timer = Timer::start();
         let mut written = 0;
-        while started.elapsed() < BUDGET && written < MAX_WRITES {
+        while timer.elapsed() < BUDGET && written < MAX_WRITES {
             let stamp = Stamp::new(Actor::system("bench"), SystemClock.now_ms());
             store.write(|tx| {
                 for _ in 0..per_tx {
@@ -137,15 +199,15 @@ impl<'a> Writer<'a> {
             })?;
             written += per_tx;
         }
-        Ok(per_second(written, started.elapsed()))
+        Ok(timer.rate(written))
     }
 }
 
-fn audit_rate(store: &mut Store) -> anyhow::Result<f64> {
+fn audit_rate(store: &mut Store) -> anyhow::Result<Rate> {
     let actor = Actor::system("bench");
-    let started = Instant::now();
+    let timer = Timer::start();
     let mut appended = 0;
-    while started.elapsed() < BUDGET && appended < MAX_WRITES {
+    while timer.elapsed() < BUDGET && appended < MAX_WRITES {
         let payload = json!({"n": appended, "note": "benchmark entry"});
         store.write(|tx| {
             audit::append(
@@ -159,18 +221,20 @@ fn audit_rate(store: &mut Store) -> anyhow::Result<f64> {
         })?;
         appended += 1;
     }
-    Ok(per_second(appended, started.elapsed()))
+    Ok(timer.rate(appended))
 }
 
-fn median(mut round: impl FnMut() -> anyhow::Result<f64>) -> anyhow::Result<f64> {
-    let mut rates = (0..ROUNDS)
+/// The median round, by wall-clock rate and by CPU rate (each taken separately).
+fn median(mut round: impl FnMut() -> anyhow::Result<Rate>) -> anyhow::Result<Rate> {
+    let rounds = (0..ROUNDS)
         .map(|_| round())
-        .collect::<anyhow::Result<Vec<f64>>>()?;
-    rates.sort_by(f64::total_cmp);
-    Ok(rates[ROUNDS / 2])
-}
-
-#[allow(clippy::cast_precision_loss)] // counts stay far below 2^52
-fn per_second(count: usize, elapsed: Duration) -> f64 {
-    count as f64 / elapsed.as_secs_f64().max(1e-9)
+        .collect::<anyhow::Result<Vec<Rate>>>()?;
+    let mut wall: Vec<f64> = rounds.iter().map(|r| r.wall).collect();
+    wall.sort_by(f64::total_cmp);
+    let mut cpu: Vec<f64> = rounds.iter().filter_map(|r| r.cpu).collect();
+    cpu.sort_by(f64::total_cmp);
+    Ok(Rate {
+        wall: wall[ROUNDS / 2],
+        cpu: (cpu.len() == ROUNDS).then(|| cpu[ROUNDS / 2]),
+    })
 }
