@@ -57,8 +57,11 @@ pub enum Command {
     /// Versioned business objects: list, show, history, diff, put, revert, archive.
     #[command(subcommand)]
     Objects(objects::ObjectsCommand),
-    /// Check the workspace: schema version, audit chain, integrity, file modes, model
-    /// assets, providers. Read-only; exits 1 when something is broken.
+    /// Check the workspace's health (read-only; exits 1 when something is broken).
+    ///
+    /// Reports the config, file modes, schema version against the latest, `SQLite`'s
+    /// integrity check, the audit chain, object versions against their hashes and audit
+    /// entries, the embedding model files, and the model providers the config names.
     Doctor {
         /// Print the report as JSON.
         #[arg(long)]
@@ -126,4 +129,34 @@ pub(crate) fn say(text: &str) {
 pub(crate) fn say_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     say(&serde_json::to_string(value)?);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// `keel --help` documents everything: every subcommand and every argument has help.
+    #[test]
+    fn every_command_and_argument_is_documented() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if !matches!(id, "help" | "version") && arg.get_help().is_none() {
+                    missing.push(format!("{path} --{id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let sub_path = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() {
+                    missing.push(sub_path.clone());
+                }
+                walk(sub, &sub_path, missing);
+            }
+        }
+        let cmd = super::Cli::command();
+        cmd.clone().debug_assert();
+        let mut missing = Vec::new();
+        walk(&cmd, "keel", &mut missing);
+        assert!(missing.is_empty(), "undocumented: {missing:?}");
+    }
 }

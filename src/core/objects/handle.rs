@@ -1,12 +1,35 @@
 //! The core handle's object ops and queries: the operator writes through the console or
 //! the CLI, so the actor is the operator.
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
 use serde_json::{Value, json};
 
 use super::{Kinds, ListFilter, Stamp};
 use crate::core::audit::Actor;
+use crate::core::config::KindConfig;
 use crate::core::error::Result;
 use crate::core::handle::CoreContext;
+
+/// The kinds of the workspace's config, compiled once per distinct `[kinds]` table (the
+/// core thread serves many ops; user schemas need not be recompiled for each).
+fn kinds(ctx: &CoreContext) -> Result<Kinds> {
+    type Cache = Option<(BTreeMap<String, KindConfig>, Kinds)>;
+    static CACHE: Mutex<Cache> = Mutex::new(None);
+    let config = &ctx.workspace.config;
+    let mut cache = CACHE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((table, kinds)) = cache.as_ref()
+        && *table == config.kinds
+    {
+        return Ok(kinds.clone());
+    }
+    let kinds = Kinds::from_config(config)?;
+    *cache = Some((config.kinds.clone(), kinds.clone()));
+    Ok(kinds)
+}
 
 fn stamp(ctx: &CoreContext) -> Stamp {
     Stamp::new(Actor::Operator, ctx.clock.now_ms())
@@ -27,7 +50,7 @@ pub fn put(
     based_on: Option<i64>,
     body: &Value,
 ) -> Result<Value> {
-    let kinds = Kinds::from_config(&ctx.workspace.config)?;
+    let kinds = kinds(ctx)?;
     let stamp = stamp(ctx);
     let w = ctx
         .store
@@ -43,7 +66,7 @@ pub fn revert(
     to_version: i64,
     based_on: i64,
 ) -> Result<Value> {
-    let kinds = Kinds::from_config(&ctx.workspace.config)?;
+    let kinds = kinds(ctx)?;
     let stamp = stamp(ctx);
     let w = ctx
         .store

@@ -109,7 +109,7 @@ pub fn history(conn: &Connection, kind: &str, id: &str) -> Result<Vec<ObjectVers
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ListFilter {
     pub kind: Option<String>,
-    /// Case-insensitive substring of the id, the title or the current body.
+    /// Substring of the id, the title or the current body (case-insensitive for ASCII).
     pub text: Option<String>,
     pub include_archived: bool,
     pub offset: usize,
