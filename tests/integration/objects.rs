@@ -435,3 +435,73 @@ fn a_full_disk_and_a_read_only_workspace_give_clear_errors() {
     let ro = read("ro.err");
     assert!(ro.contains("read-only"), "{ro}");
 }
+
+/// SIGKILL a stream of writers at an arbitrary moment: every acknowledged version is there,
+/// the audit chain is intact and every version matches its audit entry.
+#[test]
+fn killed_writers_lose_no_acknowledged_version() {
+    use std::os::unix::process::CommandExt;
+    let (_tmp, ws) = temp_workspace();
+    let acked = ws.join("acked");
+    let script = r#"
+        echo '{"text": "v1"}' | "$KEEL" --workspace "$WS" objects put note crash >/dev/null || exit 1
+        echo 1 >> "$ACKED"
+        i=1
+        while [ $i -lt 400 ]; do
+            echo "{\"text\": \"v$((i+1))\"}" | "$KEEL" --workspace "$WS" objects put note crash --based-on $i >/dev/null || exit 1
+            i=$((i+1))
+            echo $i >> "$ACKED"
+        done
+    "#;
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", script])
+        .env("KEEL", crate::support::keel_bin())
+        .env("WS", &ws)
+        .env("ACKED", &acked)
+        .env_remove("KEEL_WORKSPACE")
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    // Wait until a few writes are acknowledged, then kill the whole group mid-stream.
+    for _ in 0..200 {
+        if std::fs::read_to_string(&acked).is_ok_and(|t| t.lines().count() >= 5) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-s", "KILL", "--", &format!("-{}", child.id())])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let _ = child.wait();
+    let last_acked: i64 = std::fs::read_to_string(&acked)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(last_acked >= 5);
+    let history = keel_json(&ws, &["objects", "history", "note", "crash", "--json"]);
+    let history = history.as_array().unwrap();
+    // A write may have committed just before the kill and not been acknowledged yet.
+    let stored = i64::try_from(history.len()).unwrap();
+    assert!(
+        stored == last_acked || stored == last_acked + 1,
+        "{stored} stored, {last_acked} acknowledged"
+    );
+    for (i, v) in history.iter().enumerate() {
+        assert_eq!(v["body"]["text"], format!("v{}", i + 1));
+    }
+    assert!(keel(&ws, &["audit", "verify"]).status.success());
+    let doctor = keel(&ws, &["doctor", "--json"]);
+    let report: Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    let versions = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "object versions")
+        .unwrap();
+    assert_eq!(versions["status"], "ok", "{versions}");
+}
