@@ -129,3 +129,25 @@ fn doctor_reports_health_and_problems() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stdout).contains("keel init"));
 }
+
+#[test]
+fn another_programs_sqlite_database_is_refused_and_untouched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    std::fs::create_dir_all(&ws).unwrap();
+    std::fs::set_permissions(&ws, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let db = ws.join("keel.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL); INSERT INTO invoices VALUES (1, 9.5);")
+        .unwrap();
+    drop(conn);
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let before = std::fs::read(&db).unwrap();
+    for args in [&["objects", "list"][..], &["init"][..]] {
+        let out = keel(&ws, args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("belongs to another program"), "{err}");
+    }
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+}
