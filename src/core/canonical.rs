@@ -47,6 +47,15 @@ pub fn write(value: &Value, out: &mut String) {
 
 /// Appends `text` as a JSON string literal.
 pub fn write_str(text: &str, out: &mut String) {
+    // Most strings (hashes, ids, actions) need no escaping: copy them as they are. serde_json
+    // escapes exactly `"`, `\` and control characters below 0x20, so the output is the same.
+    if !text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.reserve(text.len() + 2);
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
+        return;
+    }
     // Serialising a &str cannot fail; the Debug quoting fallback is only for the type system.
     match serde_json::to_string(text) {
         Ok(quoted) => out.push_str(&quoted),
@@ -122,6 +131,10 @@ mod properties {
         fn encoding_round_trips_and_ignores_key_order(value in json_value()) {
             let text = to_string(&value);
             let parsed: Value = serde_json::from_str(&text).unwrap();
+            // Strings are quoted exactly as serde_json quotes them.
+            if let Value::String(s) = &value {
+                prop_assert_eq!(&text, &serde_json::to_string(s).unwrap());
+            }
             prop_assert_eq!(&parsed, &value);
             prop_assert_eq!(to_string(&reorder(&value)), text);
         }
