@@ -360,6 +360,11 @@ fn read_body(file: Option<&PathBuf>) -> anyhow::Result<Value> {
         ),
         _ => {
             let mut text = String::new();
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                eprintln!(
+                    "reading the JSON body from standard input (end with Ctrl-D), or pass --file"
+                );
+            }
             std::io::stdin().read_to_string(&mut text)?;
             (text, "standard input".to_string())
         }
