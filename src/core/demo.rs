@@ -12,8 +12,8 @@ use crate::core::store::Store;
 
 const SEEDED: &str = "demo.objects_seeded";
 
-/// Writes the sample objects unless this workspace already has them. Returns whether it
-/// wrote anything.
+/// Writes the sample objects into a fresh workspace (one with no audit history) unless it
+/// already has them. Returns whether it wrote anything.
 pub fn seed(store: &mut Store, kinds: &Kinds, now_ms: Millis) -> Result<bool> {
     store.write(|tx| {
         let done: Option<String> = tx
@@ -21,7 +21,9 @@ pub fn seed(store: &mut Store, kinds: &Kinds, now_ms: Millis) -> Result<bool> {
                 r.get(0)
             })
             .optional()?;
-        if done.is_some() {
+        // Only a fresh workspace gets samples: never mix them into a real business.
+        let history: i64 = tx.query_row("SELECT count(*) FROM audit", [], |r| r.get(0))?;
+        if done.is_some() || history > 0 {
             return Ok(false);
         }
         write_samples(tx, kinds, now_ms)?;
@@ -137,6 +139,7 @@ mod tests {
         let mut store = Store::open(&dir.path().join("keel.db"), Durability::Normal).unwrap();
         let kinds = Kinds::builtin().unwrap();
         assert!(seed(&mut store, &kinds, 1_800_000_000_000).unwrap());
+        let audited = crate::core::audit::count(store.conn()).unwrap();
         assert!(!seed(&mut store, &kinds, 1_800_000_000_000).unwrap());
         let all = objects::list(
             store.conn(),
@@ -167,5 +170,20 @@ mod tests {
                 .first_broken
                 .is_none()
         );
+        assert_eq!(crate::core::audit::count(store.conn()).unwrap(), audited);
+    }
+
+    #[test]
+    fn a_workspace_with_history_gets_no_samples() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("keel.db"), Durability::Normal).unwrap();
+        let kinds = Kinds::builtin().unwrap();
+        let stamp = Stamp::new(Actor::Operator, 1);
+        let body = json!({"text": "real"});
+        store
+            .write(|tx| objects::put(tx, &kinds, &stamp, "note", "mine", None, &body))
+            .unwrap();
+        assert!(!seed(&mut store, &kinds, 2).unwrap());
+        assert_eq!(crate::core::audit::count(store.conn()).unwrap(), 1);
     }
 }
