@@ -9,7 +9,7 @@ fn main() -> std::process::ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("keel: {err:#}");
-            std::process::ExitCode::FAILURE
+            keel::cli::exit_code_for(&err)
         }
     }
 }

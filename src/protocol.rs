@@ -38,6 +38,12 @@ pub enum Op {
         id: String,
         based_on: i64,
     },
+    /// Bring an archived object back (a new version; nothing was ever deleted).
+    UnarchiveObject {
+        kind: String,
+        id: String,
+        based_on: i64,
+    },
 
     // Queue (orchestrator).
     /// Submit a work item (the JSON shape of `core::queue::NewTask`). Answer: `TaskRow`.

@@ -1,12 +1,12 @@
 //! `keel init` and `keel demo`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::core::workspace::Workspace;
 
-pub fn init(root: PathBuf) -> anyhow::Result<ExitCode> {
-    let ws = Workspace::init(&root)?;
+pub fn init(root: &Path) -> anyhow::Result<ExitCode> {
+    let ws = Workspace::init(root)?;
     super::say(&format!("workspace ready at {}", ws.root.display()));
     Ok(ExitCode::SUCCESS)
 }
@@ -14,6 +14,14 @@ pub fn init(root: PathBuf) -> anyhow::Result<ExitCode> {
 pub fn demo(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let root = dir.unwrap_or_else(default_demo_root);
     let ws = Workspace::init(&root)?;
+    let mut store = ws.store()?;
+    let kinds = crate::core::objects::Kinds::from_config(&ws.config)?;
+    crate::core::demo::seed(
+        &mut store,
+        &kinds,
+        crate::core::clock::Clock::now_ms(&crate::core::clock::SystemClock),
+    )?;
+    drop(store);
     crate::tui::run(&ws)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -5,6 +5,7 @@ mod approvals;
 mod agents;
 mod audit;
 mod bench;
+mod doctor;
 mod init;
 mod models;
 mod policy;
@@ -13,6 +14,7 @@ mod queue;
 mod run;
 mod task;
 mod runs;
+mod objects;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,6 +61,19 @@ pub enum Command {
         /// Demo workspace directory (default: <data dir>/demo).
         #[arg(long)]
         dir: Option<PathBuf>,
+    },
+    /// Versioned business objects: list, show, history, diff, put, revert, archive.
+    #[command(subcommand)]
+    Objects(objects::ObjectsCommand),
+    /// Check the workspace's health (read-only; exits 1 when something is broken).
+    ///
+    /// Reports the config, file modes, schema version against the latest, `SQLite`'s
+    /// integrity check, the audit chain, object versions against their hashes and audit
+    /// entries, the embedding model files, and the model providers the config names.
+    Doctor {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Show, verify and export the audit log.
     #[command(subcommand)]
@@ -107,6 +122,7 @@ impl Cli {
 }
 
 /// Runs the parsed command line.
+#[allow(clippy::needless_pass_by_value)] // the entry point owns the parsed command line
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         None => {
@@ -115,9 +131,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Init { dir }) => {
-            init::init(dir.clone().unwrap_or_else(|| cli.workspace_root()))
+            init::init(&dir.clone().unwrap_or_else(|| cli.workspace_root()))
         }
         Some(Command::Demo { dir }) => init::demo(dir.clone()),
+        Some(Command::Objects(cmd)) => objects::run(&cli.open_workspace()?, cmd),
+        Some(Command::Doctor { json }) => doctor::run(&cli.workspace_root(), *json),
         Some(Command::Audit(cmd)) => audit::run(&cli.open_workspace()?, cmd),
         Some(Command::Models(cmd)) => models::run(cmd),
         Some(Command::Bench(args)) => bench::run(args),
@@ -132,6 +150,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The process exit code for an error: 3 for a conflict (a script can reload and retry),
+/// 1 otherwise.
+#[must_use]
+pub fn exit_code_for(err: &anyhow::Error) -> ExitCode {
+    match err.downcast_ref::<crate::core::Error>() {
+        Some(crate::core::Error::Conflict { .. }) => ExitCode::from(3),
+        _ => ExitCode::FAILURE,
+    }
+}
+
 /// Writes a line to stdout for the CLI (never used by the console).
 pub(crate) fn say(text: &str) {
     use std::io::Write;
@@ -143,4 +171,34 @@ pub(crate) fn say(text: &str) {
 pub(crate) fn say_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     say(&serde_json::to_string(value)?);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// `keel --help` documents everything: every subcommand and every argument has help.
+    #[test]
+    fn every_command_and_argument_is_documented() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if !matches!(id, "help" | "version") && arg.get_help().is_none() {
+                    missing.push(format!("{path} --{id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let sub_path = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() {
+                    missing.push(sub_path.clone());
+                }
+                walk(sub, &sub_path, missing);
+            }
+        }
+        let cmd = super::Cli::command();
+        cmd.clone().debug_assert();
+        let mut missing = Vec::new();
+        walk(&cmd, "keel", &mut missing);
+        assert!(missing.is_empty(), "undocumented: {missing:?}");
+    }
 }

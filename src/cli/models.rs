@@ -17,6 +17,7 @@ pub enum ModelsCommand {
     },
     /// Say whether the model files are present and intact.
     Status {
+        /// Print the directory, an ok flag and the problems as JSON.
         #[arg(long)]
         json: bool,
     },

@@ -8,9 +8,11 @@
 //! [`append`] takes the caller's transaction, so a state change and its audit entry commit
 //! together (the write lock of `BEGIN IMMEDIATE` keeps the chain linear across processes).
 
+use std::fmt::Write as _;
+
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::core::canonical;
 use crate::core::clock::Millis;
@@ -106,11 +108,19 @@ pub fn entry_hash(
     subject: &str,
     payload: &Value,
 ) -> String {
-    let body = json!([seq, ts_ms, actor, action, subject, payload]);
-    let mut bytes = prev_hash.as_bytes().to_vec();
-    bytes.push(b'\n');
-    bytes.extend_from_slice(canonical::to_string(&body).as_bytes());
-    canonical::sha256_hex(&bytes)
+    // Same bytes as prev_hash + "\n" + canonical([seq, ts_ms, actor, action, subject,
+    // payload]), written directly so the payload is not cloned into an array first.
+    let mut text = String::with_capacity(prev_hash.len() + 128);
+    text.push_str(prev_hash);
+    text.push('\n');
+    let _ = write!(text, "[{seq},{ts_ms},");
+    for field in [actor, action, subject] {
+        canonical::write_str(field, &mut text);
+        text.push(',');
+    }
+    canonical::write(payload, &mut text);
+    text.push(']');
+    canonical::sha256_hex(text.as_bytes())
 }
 
 /// Appends an entry inside the caller's transaction. Secret-looking values in `payload`
@@ -126,30 +136,27 @@ pub fn append(
     let payload = redact::redact_value(payload);
     let subject = redact::redact_str(subject);
     let (prev_seq, prev_hash): (i64, String) = tx
-        .query_row(
-            "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?
         .unwrap_or((0, GENESIS.to_string()));
     let seq = prev_seq + 1;
     let actor = actor.to_string();
     let hash = entry_hash(&prev_hash, seq, ts_ms, &actor, action, &subject, &payload);
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO audit (seq, ts_ms, actor, action, subject, payload, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
-            seq,
-            ts_ms,
-            actor,
-            action,
-            subject,
-            canonical::to_string(&payload),
-            prev_hash,
-            hash
-        ],
-    )?;
+    )?
+    .execute(params![
+        seq,
+        ts_ms,
+        actor,
+        action,
+        subject,
+        canonical::to_string(&payload),
+        prev_hash,
+        hash
+    ])?;
     Ok(seq)
 }
 
@@ -248,17 +255,18 @@ pub fn query(
     let mut text_filter = |column: &str, value: &Option<String>, sql: &mut String| {
         if let Some(v) = value {
             if let Some(prefix) = v.strip_suffix('*') {
-                sql.push_str(&format!(
+                let _ = write!(
+                    sql,
                     " AND substr({column}, 1, ?{}) = ?{}",
                     args.len() + 1,
                     args.len() + 2
-                ));
+                );
                 args.push(rusqlite::types::Value::Integer(
                     i64::try_from(prefix.len()).unwrap_or(i64::MAX),
                 ));
                 args.push(rusqlite::types::Value::Text(prefix.to_string()));
             } else {
-                sql.push_str(&format!(" AND {column} = ?{}", args.len() + 1));
+                let _ = write!(sql, " AND {column} = ?{}", args.len() + 1);
                 args.push(rusqlite::types::Value::Text(v.clone()));
             }
         }
@@ -268,7 +276,7 @@ pub fn query(
     text_filter("subject", &filter.subject, &mut sql);
     let mut int_filter = |cond: &str, value: Option<i64>, sql: &mut String| {
         if let Some(v) = value {
-            sql.push_str(&format!(" AND {cond} ?{}", args.len() + 1));
+            let _ = write!(sql, " AND {cond} ?{}", args.len() + 1);
             args.push(rusqlite::types::Value::Integer(v));
         }
     };
@@ -281,7 +289,7 @@ pub fn query(
     } else {
         " ORDER BY seq ASC"
     });
-    sql.push_str(&format!(" LIMIT {limit}"));
+    let _ = write!(sql, " LIMIT {limit}");
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(args), row_to_entry)?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -326,4 +334,31 @@ pub fn export_jsonl(
         }
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn entry_hash_is_sha256_of_the_canonical_array() {
+        let payload = json!({"b": [1, "x"], "a": {"z": null, "k": "v\n\"q\""}});
+        let expected = {
+            let body = json!([7, 1_700, "agent:r1", "object.put", "draft/ä", payload]);
+            canonical::sha256_hex(format!("{GENESIS}\n{}", canonical::to_string(&body)).as_bytes())
+        };
+        assert_eq!(
+            entry_hash(
+                GENESIS,
+                7,
+                1_700,
+                "agent:r1",
+                "object.put",
+                "draft/ä",
+                &payload
+            ),
+            expected
+        );
+    }
 }

@@ -48,11 +48,37 @@ impl Config {
     /// Loads `path`; a missing file means all defaults.
     pub fn load(path: &Path) -> Result<Self> {
         match std::fs::read_to_string(path) {
-            Ok(text) => parse(&text, path),
+            Ok(text) => {
+                let config: Config = parse(&text, path)?;
+                check_kinds(&config, &text, path)?;
+                Ok(config)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
             Err(e) => Err(Error::io(path, e)),
         }
     }
+}
+
+/// Refuses user kinds that are badly named, redefine a built-in or carry a schema that does
+/// not compile, naming the line of their `[kinds.NAME]` table.
+fn check_kinds(config: &Config, text: &str, path: &Path) -> Result<()> {
+    let Some((name, message)) = crate::core::objects::kinds::config_problems(config)
+        .into_iter()
+        .next()
+    else {
+        return Ok(());
+    };
+    let offset = [format!("[kinds.{name}]"), format!("kinds.{name}")]
+        .iter()
+        .find_map(|needle| text.find(needle.as_str()))
+        .unwrap_or(0);
+    let (line, column) = line_col(text, offset);
+    Err(Error::Config {
+        file: path.to_path_buf(),
+        line,
+        column,
+        message: format!("kind {name:?}: {message}"),
+    })
 }
 
 /// Parses TOML `text` from `path` into `T`, turning the error's span into line:column.
@@ -99,6 +125,15 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.starts_with("/ws/config.toml:3:1:"), "{msg}");
         assert!(msg.contains("bogus"), "{msg}");
+    }
+
+    #[test]
+    fn bad_kind_schema_is_located() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "[store]\n\n[kinds.lead]\nschema = { type = 7 }\n").unwrap();
+        let err = Config::load(&path).unwrap_err().to_string();
+        assert!(err.contains("config.toml:3:1: kind \"lead\""), "{err}");
     }
 
     #[test]

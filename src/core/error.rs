@@ -6,8 +6,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Any other `SQLite` error. `?` on a `rusqlite::Error` goes through [`Error::from_sqlite`],
+    /// so full disk, read-only, busy and damaged files become the variants below.
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(#[source] rusqlite::Error),
 
     #[error("{path}: {source}")]
     Io {
@@ -46,8 +48,11 @@ pub enum Error {
     ReadOnly { what: String },
 
     #[error(
-        "conflict on {kind}/{id}: you edited version {based_on} but the current version is {current}; reload and reapply your change"
+        "{what} is damaged ({detail}); keel left the file untouched — run `keel doctor`, and restore keel.db from a backup"
     )]
+    Corrupt { what: String, detail: String },
+
+    #[error("{}", conflict_message(kind, id, *based_on, *current))]
     Conflict {
         kind: String,
         id: String,
@@ -73,6 +78,24 @@ pub enum Error {
 
     #[error("{0}")]
     Other(String),
+}
+
+fn conflict_message(kind: &str, id: &str, based_on: i64, current: i64) -> String {
+    if based_on == 0 {
+        format!(
+            "conflict on {kind}/{id}: it already exists (version {current}); to change it, base your write on version {current}"
+        )
+    } else {
+        format!(
+            "conflict on {kind}/{id}: you edited version {based_on} but the current version is {current}; nothing was written — reload, reapply your change and base it on version {current}"
+        )
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(err: rusqlite::Error) -> Self {
+        Error::from_sqlite(err, "the database")
+    }
 }
 
 impl Error {
@@ -106,7 +129,16 @@ impl Error {
                     };
                 }
                 ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
-                    return Error::Busy { waited_ms: 0 };
+                    return Error::Busy {
+                        waited_ms: u64::try_from(crate::core::store::BUSY_TIMEOUT.as_millis())
+                            .unwrap_or(u64::MAX),
+                    };
+                }
+                ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => {
+                    return Error::Corrupt {
+                        what: what.to_string(),
+                        detail: err.to_string(),
+                    };
                 }
                 _ => {}
             }

@@ -9,6 +9,8 @@ pub mod clock;
 pub mod config;
 pub mod connectors;
 pub mod coordinator;
+pub mod demo;
+pub mod doctor;
 pub mod effects;
 pub mod error;
 pub mod handle;

@@ -267,7 +267,11 @@ fn find_wheel(from: &Path, package: &Package) -> Result<PathBuf> {
     let entries = std::fs::read_dir(from).map_err(|e| Error::io(from, e))?;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
-        if name.starts_with(&prefix) && name.ends_with(".whl") {
+        if name.starts_with(&prefix)
+            && Path::new(&name)
+                .extension()
+                .is_some_and(|ext| ext.eq_ignore_ascii_case("whl"))
+        {
             return Ok(entry.path());
         }
     }

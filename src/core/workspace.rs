@@ -40,10 +40,11 @@ impl Workspace {
     /// Opens an existing workspace. Refuses a directory other users can write to.
     pub fn open(root: &Path) -> Result<Self> {
         if !root.join(CONFIG_FILE).exists() && !root.join(DB_FILE).exists() {
-            return Err(Error::NotFound {
-                kind: "workspace".into(),
-                id: format!("{} (run `keel init {}`)", root.display(), root.display()),
-            });
+            return Err(Error::Other(format!(
+                "there is no keel workspace at {} (create one with `keel init {}`)",
+                root.display(),
+                root.display()
+            )));
         }
         check_not_shared(root)?;
         let config = Config::load(&root.join(CONFIG_FILE))?;

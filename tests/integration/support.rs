@@ -31,3 +31,62 @@ pub fn temp_workspace() -> (tempfile::TempDir, PathBuf) {
     );
     (dir, root)
 }
+
+/// Runs `keel --workspace ws args…` with `input` on standard input.
+pub fn keel_with_input(ws: &Path, args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(keel_bin())
+        .arg("--workspace")
+        .arg(ws)
+        .args(args)
+        .env_remove("KEEL_WORKSPACE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn keel");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("wait keel")
+}
+
+/// Runs keel and returns its stdout, failing the test (with stderr) if it failed.
+pub fn keel_ok(ws: &Path, args: &[&str]) -> String {
+    let out = keel(ws, args);
+    assert!(
+        out.status.success(),
+        "keel {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 stdout")
+}
+
+/// Runs keel with `--json` output and parses it.
+pub fn keel_json(ws: &Path, args: &[&str]) -> serde_json::Value {
+    serde_json::from_str(&keel_ok(ws, args)).expect("JSON output")
+}
+
+/// Creates or updates `kind/id` through the CLI, with the body on stdin.
+pub fn put(
+    ws: &Path,
+    kind: &str,
+    id: &str,
+    based_on: Option<i64>,
+    body: &serde_json::Value,
+) -> Output {
+    let based = based_on.map(|b| b.to_string());
+    let mut args = vec!["objects", "put", kind, id, "--json"];
+    if let Some(b) = &based {
+        args.extend(["--based-on", b.as_str()]);
+    }
+    keel_with_input(ws, &args, &body.to_string())
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}

@@ -5,12 +5,30 @@ use serde_json::{Value, json};
 
 use super::CoreContext;
 use crate::core::error::{Error, Result};
-use crate::core::{agents, audit};
+use crate::core::{agents, audit, objects};
 use crate::protocol::{Op, Query};
 
 pub fn dispatch(ctx: &mut CoreContext, op: Op) -> Result<Value> {
     match op {
         Op::Query { query } => answer(ctx, query),
+        Op::PutObject {
+            kind,
+            id,
+            based_on,
+            body,
+        } => objects::handle::put(ctx, &kind, &id, based_on, &body),
+        Op::RevertObject {
+            kind,
+            id,
+            to_version,
+            based_on,
+        } => objects::handle::revert(ctx, &kind, &id, to_version, based_on),
+        Op::ArchiveObject { kind, id, based_on } => {
+            objects::handle::archive(ctx, &kind, &id, based_on)
+        }
+        Op::UnarchiveObject { kind, id, based_on } => {
+            objects::handle::unarchive(ctx, &kind, &id, based_on)
+        }
         Op::Shutdown => Ok(Value::Null),
         op @ (Op::Approve { .. }
         | Op::Reject { .. }
@@ -71,6 +89,26 @@ fn answer(ctx: &CoreContext, query: Query) -> Result<Value> {
         }
         Query::RunDetail { id } => Ok(json!(agents::query::run_detail(conn, &id)?)),
         Query::MemoryUsed { run } => Ok(json!(agents::query::memory_used(conn, &run)?)),
+        Query::Objects {
+            kind,
+            text,
+            include_archived,
+            offset,
+            limit,
+        } => objects::handle::list(
+            ctx,
+            &objects::ListFilter {
+                kind,
+                text,
+                include_archived,
+                offset,
+                limit,
+            },
+        ),
+        Query::ObjectHistory { kind, id } => objects::handle::history(ctx, &kind, &id),
+        Query::ObjectDiff { kind, id, from, to } => {
+            objects::handle::diff(ctx, &kind, &id, from, to)
+        }
         other => Err(not_available(&format!("{other:?}"))),
     }
 }

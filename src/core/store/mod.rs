@@ -116,9 +116,9 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| busy_aware(e, "starting a write"))?;
+            .map_err(|e| busy_aware(e, "the database"))?;
         let out = f(&tx)?;
-        tx.commit().map_err(|e| busy_aware(e, "committing"))?;
+        tx.commit().map_err(|e| busy_aware(e, "the database"))?;
         Ok(out)
     }
 
@@ -126,7 +126,7 @@ impl Store {
         let app_id: i64 = self
             .conn
             .pragma_query_value(None, "application_id", |r| r.get(0))
-            .map_err(|e| foreign(&self.path, &e.to_string()))?;
+            .map_err(|e| open_error(&self.path, e))?;
         let user_version: i64 = self
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -136,7 +136,7 @@ impl Store {
         let tables: i64 = self
             .conn
             .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
-            .map_err(|e| foreign(&self.path, &e.to_string()))?;
+            .map_err(|e| open_error(&self.path, e))?;
         if existed && (app_id != 0 || user_version != 0 || tables > 0) {
             return Err(foreign(
                 &self.path,
@@ -154,6 +154,47 @@ fn busy_aware(err: rusqlite::Error, what: &str) -> Error {
         },
         other => other,
     }
+}
+
+/// Why the first read of a freshly opened file failed, in words an operator can act on.
+/// The header was already checked, so "not a database" here means a damaged file; "cannot
+/// open" usually means `SQLite` could not create its `-shm`/`-wal` companions, because the
+/// disk is full or the directory read-only — a probe write tells which.
+fn open_error(path: &Path, err: rusqlite::Error) -> Error {
+    use rusqlite::ErrorCode;
+    let what = path.display().to_string();
+    let Some(code) = err.sqlite_error_code() else {
+        return Error::Sqlite(err);
+    };
+    match code {
+        ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt => Error::Corrupt {
+            what: path.display().to_string(),
+            detail: err.to_string(),
+        },
+        ErrorCode::CannotOpen
+        | ErrorCode::SystemIoFailure
+        | ErrorCode::ReadOnly
+        | ErrorCode::DiskFull => match probe_write(path.parent().unwrap_or(Path::new("."))) {
+            Some(std::io::ErrorKind::StorageFull) => Error::DiskFull { what },
+            Some(std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied) => {
+                Error::ReadOnly { what }
+            }
+            _ => Error::Other(format!("cannot open {}: {err}", path.display())),
+        },
+        _ => Error::from_sqlite(err, &what),
+    }
+}
+
+/// Tries to write 4 KiB next to the database; returns the kind of error if that fails.
+fn probe_write(dir: &Path) -> Option<std::io::ErrorKind> {
+    use std::io::Write;
+    let probe = dir.join(".keel-write-probe");
+    let result = std::fs::File::create(&probe).and_then(|mut f| {
+        f.write_all(&[0u8; 4096])?;
+        f.sync_all()
+    });
+    let _ = std::fs::remove_file(&probe);
+    result.err().map(|e| e.kind())
 }
 
 fn foreign(path: &Path, reason: &str) -> Error {

@@ -1,1 +1,0 @@
-//! Versioned canonical business objects (built by the foundation issue).
