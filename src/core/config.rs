@@ -19,6 +19,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// User-defined object kinds, with an optional JSON Schema for their bodies.
     pub kinds: BTreeMap<String, KindConfig>,
+    pub memory: crate::core::memory::MemoryConfig,
+    pub triage: crate::core::memory::triage::TriageConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -54,9 +56,7 @@ pub fn parse<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<
 /// Converts a toml error into [`Error::Config`] with 1-based line and column.
 #[must_use]
 pub fn toml_error(err: &toml::de::Error, text: &str, path: &Path) -> Error {
-    let (line, column) = err
-        .span()
-        .map_or((1, 1), |span| line_col(text, span.start));
+    let (line, column) = err.span().map_or((1, 1), |span| line_col(text, span.start));
     Error::Config {
         file: path.to_path_buf(),
         line,

@@ -100,9 +100,7 @@ impl Error {
                         what: what.to_string(),
                     };
                 }
-                ErrorCode::ReadOnly | ErrorCode::CannotOpen
-                    if code.extended_code & 0xff == 8 =>
-                {
+                ErrorCode::ReadOnly | ErrorCode::CannotOpen if code.extended_code & 0xff == 8 => {
                     return Error::ReadOnly {
                         what: what.to_string(),
                     };

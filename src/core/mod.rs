@@ -8,6 +8,7 @@ pub mod effects;
 pub mod error;
 pub mod handle;
 pub mod ids;
+pub mod memory;
 pub mod model_assets;
 pub mod objects;
 pub mod redact;
