@@ -4,6 +4,7 @@
 mod audit;
 mod bench;
 mod init;
+mod memory;
 mod models;
 
 use std::path::PathBuf;
@@ -60,6 +61,9 @@ pub enum Command {
     Models(models::ModelsCommand),
     /// Run a benchmark suite; prints machine-readable results with --json.
     Bench(bench::BenchArgs),
+    /// Long-term memory: add, import, search, explain a run's retrievals, forget, reindex.
+    #[command(subcommand)]
+    Memory(memory::MemoryCommand),
 }
 
 impl Cli {
@@ -87,6 +91,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Audit(cmd)) => audit::run(&cli.open_workspace()?, cmd),
         Some(Command::Models(cmd)) => models::run(cmd),
         Some(Command::Bench(args)) => bench::run(args),
+        Some(Command::Memory(cmd)) => memory::run(&cli.open_workspace()?, cmd),
     }
 }
 

@@ -24,6 +24,9 @@ fn answer(ctx: &CoreContext, query: Query) -> Result<Value> {
             Ok(json!(entries))
         }
         Query::AuditVerify => Ok(json!(audit::verify(conn)?)),
+        Query::MemoryUsed { run } => Ok(json!(crate::core::memory::retrieval::memory_used(
+            conn, &run
+        )?)),
         other => Err(not_available(&format!("{other:?}"))),
     }
 }

@@ -58,6 +58,8 @@ pub trait Embed: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", content = "detail", rename_all = "lowercase")]
 pub enum ModelState {
+    /// Nothing has asked for the model yet (the CLI loads it only when it embeds).
+    Idle,
     Missing(String),
     Loading,
     Ready,
@@ -69,6 +71,7 @@ impl ModelState {
     #[must_use]
     pub fn label(&self) -> String {
         match self {
+            ModelState::Idle => "not loaded".into(),
             ModelState::Missing(why) => format!("missing: {why}"),
             ModelState::Loading => "loading".into(),
             ModelState::Ready => "ready".into(),
@@ -122,10 +125,11 @@ impl std::fmt::Debug for Embedder {
 }
 
 impl Embedder {
-    /// Starts the embedding thread; the model loads in the background right away.
+    /// Starts the embedding thread. The model loads in the background on [`Embedder::preload`]
+    /// or on the first embedding request, whichever comes first.
     pub fn start(assets: Assets) -> Result<Self> {
         let shared = Arc::new(Shared {
-            state: Mutex::new(ModelState::Loading),
+            state: Mutex::new(ModelState::Idle),
             changed: Condvar::new(),
             listeners: Mutex::new(Vec::new()),
         });
@@ -169,8 +173,18 @@ impl Embedder {
         }
     }
 
+    /// Starts loading the model in the background now (the console does this at startup).
+    pub fn preload(&self) {
+        let (reply, _) = mpsc::channel();
+        let _ = self.jobs.send(Job {
+            texts: Vec::new(),
+            reply,
+        });
+    }
+
     /// Blocks until the model is ready, or returns why it cannot be.
     pub fn wait_ready(&self) -> Result<()> {
+        self.preload();
         let mut state = self
             .shared
             .state
@@ -182,7 +196,7 @@ impl Embedder {
                 ModelState::Missing(why) | ModelState::Failed(why) => {
                     return Err(Error::Other(why.clone()));
                 }
-                ModelState::Loading => {
+                ModelState::Loading | ModelState::Idle => {
                     state = self
                         .shared
                         .changed
@@ -218,6 +232,9 @@ impl Embed for Embedder {
 }
 
 fn serve(assets: &Assets, shared: &Shared, inbox: &mpsc::Receiver<Job>) {
+    // Wait for the first request (a preload or real work) before loading.
+    let Ok(first) = inbox.recv() else { return };
+    shared.set(ModelState::Loading);
     let started = std::time::Instant::now();
     let mut model = match load(assets) {
         Ok(m) => {
@@ -236,11 +253,23 @@ fn serve(assets: &Assets, shared: &Shared, inbox: &mpsc::Receiver<Job>) {
             None
         }
     };
-    while let Ok(first) = inbox.recv() {
-        // Merge whatever else is waiting into one batch run.
+    let mut pending = Some(first);
+    loop {
+        let first = match pending.take() {
+            Some(job) => job,
+            None => match inbox.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            },
+        };
+        // Merge whatever else is waiting into one batch run; preloads carry no texts.
         let mut jobs = vec![first];
         while let Ok(more) = inbox.try_recv() {
             jobs.push(more);
+        }
+        jobs.retain(|j| !j.texts.is_empty());
+        if jobs.is_empty() {
+            continue;
         }
         let Some(model) = model.as_mut() else {
             let why = shared
@@ -282,7 +311,7 @@ fn load(assets: &Assets) -> std::result::Result<fastembed::TextEmbedding, LoadEr
     assets
         .require()
         .map_err(|e| LoadError::Missing(e.to_string()))?;
-    init_runtime(assets).map_err(LoadError::Failed)?;
+    let environment = init_runtime(assets).map_err(LoadError::Failed)?;
     let dir = assets.model_dir();
     let read = |name: &str| {
         let path = dir.join(name);
@@ -307,14 +336,16 @@ fn load(assets: &Assets) -> std::result::Result<fastembed::TextEmbedding, LoadEr
     };
     let model = fastembed::UserDefinedEmbeddingModel::new(onnx, tokenizer)
         .with_pooling(fastembed::Pooling::Mean);
-    let options = fastembed::InitOptionsUserDefined::new().with_max_length(MAX_TOKENS);
+    let options = fastembed::InitOptionsUserDefined::new()
+        .with_environment(environment)
+        .with_max_length(MAX_TOKENS);
     fastembed::TextEmbedding::try_new_from_user_defined(model, options)
         .map_err(|e| LoadError::Failed(format!("cannot load the embedding model: {e}")))
 }
 
 /// Loads ONNX Runtime once per process. Its environment is process-wide and held weakly by
 /// `ort`, so the static keeps it alive for every later session.
-fn init_runtime(assets: &Assets) -> std::result::Result<(), String> {
+fn init_runtime(assets: &Assets) -> std::result::Result<ort::environment::Environment, String> {
     static RUNTIME: OnceLock<std::result::Result<ort::environment::Environment, String>> =
         OnceLock::new();
     RUNTIME
@@ -331,9 +362,7 @@ fn init_runtime(assets: &Assets) -> std::result::Result<(), String> {
                 .build()
                 .map_err(|e| format!("cannot start ONNX Runtime: {e}"))
         })
-        .as_ref()
-        .map(|_| ())
-        .map_err(Clone::clone)
+        .clone()
 }
 
 /// Cosine similarity of two vectors (they need not be normalised).

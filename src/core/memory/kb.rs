@@ -132,7 +132,7 @@ pub fn add(store: &mut Store, memory: &Memory, actor: &Actor, item: &NewItem) ->
         embedded.push((row.clone(), embedder.embed(&chunks)?));
     }
     let hash = sha256_hex(item.text.trim().as_bytes());
-    let duplicate = find_duplicate(store.conn(), memory, &hash, &current, &embedded)?;
+    let duplicate = find_duplicate(store.conn(), memory, &item.text, &hash, &current, &embedded)?;
     if let Some(dup) = &duplicate
         && !item.allow_duplicate
     {
@@ -237,6 +237,7 @@ fn chunk_id(rowid: i64) -> Result<u32> {
 fn find_duplicate(
     conn: &Connection,
     memory: &Memory,
+    text: &str,
     hash: &str,
     current: &str,
     embedded: &[(versions::VersionRow, Vec<Vec<f32>>)],
@@ -269,17 +270,33 @@ fn find_duplicate(
     if best.similarity < memory.config.duplicate_threshold {
         return Ok(None);
     }
-    let existing: Option<String> = conn
+    let existing: Option<(String, String)> = conn
         .query_row(
-            "SELECT item FROM memory_chunks WHERE id = ?1",
+            "SELECT item, text FROM memory_chunks WHERE id = ?1",
             [best.id],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    Ok(existing.map(|existing| Duplicate {
-        existing,
-        similarity: best.similarity,
-    }))
+    let new_first = chunk::chunk(text).into_iter().next().unwrap_or_default();
+    Ok(existing
+        .filter(|(_, old)| figures(old) == figures(&new_first))
+        .map(|(existing, _)| Duplicate {
+            existing,
+            similarity: best.similarity,
+        }))
+}
+
+/// The tokens that carry digits (amounts, dates, invoice and contract numbers). Two texts
+/// that differ in them state different facts however close their embeddings are
+/// ("ACME-71 renews in June" is not a duplicate of "ACME-77 renews in July").
+fn figures(text: &str) -> std::collections::BTreeSet<String> {
+    text.split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')'))
+        .map(|t| {
+            t.trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase()
+        })
+        .filter(|t| t.chars().any(|c| c.is_ascii_digit()))
+        .collect()
 }
 
 pub fn get(conn: &Connection, id: &str) -> Result<Option<Item>> {

@@ -135,14 +135,30 @@ pub struct SearchResult {
     pub hits: Vec<SearchHit>,
 }
 
-/// Turns free text into an FTS5 query: each word quoted, joined with OR (bm25 ranks).
+/// English function words: matching on them would let the keyword retriever vote for
+/// documents that merely share "for" or "the" with the query.
+const STOPWORDS: &[&str] = &[
+    "a", "about", "an", "and", "are", "as", "at", "be", "by", "can", "did", "do", "does", "for",
+    "from", "has", "have", "how", "i", "in", "is", "it", "its", "me", "my", "of", "on", "or",
+    "our", "so", "that", "the", "their", "them", "there", "this", "to", "was", "we", "were",
+    "what", "when", "where", "which", "who", "why", "will", "with", "you", "your",
+];
+
+/// Turns free text into an FTS5 query: each content word quoted, joined with OR (bm25
+/// ranks). Only stopwords? Then they are used after all.
 #[must_use]
 pub fn fts_query(text: &str) -> Option<String> {
-    let mut words: Vec<String> = text
+    let all: Vec<String> = text
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(str::to_lowercase)
         .collect();
+    let content: Vec<String> = all
+        .iter()
+        .filter(|w| !STOPWORDS.contains(&w.as_str()))
+        .cloned()
+        .collect();
+    let mut words = if content.is_empty() { all } else { content };
     words.sort();
     words.dedup();
     if words.is_empty() {

@@ -71,6 +71,11 @@ impl VectorStore {
     /// Opens (creating) the environment in `dir`. One instance per directory per process:
     /// LMDB forbids opening the same environment twice in a process.
     pub fn open(dir: &Path) -> Result<Arc<Self>> {
+        Self::open_sized(dir, INITIAL_MAP)
+    }
+
+    /// Like [`VectorStore::open`], with the map size to start from when not open yet.
+    pub fn open_sized(dir: &Path, initial_map: usize) -> Result<Arc<Self>> {
         static OPEN: OnceLock<Mutex<HashMap<PathBuf, Arc<VectorStore>>>> = OnceLock::new();
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let key = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
@@ -81,19 +86,19 @@ impl VectorStore {
         if let Some(store) = open.get(&key) {
             return Ok(Arc::clone(store));
         }
-        let store = Arc::new(Self::open_env(&key)?);
+        let store = Arc::new(Self::open_env(&key, page_align(initial_map.max(1 << 20)))?);
         open.insert(key, Arc::clone(&store));
         Ok(store)
     }
 
     #[allow(unsafe_code)]
-    fn open_env(dir: &Path) -> Result<Self> {
+    fn open_env(dir: &Path, initial_map: usize) -> Result<Self> {
         // SAFETY: heed marks opening unsafe because the memory map must not be modified by
         // other means (truncation, a second open with other flags in this process). The
         // directory is private to the workspace and `open` opens each one once per process.
         let env = unsafe {
             heed::EnvOpenOptions::new()
-                .map_size(INITIAL_MAP)
+                .map_size(initial_map)
                 .max_dbs(4)
                 .open(dir)
         }
