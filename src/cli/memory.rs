@@ -118,7 +118,7 @@ pub enum MemoryCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Check that SQLite and the vector index agree; --repair fixes what differs.
+    /// Check that `SQLite` and the vector index agree; --repair fixes what differs.
     Check {
         #[arg(long)]
         repair: bool,

@@ -1,5 +1,14 @@
-//! Memory with the real embedding model, real SQLite and real LMDB. The model must be
+//! Memory with the real embedding model, real `SQLite` and real LMDB. The model must be
 //! installed (`keel models fetch`); these tests fail, never skip, when it is missing.
+
+// Test helpers may unwrap; metric arithmetic casts counts to floats.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_precision_loss,
+    clippy::too_many_lines,
+    clippy::many_single_char_names
+)]
 
 use std::path::Path;
 use std::sync::Arc;
@@ -31,7 +40,7 @@ fn model() -> Arc<dyn Embed> {
 }
 
 struct Fixture {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     ws: Workspace,
     store: Store,
     memory: Memory,
@@ -56,7 +65,7 @@ fn fixture_with(embedders: Vec<Arc<dyn Embed>>) -> Fixture {
     )
     .unwrap();
     Fixture {
-        _dir: dir,
+        dir,
         ws,
         store,
         memory,
@@ -984,7 +993,7 @@ fn recall_at_10_against_brute_force_is_at_least_095() {
 #[test]
 fn import_reports_skipped_files() {
     let mut f = fixture();
-    let src = f._dir.path().join("docs");
+    let src = f.dir.path().join("docs");
     std::fs::create_dir_all(src.join("sub")).unwrap();
     std::fs::write(
         src.join("a.md"),
@@ -1078,15 +1087,38 @@ fn import_reports_skipped_files() {
 
 #[test]
 fn cli_search_is_identical_across_restarts_and_explain_shows_the_run() {
-    let (_dir, ws) = super::support::temp_workspace();
-    for t in &CORPUS[..12] {
-        let out = keel(&ws, &["memory", "add", "--kind", "fact", t]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    let (dir, ws) = super::support::temp_workspace();
+    let out = keel(
+        &ws,
+        &[
+            "memory", "add", "--kind", "fact", "--tag", "billing", CORPUS[0],
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs = dir.path().join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    for (i, t) in CORPUS[1..12].iter().enumerate() {
+        std::fs::write(docs.join(format!("{i:02}.txt")), t).unwrap();
     }
+    std::fs::write(docs.join("zz.bin.txt"), [0u8, 1, 2, 3]).unwrap();
+    let out = keel(
+        &ws,
+        &["memory", "import", "--kind", "fact", docs.to_str().unwrap()],
+    );
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        report.contains("imported 11 item(s)") && report.contains("zz.bin.txt: binary"),
+        "{report}"
+    );
     let search = |extra: &[&str]| {
         let mut args = vec!["memory", "search", "--json", "-k", "5"];
         args.extend_from_slice(extra);
@@ -1146,4 +1178,82 @@ fn missing_model_says_how_to_fetch_it() {
         keel::core::memory::ModelState::Missing(_)
     ));
     let _ = T0.min(ManualClock::at(0).now_ms());
+}
+
+#[test]
+fn a_background_rebuild_does_not_block_or_change_readers() {
+    let mut f = fixture();
+    let ids: Vec<String> = CORPUS.iter().map(|t| add(&mut f, t, "fact")).collect();
+    let params = SearchParams {
+        fusion: Fusion::VectorOnly,
+        k: 5,
+        ..SearchParams::default()
+    };
+    let before = search::search(
+        f.store.conn(),
+        &f.memory,
+        "how long is delivery to North America",
+        &params,
+    )
+    .unwrap();
+    let old_index = versions::get(f.store.conn(), &f.memory.current_version().id())
+        .unwrap()
+        .unwrap()
+        .arroy_index;
+    let handle = versions::rebuild_in_background(
+        f.ws.db_path(),
+        keel::core::store::Durability::Full,
+        f.memory.clone(),
+    );
+    // Readers keep answering (from their snapshot) while the rebuild runs.
+    let mut searches = 0;
+    while !handle.is_finished() {
+        let r = search::search(
+            f.store.conn(),
+            &f.memory,
+            "how long is delivery to North America",
+            &params,
+        )
+        .unwrap();
+        assert_eq!(
+            r.hits.iter().map(|h| &h.item).collect::<Vec<_>>(),
+            before.hits.iter().map(|h| &h.item).collect::<Vec<_>>()
+        );
+        searches += 1;
+    }
+    assert_eq!(handle.join().unwrap().unwrap(), 30);
+    let row = versions::get(f.store.conn(), &f.memory.current_version().id())
+        .unwrap()
+        .unwrap();
+    assert_ne!(row.arroy_index, old_index);
+    assert!(
+        f.memory.vectors().ids(old_index).unwrap().is_empty(),
+        "the old index is cleared"
+    );
+    let after = search::search(
+        f.store.conn(),
+        &f.memory,
+        "how long is delivery to North America",
+        &params,
+    )
+    .unwrap();
+    assert!(after.hits.iter().any(|h| h.item == ids[4]));
+    assert_eq!(
+        after
+            .hits
+            .iter()
+            .map(|h| (&h.item, h.score.to_bits()))
+            .collect::<Vec<_>>(),
+        before
+            .hits
+            .iter()
+            .map(|h| (&h.item, h.score.to_bits()))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        check::check(f.store.conn(), &f.memory)
+            .unwrap()
+            .is_consistent()
+    );
+    let _ = searches;
 }

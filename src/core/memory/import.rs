@@ -73,7 +73,7 @@ pub fn import(
             };
             match kb::add(store, memory, actor, &item) {
                 Ok(Added::Stored { id, chunks, .. }) => {
-                    report.added.push(ImportedItem { source, id, chunks })
+                    report.added.push(ImportedItem { source, id, chunks });
                 }
                 Ok(Added::Duplicate(d)) => report.duplicates.push(ImportedItem {
                     source,
@@ -185,7 +185,6 @@ pub fn parse_csv(text: &str) -> Vec<Vec<String>> {
                 chars.next();
             }
             (true, '"') => quoted = false,
-            (true, c) => field.push(c),
             (false, '"') => quoted = true,
             (false, ',') => row.push(std::mem::take(&mut field)),
             (false, '\r') => {}
@@ -193,7 +192,7 @@ pub fn parse_csv(text: &str) -> Vec<Vec<String>> {
                 row.push(std::mem::take(&mut field));
                 rows.push(std::mem::take(&mut row));
             }
-            (false, c) => field.push(c),
+            (_, c) => field.push(c),
         }
     }
     if !field.is_empty() || !row.is_empty() {

@@ -151,16 +151,7 @@ pub fn add(store: &mut Store, memory: &Memory, actor: &Actor, item: &NewItem) ->
         return Ok(Added::Duplicate(dup.clone()));
     }
     let now = memory.clock.now_ms();
-    let expires = match (tier, item.ttl_ms) {
-        (_, Some(ttl)) if ttl <= 0 => {
-            return Err(Error::invalid("ttl", "it must be positive"));
-        }
-        (_, Some(ttl)) => Some(now.saturating_add(ttl)),
-        (Tier::Task, None) => Some(now.saturating_add(
-            i64::try_from(memory.config.task_ttl_hours).unwrap_or(i64::MAX / 4) * 3_600_000,
-        )),
-        (Tier::Long, None) => None,
-    };
+    let expires = expiry(memory, tier, item.ttl_ms, now)?;
     let id = new_id();
     store.write(|tx| {
         tx.execute(
@@ -191,7 +182,7 @@ pub fn add(store: &mut Store, memory: &Memory, actor: &Actor, item: &NewItem) ->
         for (seq, text) in chunks.iter().enumerate() {
             tx.execute(
                 "INSERT INTO memory_chunks (item, seq, text) VALUES (?1, ?2, ?3)",
-                params![id, seq as i64, text],
+                params![id, i64::try_from(seq).unwrap_or(i64::MAX), text],
             )?;
             chunk_ids.push(chunk_id(tx.last_insert_rowid())?);
         }
@@ -226,6 +217,19 @@ pub fn add(store: &mut Store, memory: &Memory, actor: &Actor, item: &NewItem) ->
         chunks: chunks.len(),
         duplicate_of: duplicate,
     })
+}
+
+/// When an item of `tier` with time-to-live `ttl_ms` expires (task state always does).
+fn expiry(memory: &Memory, tier: Tier, ttl_ms: Option<i64>, now: Millis) -> Result<Option<Millis>> {
+    let default_ttl = i64::try_from(memory.config.task_ttl_hours)
+        .unwrap_or(i64::MAX / 4)
+        .saturating_mul(3_600_000);
+    match (tier, ttl_ms) {
+        (_, Some(ttl)) if ttl <= 0 => Err(Error::invalid("ttl", "it must be positive")),
+        (_, Some(ttl)) => Ok(Some(now.saturating_add(ttl))),
+        (Tier::Task, None) => Ok(Some(now.saturating_add(default_ttl))),
+        (Tier::Long, None) => Ok(None),
+    }
 }
 
 fn chunk_id(rowid: i64) -> Result<u32> {
@@ -401,11 +405,10 @@ pub fn set_tier(
         id: id.into(),
     })?;
     let now = memory.clock.now_ms();
+    // Long-term items never expire, whatever TTL was passed.
     let expires = match tier {
         Tier::Long => None,
-        Tier::Task => Some(now.saturating_add(ttl_ms.unwrap_or_else(|| {
-            i64::try_from(memory.config.task_ttl_hours).unwrap_or(i64::MAX / 4) * 3_600_000
-        }))),
+        Tier::Task => expiry(memory, tier, ttl_ms, now)?,
     };
     let action = if tier == Tier::Long {
         "memory.promote"

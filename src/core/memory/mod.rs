@@ -50,6 +50,9 @@ pub struct MemoryConfig {
     pub default_k: usize,
     /// How many candidates each retriever (vector, keyword) feeds into the fusion.
     pub candidates: usize,
+    /// Trees per vector index (more: better recall, slower builds, larger files; 0 lets
+    /// arroy grow trees until they hold as many nodes as there are items).
+    pub n_trees: usize,
 }
 
 impl Default for MemoryConfig {
@@ -60,6 +63,7 @@ impl Default for MemoryConfig {
             task_ttl_hours: 72,
             default_k: 8,
             candidates: 50,
+            n_trees: vectors::DEFAULT_TREES,
         }
     }
 }
@@ -145,9 +149,10 @@ impl Memory {
         let memory = Memory {
             embedders,
             vectors: vectors::VectorStore::open(vectors_dir)?,
-            config,
+            config: config.clone(),
             clock,
         };
+        memory.vectors.set_n_trees(config.n_trees);
         versions::register(store, &memory.current_version(), memory.clock.now_ms())?;
         let report = check::check(store.conn(), &memory)?;
         if !report.is_consistent() {

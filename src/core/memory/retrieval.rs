@@ -52,7 +52,7 @@ pub fn retrieve(
             tx.execute(
                 "INSERT INTO retrieval_results (retrieval, rank, item, item_version, chunk, score, kind, preview)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![id, h.rank as i64, h.item, h.item_version, h.chunk, h.score, h.kind, h.preview],
+                params![id, i64::try_from(h.rank).unwrap_or(i64::MAX), h.item, h.item_version, h.chunk, h.score, h.kind, h.preview],
             )?;
         }
         audit::append(
@@ -210,6 +210,7 @@ pub fn explain(conn: &Connection, memory: &Memory, run_id: &str) -> Result<Vec<E
     Ok(out)
 }
 
+#[allow(clippy::needless_pass_by_value)] // used as map_err(json_err)
 fn json_err(e: serde_json::Error) -> crate::core::error::Error {
     crate::core::error::Error::Other(format!("retrieval parameters: {e}"))
 }

@@ -196,73 +196,127 @@ pub fn search(
         None => versions::query_version(conn, memory)?,
     };
     let now = memory.clock.now_ms();
-    let (cond, cond_args) = params.filters.sql();
-
-    let mut vector_ranks: HashMap<u32, (usize, f32)> = HashMap::new();
+    let mut vector_ranks = HashMap::new();
     if params.fusion != Fusion::KeywordOnly {
-        let embedder = memory.embedder_for(&version.id).ok_or_else(|| {
-            Error::Other(format!(
-                "the query is pinned to embedding {} but that model is not loaded",
-                version.id
-            ))
-        })?;
-        let qv = embedder
-            .embed(&[query.to_string()])?
-            .pop()
-            .ok_or_else(|| Error::Other("the embedder returned no vector".into()))?;
-        let allowed = if params.filters.is_empty() {
-            None
-        } else {
-            Some(filtered_chunks(conn, &cond, &cond_args, now)?)
-        };
-        let hits = memory.vectors.search(
-            version.arroy_index,
-            &qv,
-            params.candidates,
-            params.search_k.and_then(NonZeroUsize::new),
-            allowed.as_ref(),
-        )?;
-        for (i, h) in hits.into_iter().enumerate() {
-            vector_ranks.insert(h.id, (i + 1, h.similarity));
+        let mut row = version.clone();
+        // A background rebuild switches a version to a new index and then clears the old
+        // one; a search that read the old number just before the switch may have found it
+        // cleared. The number is re-read after the search, and the search redone if it moved.
+        for _ in 0..3 {
+            vector_ranks = vector_candidates(conn, memory, &row, query, params, now)?;
+            match versions::get(conn, &row.id)? {
+                Some(now_row) if now_row.arroy_index != row.arroy_index => row = now_row,
+                _ => break,
+            }
         }
     }
-    let mut keyword_ranks: HashMap<u32, (usize, f64)> = HashMap::new();
-    if params.fusion != Fusion::VectorOnly
-        && let Some(fq) = fts_query(query)
-    {
-        let sql = format!(
-            "SELECT f.rowid, bm25(memory_fts) AS s FROM memory_fts f
-             JOIN memory_chunks c ON c.id = f.rowid JOIN memory_items i ON i.id = c.item
-             WHERE memory_fts MATCH ? AND {cond} ORDER BY s, f.rowid LIMIT ?"
-        );
-        let mut args = vec![SqlValue::Text(fq), SqlValue::Integer(now)];
-        args.extend(cond_args.iter().cloned());
-        args.push(SqlValue::Integer(
-            i64::try_from(params.candidates).unwrap_or(i64::MAX),
-        ));
-        let mut stmt = conn.prepare(&sql)?;
-        let rows = stmt.query_map(params_from_iter(args), |r| {
-            Ok((r.get::<_, u32>(0)?, r.get::<_, f64>(1)?))
-        })?;
-        for (i, row) in rows.enumerate() {
-            let (id, bm25) = row?;
-            keyword_ranks.insert(id, (i + 1, -bm25));
-        }
-    }
+    let keyword_ranks = if params.fusion == Fusion::VectorOnly {
+        HashMap::new()
+    } else {
+        keyword_candidates(conn, query, params, now)?
+    };
+    let hits = fuse(conn, params, &vector_ranks, &keyword_ranks, now)?;
+    Ok(SearchResult {
+        embedding: version.id,
+        hits,
+    })
+}
 
-    // Score every chunk, then keep each item's best chunk.
+/// Chunk id → (rank, cosine similarity) from the vector index.
+fn vector_candidates(
+    conn: &Connection,
+    memory: &Memory,
+    version: &versions::VersionRow,
+    query: &str,
+    params: &SearchParams,
+    now: i64,
+) -> Result<HashMap<u32, (usize, f32)>> {
+    let embedder = memory.embedder_for(&version.id).ok_or_else(|| {
+        Error::Other(format!(
+            "the query is pinned to embedding {} but that model is not loaded",
+            version.id
+        ))
+    })?;
+    let qv = embedder
+        .embed(&[query.to_string()])?
+        .pop()
+        .ok_or_else(|| Error::Other("the embedder returned no vector".into()))?;
+    let allowed = if params.filters.is_empty() {
+        None
+    } else {
+        Some(filtered_chunks(conn, &params.filters, now)?)
+    };
+    let hits = memory.vectors.search(
+        version.arroy_index,
+        &qv,
+        params.candidates,
+        params.search_k.and_then(NonZeroUsize::new),
+        allowed.as_ref(),
+    )?;
+    Ok(hits
+        .into_iter()
+        .enumerate()
+        .map(|(i, h)| (h.id, (i + 1, h.similarity)))
+        .collect())
+}
+
+/// Chunk id → (rank, -bm25) from the FTS5 index.
+fn keyword_candidates(
+    conn: &Connection,
+    query: &str,
+    params: &SearchParams,
+    now: i64,
+) -> Result<HashMap<u32, (usize, f64)>> {
+    let Some(fq) = fts_query(query) else {
+        return Ok(HashMap::new());
+    };
+    let (where_sql, where_args) = params.filters.sql();
+    let sql = format!(
+        "SELECT f.rowid, bm25(memory_fts) AS s FROM memory_fts f
+         JOIN memory_chunks c ON c.id = f.rowid JOIN memory_items i ON i.id = c.item
+         WHERE memory_fts MATCH ? AND {where_sql} ORDER BY s, f.rowid LIMIT ?"
+    );
+    let mut args = vec![SqlValue::Text(fq), SqlValue::Integer(now)];
+    args.extend(where_args);
+    args.push(SqlValue::Integer(
+        i64::try_from(params.candidates).unwrap_or(i64::MAX),
+    ));
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), |r| {
+        Ok((r.get::<_, u32>(0)?, r.get::<_, f64>(1)?))
+    })?;
+    let mut out = HashMap::new();
+    for (i, row) in rows.enumerate() {
+        let (id, bm25) = row?;
+        out.insert(id, (i + 1, -bm25));
+    }
+    Ok(out)
+}
+
+fn rrf(rank: usize) -> f64 {
+    1.0 / (RRF_K + f64::from(u32::try_from(rank).unwrap_or(u32::MAX)))
+}
+
+/// Scores every chunk, keeps each item's best chunk, orders by (score desc, item id).
+fn fuse(
+    conn: &Connection,
+    params: &SearchParams,
+    vector_ranks: &HashMap<u32, (usize, f32)>,
+    keyword_ranks: &HashMap<u32, (usize, f64)>,
+    now: i64,
+) -> Result<Vec<SearchHit>> {
     let mut chunk_scores: BTreeMap<u32, f64> = BTreeMap::new();
-    for (&id, &(rank, sim)) in &vector_ranks {
+    for (&id, &(rank, sim)) in vector_ranks {
         let s = match params.fusion {
             Fusion::VectorOnly => f64::from(sim),
-            _ => 1.0 / (RRF_K + rank as f64),
+            _ => rrf(rank),
         };
         *chunk_scores.entry(id).or_default() += s;
     }
-    for (&id, &(rank, score)) in &keyword_ranks {
+    for (&id, &(rank, score)) in keyword_ranks {
         let s = match params.fusion {
             Fusion::KeywordOnly => score,
-            _ => 1.0 / (RRF_K + rank as f64),
+            _ => rrf(rank),
         };
         *chunk_scores.entry(id).or_default() += s;
     }
@@ -284,7 +338,7 @@ pub fn search(
         .collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     ranked.truncate(params.k);
-    let hits = ranked
+    Ok(ranked
         .into_iter()
         .enumerate()
         .filter_map(|(i, (item, score, chunk))| {
@@ -303,11 +357,7 @@ pub fn search(
                 preview: preview(&d.text),
             })
         })
-        .collect();
-    Ok(SearchResult {
-        embedding: version.id,
-        hits,
-    })
+        .collect())
 }
 
 /// The first line of a text, cut to 120 characters.
@@ -321,17 +371,13 @@ pub fn preview(text: &str) -> String {
     out
 }
 
-fn filtered_chunks(
-    conn: &Connection,
-    cond: &str,
-    cond_args: &[SqlValue],
-    now: i64,
-) -> Result<RoaringBitmap> {
+fn filtered_chunks(conn: &Connection, filters: &Filters, now: i64) -> Result<RoaringBitmap> {
+    let (where_sql, where_args) = filters.sql();
     let sql = format!(
-        "SELECT c.id FROM memory_chunks c JOIN memory_items i ON i.id = c.item WHERE {cond}"
+        "SELECT c.id FROM memory_chunks c JOIN memory_items i ON i.id = c.item WHERE {where_sql}"
     );
     let mut args = vec![SqlValue::Integer(now)];
-    args.extend(cond_args.iter().cloned());
+    args.extend(where_args);
     let mut stmt = conn.prepare(&sql)?;
     let mut out = RoaringBitmap::new();
     for id in stmt.query_map(params_from_iter(args), |r| r.get::<_, u32>(0))? {

@@ -2,6 +2,8 @@
 //! never written to the knowledge base, only serialised into the run's checkpoint by the
 //! agent runtime, so a resumed run continues with exactly the context it had.
 
+use std::fmt::Write as _;
+
 use serde::{Deserialize, Serialize};
 
 use super::search::SearchHit;
@@ -70,10 +72,11 @@ impl ShortTermMemory {
                 }
                 ContextEntry::Retrieved { hits, .. } => {
                     for h in hits {
-                        out.push_str(&format!(
-                            "- [memory {} v{}] {}\n",
+                        let _ = writeln!(
+                            out,
+                            "- [memory {} v{}] {}",
                             h.item, h.item_version, h.preview
-                        ));
+                        );
                     }
                 }
             }

@@ -26,6 +26,9 @@ pub const INITIAL_MAP: usize = 64 << 20;
 /// Default ceiling for the map size.
 pub const MAX_MAP: usize = 64 << 30;
 
+/// Trees per index unless configured otherwise (see `[memory] n_trees`).
+pub const DEFAULT_TREES: usize = 16;
+
 /// One search hit: chunk id and cosine similarity.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Hit {
@@ -40,6 +43,9 @@ pub struct VectorStore {
     /// allows changing the map size only while no transaction is live in this process.
     gate: RwLock<()>,
     max_map: Mutex<usize>,
+    /// Trees per index; `0` lets arroy choose (it grows trees until they have as many
+    /// nodes as there are items: best recall, but slow builds and a large file).
+    n_trees: std::sync::atomic::AtomicUsize,
     dir: PathBuf,
 }
 
@@ -116,6 +122,7 @@ impl VectorStore {
             db,
             gate: RwLock::new(()),
             max_map: Mutex::new(MAX_MAP),
+            n_trees: std::sync::atomic::AtomicUsize::new(DEFAULT_TREES),
             dir: dir.to_path_buf(),
         })
     }
@@ -124,6 +131,18 @@ impl VectorStore {
     pub fn set_max_map(&self, bytes: usize) {
         if let Ok(mut m) = self.max_map.lock() {
             *m = bytes;
+        }
+    }
+
+    /// Sets the number of trees later builds aim for (`0`: arroy decides).
+    pub fn set_n_trees(&self, n: usize) {
+        self.n_trees.store(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn trees(&self) -> Option<usize> {
+        match self.n_trees.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => None,
+            n => Some(n),
         }
     }
 
@@ -189,18 +208,20 @@ impl VectorStore {
             ));
         }
         let db = self.db;
+        let trees = self.trees();
         self.write("adding vectors", |wtxn| {
             let writer = Writer::<Cosine>::new(db, index, dims);
             for (id, v) in items {
                 writer.add_item(wtxn, *id, v)?;
             }
-            build(&writer, wtxn, index)
+            build(&writer, wtxn, index, trees)
         })
     }
 
     /// Removes vectors; returns how many existed.
     pub fn remove(&self, index: u16, dims: usize, ids: &[u32]) -> Result<usize> {
         let db = self.db;
+        let trees = self.trees();
         self.write("removing vectors", |wtxn| {
             let writer = Writer::<Cosine>::new(db, index, dims);
             let mut n = 0;
@@ -209,7 +230,7 @@ impl VectorStore {
                     n += 1;
                 }
             }
-            build(&writer, wtxn, index)?;
+            build(&writer, wtxn, index, trees)?;
             Ok(n)
         })
     }
@@ -226,6 +247,7 @@ impl VectorStore {
     /// using `from` (their snapshot) meanwhile; the caller switches over afterwards.
     pub fn copy_rebuild(&self, from: u16, to: u16, dims: usize) -> Result<u64> {
         let db = self.db;
+        let trees = self.trees();
         self.write("rebuilding an index", |wtxn| {
             let target = Writer::<Cosine>::new(db, to, dims);
             target.clear(wtxn)?;
@@ -234,14 +256,14 @@ impl VectorStore {
                 let mut out = Vec::new();
                 for item in source.iter(wtxn)? {
                     let (id, v) = item?;
-                    out.push((id, v.to_vec()));
+                    out.push((id, v));
                 }
                 out
             };
             for (id, v) in &vectors {
                 target.add_item(wtxn, *id, v)?;
             }
-            build(&target, wtxn, to)?;
+            build(&target, wtxn, to, trees)?;
             Ok(vectors.len() as u64)
         })
     }
@@ -249,6 +271,7 @@ impl VectorStore {
     /// Brings `to` level with `from` (items added or removed since a copy), incrementally.
     pub fn catch_up(&self, from: u16, to: u16, dims: usize) -> Result<u64> {
         let db = self.db;
+        let trees = self.trees();
         self.write("catching up an index", |wtxn| {
             let source = Writer::<Cosine>::new(db, from, dims);
             let target = Writer::<Cosine>::new(db, to, dims);
@@ -258,7 +281,7 @@ impl VectorStore {
                 let (id, v) = item?;
                 wanted.insert(id);
                 if !target.contains_item(wtxn, id)? {
-                    missing.push((id, v.to_vec()));
+                    missing.push((id, v));
                 }
             }
             let mut extra = Vec::new();
@@ -276,7 +299,7 @@ impl VectorStore {
                 target.del_item(wtxn, id)?;
             }
             if changed > 0 {
-                build(&target, wtxn, to)?;
+                build(&target, wtxn, to, trees)?;
             }
             Ok(changed)
         })
@@ -377,7 +400,12 @@ fn build(
     writer: &Writer<Cosine>,
     wtxn: &mut heed::RwTxn<'_>,
     index: u16,
+    trees: Option<usize>,
 ) -> std::result::Result<(), arroy::Error> {
     let mut rng = StdRng::seed_from_u64(0x6b65_656c_0000 + u64::from(index));
-    writer.builder(&mut rng).build(wtxn)
+    let mut builder = writer.builder(&mut rng);
+    if let Some(n) = trees {
+        builder.n_trees(n);
+    }
+    builder.build(wtxn)
 }

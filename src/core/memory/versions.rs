@@ -173,9 +173,10 @@ pub fn migrate(
             let mut stmt = store.conn().prepare(
                 "SELECT id, text FROM memory_chunks WHERE id NOT IN (SELECT chunk FROM memory_vectors WHERE embedding = ?1) ORDER BY id LIMIT ?2",
             )?;
-            stmt.query_map(params![row.id, MIGRATION_BATCH as i64], |r| {
-                Ok((r.get::<_, u32>(0)?, r.get(1)?))
-            })?
+            stmt.query_map(
+                params![row.id, i64::try_from(MIGRATION_BATCH).unwrap_or(256)],
+                |r| Ok((r.get::<_, u32>(0)?, r.get(1)?)),
+            )?
             .collect::<rusqlite::Result<_>>()?
         };
         if batch.is_empty() {
