@@ -149,10 +149,10 @@ impl Memory {
         let memory = Memory {
             embedders,
             vectors: vectors::VectorStore::open(vectors_dir)?,
-            config: config.clone(),
+            config,
             clock,
         };
-        memory.vectors.set_n_trees(config.n_trees);
+        memory.vectors.set_n_trees(memory.config.n_trees);
         versions::register(store, &memory.current_version(), memory.clock.now_ms())?;
         let report = check::check(store.conn(), &memory)?;
         if !report.is_consistent() {
