@@ -458,3 +458,38 @@ pub fn sweep(store: &mut Store, memory: &Memory) -> Result<Vec<String>> {
         Ok(expired)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_tell_apart_facts_that_differ_in_numbers() {
+        assert_eq!(
+            figures("Contract ACME-77 renews on 1 July."),
+            figures("contract acme-77 renews, on 1 july")
+        );
+        assert_ne!(
+            figures("Contract ACME-77 renews on 1 July."),
+            figures("Contract ACME-71 renews on 1 June.")
+        );
+        assert!(figures("no numbers here").is_empty());
+    }
+
+    #[test]
+    fn tags_are_normalised_and_validated() {
+        assert_eq!(
+            clean_tags(&[" B".into(), "a".into(), "b".into(), String::new()]).unwrap(),
+            vec!["a", "b"]
+        );
+        assert!(clean_tags(&["two words".into()]).is_err());
+    }
+
+    #[test]
+    fn texts_are_validated() {
+        assert!(validate_text("ok", 10).is_ok());
+        assert!(validate_text(" \n", 10).is_err());
+        assert!(validate_text("0123456789x", 10).is_err());
+        assert!(validate_text("a\0b", 10).is_err());
+    }
+}

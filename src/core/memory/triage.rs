@@ -308,3 +308,28 @@ fn vote(neighbours: &[Neighbour]) -> (Option<String>, f32) {
         _ => (None, 0.0),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(label: &str, similarity: f32) -> Neighbour {
+        Neighbour {
+            label: label.into(),
+            similarity,
+            source: "config".into(),
+            text: String::new(),
+        }
+    }
+
+    #[test]
+    fn vote_prefers_close_examples_and_doubts_far_ones() {
+        let (label, sure) = vote(&[n("a", 0.8), n("b", 0.6), n("b", 0.59)]);
+        assert_eq!(label.as_deref(), Some("a"));
+        assert!(sure > 0.6, "{sure}");
+        // Same shape, but far away: low confidence.
+        let (_, far) = vote(&[n("a", 0.2), n("b", 0.0), n("b", -0.01)]);
+        assert!(far < 0.2, "{far}");
+        assert_eq!(vote(&[]), (None, 0.0));
+    }
+}
