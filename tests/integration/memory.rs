@@ -1257,3 +1257,20 @@ fn a_background_rebuild_does_not_block_or_change_readers() {
     );
     let _ = searches;
 }
+
+#[test]
+fn model_state_is_forwarded_as_events() {
+    let (tx, mut rx) = tokio::sync::broadcast::channel(16);
+    let e = keel::core::memory::forward_model_state(tx).unwrap();
+    e.wait_ready().unwrap();
+    let mut states = Vec::new();
+    while let Ok(keel::protocol::Event::ModelState { state }) = rx.try_recv() {
+        states.push(state);
+    }
+    // The current state is sent at once; a process that loaded earlier sees only "ready".
+    assert_eq!(
+        states.last().map(String::as_str),
+        Some("ready"),
+        "{states:?}"
+    );
+}

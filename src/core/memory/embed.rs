@@ -93,12 +93,13 @@ impl Shared {
         if let Ok(mut s) = self.state.lock() {
             s.clone_from(state);
         }
-        self.changed.notify_all();
+        // Listeners first, so whoever wakes from `wait_ready` sees the events already sent.
         if let Ok(listeners) = self.listeners.lock() {
             for l in listeners.iter() {
                 l(state);
             }
         }
+        self.changed.notify_all();
     }
 }
 

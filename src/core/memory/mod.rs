@@ -181,3 +181,19 @@ impl Memory {
         &self.vectors
     }
 }
+
+/// Starts loading the shared embedding model in the background and forwards every state
+/// change as `Event::ModelState` (for the core handle to call at startup, so the console
+/// is usable at once and shows the model's progress).
+pub fn forward_model_state(
+    events: tokio::sync::broadcast::Sender<crate::protocol::Event>,
+) -> Result<Embedder> {
+    let embedder = Embedder::shared()?;
+    embedder.on_state(move |state| {
+        let _ = events.send(crate::protocol::Event::ModelState {
+            state: state.label(),
+        });
+    });
+    embedder.preload();
+    Ok(embedder)
+}
