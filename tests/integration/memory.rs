@@ -536,6 +536,25 @@ fn task_state_expires_and_the_sweep_is_audited() {
             .unwrap()
             .is_consistent()
     );
+    // The keyword index lost the swept chunks too (FTS5 checks itself against the chunks).
+    f.store
+        .conn()
+        .execute(
+            "INSERT INTO memory_fts(memory_fts) VALUES('integrity-check')",
+            [],
+        )
+        .unwrap();
+    let hits = search::search(
+        f.store.conn(),
+        &f.memory,
+        "outline",
+        &SearchParams {
+            fusion: Fusion::KeywordOnly,
+            ..SearchParams::default()
+        },
+    )
+    .unwrap();
+    assert!(hits.hits.is_empty(), "{hits:?}");
 }
 
 /// A small labelled set: queries that need meaning (their words appear in distractors), and
