@@ -167,18 +167,50 @@ impl VectorStore {
         loop {
             let attempt = {
                 let _shared = self.gate.read().map_err(|_| lmdb("poisoned", what))?;
-                let mut wtxn = self.env.write_txn().map_err(|e| lmdb(e, what))?;
-                match f(&mut wtxn) {
-                    Ok(v) => wtxn.commit().map(|()| v).map_err(arroy::Error::from),
-                    Err(e) => Err(e),
+                match self.env.write_txn() {
+                    Ok(mut wtxn) => match f(&mut wtxn) {
+                        Ok(v) => wtxn.commit().map(|()| v).map_err(arroy::Error::from),
+                        Err(e) => Err(e),
+                    },
+                    Err(e) => Err(arroy::Error::from(e)),
                 }
             };
             match attempt {
                 Ok(v) => return Ok(v),
                 Err(e) if is_map_full(&e) => self.grow(what)?,
+                Err(arroy::Error::Heed(heed::Error::Mdb(heed::MdbError::MapResized))) => {
+                    self.adopt_resize(what)?;
+                }
                 Err(e) => return Err(lmdb(e, what)),
             }
         }
+    }
+
+    /// Runs `f` in a read transaction (adopting a map grown by another process first).
+    fn read<T>(
+        &self,
+        what: &str,
+        f: impl FnOnce(&heed::RoTxn<'_, heed::WithTls>) -> Result<T>,
+    ) -> Result<T> {
+        loop {
+            {
+                let _shared = self.gate.read().map_err(|_| lmdb("poisoned", what))?;
+                match self.env.read_txn() {
+                    Ok(rtxn) => return f(&rtxn),
+                    Err(heed::Error::Mdb(heed::MdbError::MapResized)) => {}
+                    Err(e) => return Err(lmdb(e, what)),
+                }
+            }
+            self.adopt_resize(what)?;
+        }
+    }
+
+    /// Another process grew the map: adopt its size (LMDB's `set_mapsize(0)`).
+    #[allow(unsafe_code)]
+    fn adopt_resize(&self, what: &str) -> Result<()> {
+        let _exclusive = self.gate.write().map_err(|_| lmdb("poisoned", what))?;
+        // SAFETY: the exclusive gate guarantees no transaction of this process is live.
+        unsafe { self.env.resize(0) }.map_err(|e| lmdb(e, "adopting a grown map"))
     }
 
     #[allow(unsafe_code)]
@@ -307,26 +339,26 @@ impl VectorStore {
 
     /// Item ids present in `index`.
     pub fn ids(&self, index: u16) -> Result<RoaringBitmap> {
-        let _shared = self.gate.read().map_err(|_| lmdb("poisoned", "reading"))?;
-        let rtxn = self.env.read_txn().map_err(|e| lmdb(e, "reading"))?;
-        match Reader::<Cosine>::open(&rtxn, index, self.db) {
-            Ok(r) => Ok(r.item_ids().clone()),
-            Err(arroy::Error::MissingMetadata(_)) => Ok(RoaringBitmap::new()),
-            Err(e) => Err(lmdb(e, "opening the index")),
-        }
+        self.read("reading", |rtxn| {
+            match Reader::<Cosine>::open(rtxn, index, self.db) {
+                Ok(r) => Ok(r.item_ids().clone()),
+                Err(arroy::Error::MissingMetadata(_)) => Ok(RoaringBitmap::new()),
+                Err(e) => Err(lmdb(e, "opening the index")),
+            }
+        })
     }
 
     /// The stored vector of one item.
     pub fn vector(&self, index: u16, id: u32) -> Result<Option<Vec<f32>>> {
-        let _shared = self.gate.read().map_err(|_| lmdb("poisoned", "reading"))?;
-        let rtxn = self.env.read_txn().map_err(|e| lmdb(e, "reading"))?;
-        match Reader::<Cosine>::open(&rtxn, index, self.db) {
-            Ok(r) => r
-                .item_vector(&rtxn, id)
-                .map_err(|e| lmdb(e, "reading a vector")),
-            Err(arroy::Error::MissingMetadata(_)) => Ok(None),
-            Err(e) => Err(lmdb(e, "opening the index")),
-        }
+        self.read("reading", |rtxn| {
+            match Reader::<Cosine>::open(rtxn, index, self.db) {
+                Ok(r) => r
+                    .item_vector(rtxn, id)
+                    .map_err(|e| lmdb(e, "reading a vector")),
+                Err(arroy::Error::MissingMetadata(_)) => Ok(None),
+                Err(e) => Err(lmdb(e, "opening the index")),
+            }
+        })
     }
 
     /// The `k` nearest items to `query`, most similar first; ties broken by id so the same
@@ -342,47 +374,42 @@ impl VectorStore {
         if k == 0 {
             return Ok(Vec::new());
         }
-        let _shared = self
-            .gate
-            .read()
-            .map_err(|_| lmdb("poisoned", "searching"))?;
-        let rtxn = self.env.read_txn().map_err(|e| lmdb(e, "searching"))?;
-        let reader = match Reader::<Cosine>::open(&rtxn, index, self.db) {
-            Ok(r) => r,
-            Err(arroy::Error::MissingMetadata(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(lmdb(e, "opening the index")),
-        };
-        let mut q = reader.nns(k);
-        if let Some(sk) = search_k {
-            q.search_k(sk);
-        }
-        if let Some(c) = candidates {
-            q.candidates(c);
-        }
-        let found = q
-            .by_vector(&rtxn, query)
-            .map_err(|e| lmdb(e, "searching"))?;
-        let mut hits: Vec<Hit> = found
-            .into_iter()
-            .map(|(id, d)| Hit {
-                id,
-                // arroy's cosine distance is (1 - cos) / 2.
-                similarity: 1.0 - 2.0 * d,
-            })
-            .collect();
-        sort_hits(&mut hits);
-        Ok(hits)
+        self.read("searching", |rtxn| {
+            let reader = match Reader::<Cosine>::open(rtxn, index, self.db) {
+                Ok(r) => r,
+                Err(arroy::Error::MissingMetadata(_)) => return Ok(Vec::new()),
+                Err(e) => return Err(lmdb(e, "opening the index")),
+            };
+            let mut q = reader.nns(k);
+            if let Some(sk) = search_k {
+                q.search_k(sk);
+            }
+            if let Some(c) = candidates {
+                q.candidates(c);
+            }
+            let found = q.by_vector(rtxn, query).map_err(|e| lmdb(e, "searching"))?;
+            let mut hits: Vec<Hit> = found
+                .into_iter()
+                .map(|(id, d)| Hit {
+                    id,
+                    // arroy's cosine distance is (1 - cos) / 2.
+                    similarity: 1.0 - 2.0 * d,
+                })
+                .collect();
+            sort_hits(&mut hits);
+            Ok(hits)
+        })
     }
 
     /// Number of trees in an index (0 when empty).
     pub fn n_trees(&self, index: u16) -> Result<usize> {
-        let _shared = self.gate.read().map_err(|_| lmdb("poisoned", "reading"))?;
-        let rtxn = self.env.read_txn().map_err(|e| lmdb(e, "reading"))?;
-        match Reader::<Cosine>::open(&rtxn, index, self.db) {
-            Ok(r) => Ok(r.n_trees()),
-            Err(arroy::Error::MissingMetadata(_)) => Ok(0),
-            Err(e) => Err(lmdb(e, "opening the index")),
-        }
+        self.read("reading", |rtxn| {
+            match Reader::<Cosine>::open(rtxn, index, self.db) {
+                Ok(r) => Ok(r.n_trees()),
+                Err(arroy::Error::MissingMetadata(_)) => Ok(0),
+                Err(e) => Err(lmdb(e, "opening the index")),
+            }
+        })
     }
 }
 
