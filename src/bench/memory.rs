@@ -1,6 +1,9 @@
 //! `keel bench memory [--json] [--large]`: embedding throughput (real model), index build
 //! time and size at 10k (and with `--large` 100k) synthetic vectors, query latency p50/p99
 //! with recall@10 against brute force, and the time from add to searchable.
+//!
+//! Experiment knobs (environment): `KEEL_BENCH_TREES=N` builds the synthetic indexes with N
+//! trees instead of the configured default; `KEEL_BENCH_SKIP_EMBED=1` runs only the index part.
 
 // Benchmark arithmetic turns counts into floating-point rates and percentiles.
 #![allow(
@@ -206,10 +209,11 @@ fn cpu_seconds() -> f64 {
 fn index_bench(n: usize, json: bool) -> anyhow::Result<()> {
     let dir = Scratch::new()?;
     let store = VectorStore::open(dir.path())?;
+    // `KEEL_BENCH_TREES` overrides the configured default, for experiments.
     let trees: usize = std::env::var("KEEL_BENCH_TREES")
         .ok()
         .and_then(|t| t.parse().ok())
-        .unwrap_or(0);
+        .unwrap_or(MemoryConfig::default().n_trees);
     store.set_n_trees(trees);
     let (vectors, queries) = synthetic_corpus(n, 200, 384, 42);
     let t = Instant::now();
@@ -238,11 +242,12 @@ fn index_bench(n: usize, json: bool) -> anyhow::Result<()> {
         &m(format!("index_trees_{label}"), trees as f64, "trees"),
         json,
     );
-    // arroy's default inspects n_trees × k nodes; larger budgets trade latency for recall.
+    // arroy's default inspects n_trees × k nodes; `memory search` asks arroy for
+    // `candidates` (50) items, which is a budget of n_trees × 50.
     for search_k in [
         None,
-        NonZeroUsize::new(10 * trees * 4),
-        NonZeroUsize::new(10 * trees * 16),
+        NonZeroUsize::new(trees * 20),
+        NonZeroUsize::new(trees * 50),
     ] {
         let tag = search_k.map_or_else(|| "default".to_string(), |k| format!("search_k{k}"));
         let mut times = Vec::with_capacity(queries.len());

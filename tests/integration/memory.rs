@@ -1293,3 +1293,43 @@ fn model_state_is_forwarded_as_events() {
         "{states:?}"
     );
 }
+
+#[test]
+fn the_core_handle_answers_memory_used() {
+    let mut f = fixture();
+    for t in &CORPUS[..6] {
+        add(&mut f, t, "fact");
+    }
+    let r = retrieval::retrieve(
+        &mut f.store,
+        &f.memory,
+        "run-h",
+        "refund policy",
+        &SearchParams {
+            k: 3,
+            ..SearchParams::default()
+        },
+    )
+    .unwrap();
+    let handle = keel::core::handle::CoreHandle::start(f.ws.clone()).unwrap();
+    let body = handle
+        .request_blocking(keel::protocol::Op::Query {
+            query: keel::protocol::Query::MemoryUsed {
+                run: "run-h".into(),
+            },
+        })
+        .unwrap();
+    let rows: Vec<keel::protocol::MemorySliceRow> = serde_json::from_value(body).unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(
+        rows.iter().map(|r| r.item.clone()).collect::<Vec<_>>(),
+        r.hits.iter().map(|h| h.item.clone()).collect::<Vec<_>>()
+    );
+    assert_eq!(rows[0].rank, 1);
+    assert!(
+        rows[0].preview.starts_with("Our refund policy"),
+        "{:?}",
+        rows[0]
+    );
+    handle.shutdown();
+}

@@ -27,7 +27,7 @@ pub const INITIAL_MAP: usize = 64 << 20;
 pub const MAX_MAP: usize = 64 << 30;
 
 /// Trees per index unless configured otherwise (see `[memory] n_trees`).
-pub const DEFAULT_TREES: usize = 16;
+pub const DEFAULT_TREES: usize = 32;
 
 /// One search hit: chunk id and cosine similarity.
 #[derive(Debug, Clone, Copy, PartialEq)]
