@@ -1333,3 +1333,36 @@ fn the_core_handle_answers_memory_used() {
     );
     handle.shutdown();
 }
+
+#[test]
+fn cli_without_the_model_says_what_to_run_and_keyword_search_still_works() {
+    let (dir, ws) = super::support::temp_workspace();
+    let empty = dir.path().join("no-models");
+    let run = |args: &[&str]| {
+        std::process::Command::new(super::support::keel_bin())
+            .arg("--workspace")
+            .arg(&ws)
+            .args(args)
+            .env("KEEL_MODELS_DIR", &empty)
+            .env_remove("KEEL_WORKSPACE")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["memory", "add", "a fact"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("keel models fetch"), "{err}");
+    let out = run(&["memory", "search", "--fusion", "keyword", "fact"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no results"));
+    let out = run(&["memory", "stats", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
