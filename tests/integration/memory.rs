@@ -879,7 +879,23 @@ fn a_new_model_migrates_while_the_old_index_keeps_answering() {
     .unwrap() else {
         panic!()
     };
-    let report = versions::migrate(&mut f.store, &memory, &|_, _| {}).unwrap();
+    let handle = versions::migrate_in_background(
+        f.ws.db_path(),
+        keel::core::store::Durability::Full,
+        memory.clone(),
+    );
+    while !handle.is_finished() {
+        // Meanwhile the old index answers.
+        let r = search::search(
+            f.store.conn(),
+            &memory,
+            "discount for paying yearly",
+            &SearchParams::default(),
+        )
+        .unwrap();
+        assert_eq!(r.hits[0].item, ids[0]);
+    }
+    let report = handle.join().unwrap().unwrap();
     assert!(report.completed);
     assert_eq!(report.embedded, 10);
     assert_eq!(report.retired, vec![old.clone()]);

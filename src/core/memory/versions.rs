@@ -285,3 +285,18 @@ pub fn rebuild_in_background(
         Ok(copied)
     })
 }
+
+/// Runs [`migrate`] on its own thread and connection, for the core to start when it opens
+/// memory with a new model: queries keep using the old index until the new one is complete.
+pub fn migrate_in_background(
+    db_path: std::path::PathBuf,
+    durability: crate::core::store::Durability,
+    memory: Memory,
+) -> std::thread::JoinHandle<Result<MigrationReport>> {
+    std::thread::spawn(move || {
+        let mut store = Store::open(&db_path, durability)?;
+        migrate(&mut store, &memory, &|done, total| {
+            tracing::info!(done, total, "re-embedding memory");
+        })
+    })
+}
