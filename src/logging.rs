@@ -13,9 +13,7 @@ pub static TERMINAL_RAW: AtomicBool = AtomicBool::new(false);
 
 /// Logs to `dir/keel.log` (0600), filtered by `KEEL_LOG` (default `info`). Returns a guard
 /// that flushes on drop. Secrets never reach the log: callers log redacted values only.
-pub fn init_file_logging(
-    dir: &Path,
-) -> anyhow::Result<tracing_appender::non_blocking::WorkerGuard> {
+pub fn init_file_logging(dir: &Path) -> anyhow::Result<tracing_appender::non_blocking::WorkerGuard> {
     workspace::create_private_dir(dir)?;
     let path = dir.join("keel.log");
     let file = std::fs::OpenOptions::new()

@@ -15,9 +15,7 @@ pub type RequestId = u64;
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Op {
     /// Ask for a page of a list or a detail view; answered with the types below.
-    Query {
-        query: Query,
-    },
+    Query { query: Query },
 
     // Objects (foundation).
     /// Write an object version based on `based_on` (None for a new object).
@@ -41,28 +39,15 @@ pub enum Op {
 
     // Queue (orchestrator).
     /// Submit a work item (the JSON shape of `core::queue::NewTask`). Answer: `TaskRow`.
-    SubmitTask {
-        task: Value,
-    },
-    RetryTask {
-        id: String,
-        new_input: Option<Value>,
-    },
-    CancelTask {
-        id: String,
-    },
-    PauseTask {
-        id: String,
-    },
-    ResumeTask {
-        id: String,
-    },
+    SubmitTask { task: Value },
+    RetryTask { id: String, new_input: Option<Value> },
+    CancelTask { id: String },
+    PauseTask { id: String },
+    ResumeTask { id: String },
     PauseQueue,
     ResumeQueue,
     /// Run a background task now, ignoring the off-peak window.
-    RunNow {
-        id: String,
-    },
+    RunNow { id: String },
 
     // Approvals (policy).
     Approve {
@@ -72,19 +57,12 @@ pub enum Op {
         /// Also create a narrowly scoped "always allow" rule from this decision.
         always_allow: bool,
     },
-    Reject {
-        id: String,
-        reason: String,
-    },
+    Reject { id: String, reason: String },
     /// Undo a completed external action through its compensation.
-    UndoEffect {
-        id: String,
-    },
+    UndoEffect { id: String },
 
     // Runs (agents).
-    ReplayRun {
-        id: String,
-    },
+    ReplayRun { id: String },
 
     /// Stop the core cleanly.
     Shutdown,

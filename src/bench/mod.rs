@@ -18,11 +18,7 @@ pub fn emit(m: &Measurement, json: bool) {
         serde_json::to_writer(&mut out, m).map_err(std::io::Error::from)
     } else {
         use std::io::Write;
-        write!(
-            out,
-            "{:<10} {:<48} {:>14.3} {}",
-            m.suite, m.metric, m.value, m.unit
-        )
+        write!(out, "{:<10} {:<48} {:>14.3} {}", m.suite, m.metric, m.value, m.unit)
     };
     let _ = std::io::Write::write_all(&mut out, b"\n");
 }

@@ -73,9 +73,7 @@ fn parse_time(text: Option<&str>) -> anyhow::Result<Option<i64>> {
     text.map(|t| {
         t.parse::<jiff::Timestamp>()
             .map(jiff::Timestamp::as_millisecond)
-            .map_err(|e| {
-                anyhow::anyhow!("invalid time {t:?}: {e} (use RFC 3339, e.g. 2026-11-01T00:00:00Z)")
-            })
+            .map_err(|e| anyhow::anyhow!("invalid time {t:?}: {e} (use RFC 3339, e.g. 2026-11-01T00:00:00Z)"))
     })
     .transpose()
 }
@@ -83,11 +81,7 @@ fn parse_time(text: Option<&str>) -> anyhow::Result<Option<i64>> {
 pub fn run(ws: &Workspace, cmd: &AuditCommand) -> anyhow::Result<ExitCode> {
     let store = ws.store()?;
     match cmd {
-        AuditCommand::Show {
-            filter,
-            limit,
-            json,
-        } => {
+        AuditCommand::Show { filter, limit, json } => {
             let entries = audit::query(store.conn(), &filter.to_filter()?, *limit, true)?;
             for e in &entries {
                 if *json {
@@ -124,8 +118,9 @@ pub fn run(ws: &Workspace, cmd: &AuditCommand) -> anyhow::Result<ExitCode> {
             let filter = filter.to_filter()?;
             let n = match output {
                 Some(path) => {
-                    let mut file =
-                        std::io::BufWriter::new(crate::core::workspace::open_private(path)?);
+                    let mut file = std::io::BufWriter::new(
+                        crate::core::workspace::open_private(path)?,
+                    );
                     let n = audit::export_jsonl(store.conn(), &filter, &mut file)?;
                     std::io::Write::flush(&mut file)?;
                     eprintln!("exported {n} entries to {}", path.display());

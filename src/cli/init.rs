@@ -19,8 +19,6 @@ pub fn demo(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
 }
 
 fn default_demo_root() -> PathBuf {
-    directories::ProjectDirs::from("", "", "keel").map_or_else(
-        || PathBuf::from(".keel-demo"),
-        |d| d.data_dir().join("demo"),
-    )
+    directories::ProjectDirs::from("", "", "keel")
+        .map_or_else(|| PathBuf::from(".keel-demo"), |d| d.data_dir().join("demo"))
 }

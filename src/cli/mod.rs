@@ -27,13 +27,7 @@ use crate::core::workspace::{self, Workspace};
 )]
 pub struct Cli {
     /// Workspace directory (default: the platform data directory).
-    #[arg(
-        long,
-        short = 'w',
-        global = true,
-        env = "KEEL_WORKSPACE",
-        value_name = "DIR"
-    )]
+    #[arg(long, short = 'w', global = true, env = "KEEL_WORKSPACE", value_name = "DIR")]
     pub workspace: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -84,9 +78,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::tui::run(&ws)?;
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Init { dir }) => {
-            init::init(dir.clone().unwrap_or_else(|| cli.workspace_root()))
-        }
+        Some(Command::Init { dir }) => init::init(dir.clone().unwrap_or_else(|| cli.workspace_root())),
         Some(Command::Demo { dir }) => init::demo(dir.clone()),
         Some(Command::Audit(cmd)) => audit::run(&cli.open_workspace()?, cmd),
         Some(Command::Models(cmd)) => models::run(cmd),

@@ -45,16 +45,9 @@ pub fn run(cmd: &ModelsCommand) -> anyhow::Result<ExitCode> {
                 for p in &problems {
                     super::say(p);
                 }
-                super::say(&format!(
-                    "run `{}`",
-                    crate::core::model_assets::FETCH_COMMAND
-                ));
+                super::say(&format!("run `{}`", crate::core::model_assets::FETCH_COMMAND));
             }
-            Ok(if problems.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(if problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
     }
 }

@@ -248,14 +248,8 @@ pub fn query(
     let mut text_filter = |column: &str, value: &Option<String>, sql: &mut String| {
         if let Some(v) = value {
             if let Some(prefix) = v.strip_suffix('*') {
-                sql.push_str(&format!(
-                    " AND substr({column}, 1, ?{}) = ?{}",
-                    args.len() + 1,
-                    args.len() + 2
-                ));
-                args.push(rusqlite::types::Value::Integer(
-                    i64::try_from(prefix.len()).unwrap_or(i64::MAX),
-                ));
+                sql.push_str(&format!(" AND substr({column}, 1, ?{}) = ?{}", args.len() + 1, args.len() + 2));
+                args.push(rusqlite::types::Value::Integer(i64::try_from(prefix.len()).unwrap_or(i64::MAX)));
                 args.push(rusqlite::types::Value::Text(prefix.to_string()));
             } else {
                 sql.push_str(&format!(" AND {column} = ?{}", args.len() + 1));

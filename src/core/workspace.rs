@@ -157,11 +157,7 @@ fn set_mode(_path: &Path, _mode: u32) -> Result<()> {
 #[cfg(unix)]
 fn check_not_shared(root: &Path) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
-    for path in [
-        root.to_path_buf(),
-        root.join(DB_FILE),
-        root.join(CONFIG_FILE),
-    ] {
+    for path in [root.to_path_buf(), root.join(DB_FILE), root.join(CONFIG_FILE)] {
         let Ok(meta) = std::fs::metadata(&path) else {
             continue;
         };

@@ -31,11 +31,9 @@ pub fn run(ws: &Workspace) -> anyhow::Result<()> {
                 );
             })?;
             if let TermEvent::Key(k) = event::read()?
-                && k.kind == KeyEventKind::Press
-                && matches!(k.code, KeyCode::Char('q') | KeyCode::Esc)
-            {
-                return Ok(());
-            }
+                && k.kind == KeyEventKind::Press && matches!(k.code, KeyCode::Char('q') | KeyCode::Esc) {
+                    return Ok(());
+                }
         }
     })();
     logging::restore_terminal();

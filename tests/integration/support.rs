@@ -24,10 +24,6 @@ pub fn temp_workspace() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("ws");
     let out = keel(&root, &["init"]);
-    assert!(
-        out.status.success(),
-        "init failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
     (dir, root)
 }

@@ -33,10 +33,7 @@ fn foreign_file_is_refused_and_untouched() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not a keel database"), "{err}");
-    assert_eq!(
-        std::fs::read(&db).unwrap(),
-        b"this is a spreadsheet, not a database"
-    );
+    assert_eq!(std::fs::read(&db).unwrap(), b"this is a spreadsheet, not a database");
 }
 
 #[test]

@@ -50,12 +50,8 @@ pub trait Connector: Send + Sync {
     fn perform(&self, action: &str, args: &Value, key: &str) -> Result<Value, ConnectorError>;
     /// Asks the target whether the effect with `key` was applied; `Ok(None)` means not.
     /// Connectors that cannot tell return `Err(Permanent)`, and the ledger escalates.
-    fn lookup(
-        &self,
-        action: &str,
-        args: &Value,
-        key: &str,
-    ) -> Result<Option<Value>, ConnectorError>;
+    fn lookup(&self, action: &str, args: &Value, key: &str)
+    -> Result<Option<Value>, ConnectorError>;
     /// Undoes or compensates a completed effect, given its stored result.
     fn compensate(
         &self,

@@ -11,16 +11,8 @@ use crate::core::error::{Error, Result};
 
 /// (version, name, SQL). Append only: never edit a migration that has shipped.
 pub const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (
-        1,
-        "foundation",
-        include_str!("migrations/0001_foundation.sql"),
-    ),
-    (
-        2,
-        "orchestrator",
-        include_str!("migrations/0002_orchestrator.sql"),
-    ),
+    (1, "foundation", include_str!("migrations/0001_foundation.sql")),
+    (2, "orchestrator", include_str!("migrations/0002_orchestrator.sql")),
     (3, "memory", include_str!("migrations/0003_memory.sql")),
     (4, "agents", include_str!("migrations/0004_agents.sql")),
     (5, "policy", include_str!("migrations/0005_policy.sql")),
@@ -54,8 +46,9 @@ pub fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
         if now >= *version {
             continue;
         }
-        tx.execute_batch(sql)
-            .map_err(|e| Error::Other(format!("migration {version} ({name}) failed: {e}")))?;
+        tx.execute_batch(sql).map_err(|e| {
+            Error::Other(format!("migration {version} ({name}) failed: {e}"))
+        })?;
         tx.pragma_update(None, "application_id", APPLICATION_ID)?;
         tx.pragma_update(None, "user_version", version)?;
         tx.commit()
