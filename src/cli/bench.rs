@@ -11,6 +11,9 @@ pub struct BenchArgs {
     /// One JSON object per line: {"suite","metric","value","unit"}.
     #[arg(long)]
     json: bool,
+    /// Also run the slow large-scale parts (memory: the 100k-item index).
+    #[arg(long)]
+    large: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -26,7 +29,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     match args.suite {
         Suite::Store => crate::bench::store::run(args.json)?,
         Suite::Orchestrator => crate::bench::orchestrator::run(args.json)?,
-        Suite::Memory => crate::bench::memory::run(args.json)?,
+        Suite::Memory => crate::bench::memory::run(args.json, args.large)?,
         Suite::Agents => crate::bench::agents::run(args.json)?,
         Suite::Tui => crate::bench::tui::run(args.json)?,
     }

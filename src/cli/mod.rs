@@ -7,6 +7,7 @@ mod audit;
 mod bench;
 mod doctor;
 mod init;
+mod memory;
 mod models;
 mod policy;
 mod reconcile;
@@ -109,6 +110,9 @@ pub enum Command {
     /// List, show and replay agent runs.
     #[command(subcommand)]
     Runs(runs::RunsCommand),
+    /// Long-term memory: add, import, search, explain a run's retrievals, forget, reindex.
+    #[command(subcommand)]
+    Memory(memory::MemoryCommand),
 }
 
 impl Cli {
@@ -147,6 +151,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Run { workers }) => run::run(&cli.open_workspace()?, *workers),
         Some(Command::Agents(cmd)) => agents::run(&cli.open_workspace()?, cmd),
         Some(Command::Runs(cmd)) => runs::run(&cli.open_workspace()?, cmd),
+        Some(Command::Memory(cmd)) => memory::run(&cli.open_workspace()?, cmd),
     }
 }
 

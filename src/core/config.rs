@@ -28,6 +28,8 @@ pub struct Config {
     pub providers: crate::core::llm::config::Providers,
     /// Which provider serves each model tier.
     pub routing: crate::core::llm::RoutingConfig,
+    pub memory: crate::core::memory::MemoryConfig,
+    pub triage: crate::core::memory::triage::TriageConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

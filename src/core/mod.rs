@@ -16,6 +16,7 @@ pub mod error;
 pub mod handle;
 pub mod ids;
 pub mod llm;
+pub mod memory;
 pub mod model_assets;
 pub mod objects;
 pub mod policy;

@@ -11,6 +11,7 @@ mod agents;
 mod audit;
 mod layering;
 mod objects;
+mod memory;
 mod support;
 mod policy;
 mod tui;

@@ -88,7 +88,16 @@ fn answer(ctx: &CoreContext, query: Query) -> Result<Value> {
             Ok(json!(agents::query::runs(conn, task.as_deref(), offset, limit)?))
         }
         Query::RunDetail { id } => Ok(json!(agents::query::run_detail(conn, &id)?)),
-        Query::MemoryUsed { run } => Ok(json!(agents::query::memory_used(conn, &run)?)),
+        Query::MemoryUsed { run } => {
+            // Retrievals recorded by the memory layer; runs from before it was wired recorded
+            // their (keyword) context in the agents tables.
+            let used = crate::core::memory::retrieval::memory_used(conn, &run)?;
+            if used.is_empty() {
+                Ok(json!(agents::query::memory_used(conn, &run)?))
+            } else {
+                Ok(json!(used))
+            }
+        }
         Query::Objects {
             kind,
             text,
