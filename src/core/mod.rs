@@ -10,6 +10,8 @@ pub mod connectors;
 pub mod coordinator;
 pub mod effects;
 pub mod error;
+pub mod failpoint;
+pub mod gate;
 pub mod handle;
 pub mod ids;
 pub mod model_assets;

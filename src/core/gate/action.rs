@@ -1,0 +1,178 @@
+//! A run's gated external action: policy, approval, then the effects ledger.
+
+use rusqlite::params;
+use serde_json::{Map, Value, json};
+
+use super::Gates;
+use crate::core::approvals::{self, GateResult, NewApproval};
+use crate::core::coordinator::{Outcome, RunError, StepContext};
+use crate::core::error::Error;
+use crate::core::policy::{ActionRequest, record_spend};
+
+/// What a run wants to do to the outside world. Everything that reaches the policy is typed
+/// here; `rationale` and `note`s from memory or a model are shown to the operator only.
+#[derive(Debug, Clone, Default)]
+pub struct GatedAction {
+    /// The step's name in the run (checkpoints and the idempotency key use it).
+    pub step: String,
+    /// The connector action, e.g. `site.publish` or `webhook.notify`.
+    pub action: String,
+    pub args: Value,
+    /// Recipient, slug or URL the action touches.
+    pub target: String,
+    pub object_kind: Option<String>,
+    pub amount: Option<f64>,
+    pub cost: f64,
+    pub summary: String,
+    /// The agent's explanation: shown on the approval card, never obeyed.
+    pub rationale: String,
+    pub proposed_body: Option<Value>,
+}
+
+/// How a gated action ended for this run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Gated {
+    /// Performed (now or by an earlier attempt): the connector's answer.
+    Done(Value),
+    /// The run must stop here and wait (approval or hold window).
+    Wait(Outcome),
+}
+
+/// Runs `action` through policy, approvals and the effects ledger (see the module docs).
+pub fn perform_gated(ctx: &mut StepContext<'_>, action: &GatedAction) -> Result<Gated, RunError> {
+    let gates: std::sync::Arc<Gates> = ctx.env.gates.clone().ok_or_else(|| {
+        RunError::Permanent("external actions need a coordinator opened on a workspace".into())
+    })?;
+    let connector = gates.connector(&action.action)?;
+    let spec = connector
+        .actions()
+        .into_iter()
+        .find(|a| a.name == action.action)
+        .ok_or_else(|| RunError::Permanent(format!("{} is not declared", action.action)))?;
+    let task = ctx.task().clone();
+    let mut req = ActionRequest::for_action(&task.role, &spec, &action.target);
+    req.object_kind.clone_from(&action.object_kind);
+    req.amount = action.amount;
+    req.cost = action.cost;
+    req.workflow.clone_from(&task.workflow);
+    req.validate()?;
+    let spend_step = format!("spend:{}", action.step);
+    // A resumed run whose effect already completed does not ask again.
+    if let Some(done) = ctx.replay_next(&action.step)? {
+        record_spend_once(ctx, &spend_step, &req)?;
+        return Ok(Gated::Done(done));
+    }
+    let (revision, last_rejection) = rejections(ctx, &task.id)?;
+    let mut args = action.args.clone();
+    if revision > 0
+        && let Value::Object(map) = &mut args
+    {
+        // A new request after a rejection: the operator sees it afresh.
+        map.insert("revision".into(), json!(revision));
+    }
+    let mut rationale = action.rationale.clone();
+    if let Some(reason) = &last_rejection {
+        rationale = format!("{rationale}\n\nAsked again after a rejection: {reason}")
+            .trim()
+            .to_string();
+    }
+    let card = NewApproval {
+        task: Some(task.id.clone()),
+        args: args.clone(),
+        summary: action.summary.clone(),
+        rationale,
+        undo_available: spec.compensation.is_some(),
+        proposed_body: action.proposed_body.clone(),
+        ..NewApproval::default()
+    };
+    let policy = gates.policy()?;
+    let now = ctx.now_ms();
+    let actor = ctx.actor().clone();
+    let result = {
+        let _gate = ctx
+            .env
+            .write_gate
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        approvals::gate(ctx.store, now, &policy, &actor, &req, &card)?
+    };
+    match result {
+        GateResult::Proceed { edited_body, .. } => {
+            let args = apply_edit(args, edited_body);
+            let out = ctx.effect(connector, &action.step, &action.action, &args)?;
+            record_spend_once(ctx, &spend_step, &req)?;
+            ctx.env
+                .notify(&format!("task/{}", task.id), "effect.done");
+            Ok(Gated::Done(out))
+        }
+        GateResult::Pending {
+            approval, reason, ..
+        } => Ok(Gated::Wait(Outcome::WaitApproval(format!(
+            "approval {approval}: {reason}"
+        )))),
+        GateResult::Held { until_ms, .. } => Ok(Gated::Wait(Outcome::WaitTimer(until_ms))),
+        GateResult::Rejected { approval, reason } => Err(RunError::Escalate(format!(
+            "{} was rejected (approval {approval}): {reason}",
+            action.action
+        ))),
+        GateResult::Denied { rule, reason } => Err(RunError::Refused(format!(
+            "{} denied by policy rule {rule}: {reason}",
+            action.action
+        ))),
+    }
+}
+
+fn record_spend_once(
+    ctx: &mut StepContext<'_>,
+    step: &str,
+    req: &ActionRequest,
+) -> Result<(), RunError> {
+    let input = serde_json::to_value(req).map_err(|e| RunError::Permanent(e.to_string()))?;
+    let now = ctx.now_ms();
+    ctx.db_step(step, &input, |tx, _| record_spend(tx, req, now))
+}
+
+/// How many of this task's approvals were refused (rejected, expired or cancelled), and the
+/// latest reason.
+fn rejections(ctx: &StepContext<'_>, task: &str) -> Result<(i64, Option<String>), RunError> {
+    let count: i64 = ctx
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM approvals
+             WHERE task = ?1 AND status IN ('rejected', 'expired', 'cancelled')",
+            params![task],
+            |r| r.get(0),
+        )
+        .map_err(Error::from)?;
+    let reason = if count > 0 {
+        approvals::rejection_for_task(ctx.conn(), task)?
+    } else {
+        None
+    };
+    Ok((count, reason))
+}
+
+/// The operator's edit replaces the proposed fields: an object edit replaces those keys of
+/// the arguments, a string edit replaces `body`.
+fn apply_edit(args: Value, edit: Option<Value>) -> Value {
+    match (args, edit) {
+        (Value::Object(mut map), Some(Value::Object(fields))) => {
+            map.extend(fields);
+            Value::Object(map)
+        }
+        (Value::Object(mut map), Some(text @ Value::String(_))) => {
+            map.insert("body".into(), text);
+            Value::Object(map)
+        }
+        (args, _) => args,
+    }
+}
+
+/// The arguments of a task input as an object (for `effect` tasks).
+#[must_use]
+pub fn object(value: Option<&Value>) -> Map<String, Value> {
+    match value {
+        Some(Value::Object(m)) => m.clone(),
+        _ => Map::new(),
+    }
+}

@@ -1,0 +1,92 @@
+//! The one path every external action of a run takes: a typed [`ActionRequest`], the
+//! workspace's policy, the approval gate, and only then the effects ledger.
+//!
+//! - `Proceed` → the connector runs through [`crate::core::effects::ledger::perform`] as a
+//!   checkpointed step, and its spend is recorded once (in a step of its own).
+//! - `Pending` → the task waits (approval) holding no worker; the operator's decision resumes
+//!   or fails it in the decision's own transaction ([`resume`]).
+//! - `Held` → the task waits (timer) until the hold window ends; cancelled in the window, it
+//!   fails and the action is never sent.
+//! - `Rejected` → the run ends escalated with the reason; a retried run asks again with the
+//!   reason on its approval card.
+//! - `Denied` → the task fails with the rule's reason.
+
+pub mod action;
+pub mod resume;
+pub mod roles;
+pub mod undo;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use crate::core::connectors;
+use crate::core::effects::Connector;
+use crate::core::error::{Error, Result};
+use crate::core::policy::{POLICY_FILE, Policy};
+use crate::core::workspace::Workspace;
+
+pub use action::{Gated, GatedAction, perform_gated};
+pub use resume::{housekeeping, on_decision};
+
+/// The workspace's connectors and its (cached) policy, shared by every run of a process.
+pub struct Gates {
+    root: PathBuf,
+    connectors: Vec<Box<dyn Connector>>,
+    /// The parsed policy and the modification time of the file it came from; reloaded when
+    /// the operator edits `policy.toml`.
+    policy: Mutex<Option<(Option<SystemTime>, Arc<Policy>)>>,
+}
+
+impl std::fmt::Debug for Gates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gates")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gates {
+    /// The connectors configured for `ws` (`connectors::registry`) and its policy file.
+    pub fn for_workspace(ws: &Workspace) -> Result<Self> {
+        Ok(Gates {
+            root: ws.root.clone(),
+            connectors: connectors::registry(ws)?,
+            policy: Mutex::new(None),
+        })
+    }
+
+    /// The policy, re-read only when `policy.toml` changed since the last read.
+    pub fn policy(&self) -> Result<Arc<Policy>> {
+        let stamp = std::fs::metadata(self.root.join(POLICY_FILE))
+            .and_then(|m| m.modified())
+            .ok();
+        let mut cached = self
+            .policy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((at, policy)) = cached.as_ref()
+            && *at == stamp
+        {
+            return Ok(Arc::clone(policy));
+        }
+        let policy = Arc::new(Policy::load(&self.root)?);
+        *cached = Some((stamp, Arc::clone(&policy)));
+        Ok(policy)
+    }
+
+    /// The configured connector that declares `action`.
+    pub fn connector(&self, action: &str) -> Result<&dyn Connector> {
+        connectors::for_action(&self.connectors, action).ok_or_else(|| {
+            Error::invalid(
+                "action",
+                format!("no configured connector declares {action:?} (see [connectors] in config.toml)"),
+            )
+        })
+    }
+
+    #[must_use]
+    pub fn connectors(&self) -> &[Box<dyn Connector>] {
+        &self.connectors
+    }
+}
