@@ -5,6 +5,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod crash;
+mod gate;
 mod orchestrator;
 mod support;
 mod policy;
