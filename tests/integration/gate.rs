@@ -108,14 +108,21 @@ fn pending_for(ws: &Path, task: &str) -> keel::protocol::ApprovalRow {
     })
 }
 
-fn state_of(ws: &Path, id: &str) -> String {
-    task(ws, id).state.to_string()
-}
-
 fn until_state(ws: &Path, id: &str, want: &str) {
-    eventually(&format!("task {id} to be {want}"), || {
-        (state_of(ws, id) == want).then_some(())
-    });
+    let start = Instant::now();
+    loop {
+        let t = task(ws, id);
+        if t.state.to_string() == want {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "timed out waiting for task {id} to be {want}: it is {} ({})",
+            t.state,
+            t.detail
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn effects(ws: &Path, task: &str) -> Vec<keel::core::effects::ledger::Effect> {
@@ -316,6 +323,13 @@ fn hold_window_cancel_never_sends_and_the_other_is_sent_once() {
     };
     until_state(&ws, &sent, "succeeded");
     assert_eq!(posts("keep"), 1, "sent exactly once after the window");
+    let held_until = keel::core::approvals::get(store(&ws).conn(), &a.id)
+        .unwrap()
+        .send_after_ms
+        .unwrap();
+    let performed = effects(&ws, &sent);
+    assert_eq!(performed.len(), 1);
+    assert!(performed[0].created_ms >= held_until, "not before the hold window ended");
     until_state(&ws, &cancelled, "failed");
     assert!(
         task(&ws, &cancelled).detail.contains("changed my mind"),
@@ -371,4 +385,56 @@ fn sigkill_between_intent_and_completion_never_publishes_twice() {
         .map(|d| d.count())
         .unwrap_or(0);
     assert_eq!(history, 0, "no page was replaced");
+
+    // Undo through the core handle (what the console sends).
+    let handle = keel::core::handle::CoreHandle::start(
+        keel::core::workspace::Workspace::open(&ws).unwrap(),
+    )
+    .unwrap();
+    let out = handle
+        .request_blocking(keel::protocol::Op::UndoEffect {
+            id: rows[0].key.clone(),
+        })
+        .unwrap();
+    handle.shutdown();
+    assert_eq!(out["action"], "site.publish");
+    assert!(!page.exists(), "undo removed the page");
+    assert_eq!(effects(&ws, &id)[0].state.as_str(), "compensated");
+}
+
+const EXPIRY_POLICY: &str = r#"
+currency = "USD"
+fallback = "require_approval"
+
+[[rule]]
+id = "auto-after-a-second"
+action = "site.*"
+target = "auto-*"
+outcome = "require_approval"
+reason = "Published unless stopped."
+expires_secs = 1
+on_expiry = "approve"
+
+[[rule]]
+id = "reject-after-a-second"
+action = "site.*"
+outcome = "require_approval"
+reason = "Dropped unless approved."
+expires_secs = 1
+on_expiry = "reject"
+"#;
+
+#[test]
+fn expired_approvals_resolve_their_tasks_by_the_default_outcome() {
+    let (_dir, ws) = workspace("", Some(EXPIRY_POLICY));
+    let _daemon = Daemon::start(&ws, None);
+    let auto = add_task(&ws, &["--role", "publisher"], &page_input("auto-news"));
+    let late = add_task(&ws, &["--role", "publisher"], &page_input("late-news"));
+    until_state(&ws, &auto, "succeeded");
+    assert!(ws.join("site/auto-news.md").exists());
+    until_state(&ws, &late, "escalated");
+    let t = task(&ws, &late);
+    assert!(t.detail.contains("expired"), "{}", t.detail);
+    assert!(t.input["rejection"]["reason"].as_str().unwrap().contains("expired"));
+    assert!(!ws.join("site/late-news.md").exists());
 }

@@ -111,10 +111,22 @@ pub fn perform_gated(ctx: &mut StepContext<'_>, action: &GatedAction) -> Result<
             "approval {approval}: {reason}"
         )))),
         GateResult::Held { until_ms, .. } => Ok(Gated::Wait(Outcome::WaitTimer(until_ms))),
-        GateResult::Rejected { approval, reason } => Err(RunError::Escalate(format!(
-            "{} was rejected (approval {approval}): {reason}",
-            action.action
-        ))),
+        // Decided while this run was on its way (the decision could not reach a waiting
+        // task): end the same way `resume::on_decision` would have.
+        GateResult::Rejected { approval, reason } => {
+            let status = approvals::get(ctx.conn(), &approval)?.row.status;
+            if status == "cancelled" {
+                Err(RunError::Refused(format!(
+                    "{} was cancelled during its hold window: {reason}",
+                    action.action
+                )))
+            } else {
+                Err(RunError::Escalate(format!(
+                    "{} was {status} (approval {approval}): {reason}",
+                    action.action
+                )))
+            }
+        }
         GateResult::Denied { rule, reason } => Err(RunError::Refused(format!(
             "{} denied by policy rule {rule}: {reason}",
             action.action
@@ -132,23 +144,35 @@ fn record_spend_once(
     ctx.db_step(step, &input, |tx, _| record_spend(tx, req, now))
 }
 
-/// How many of this task's approvals were refused (rejected, expired or cancelled), and the
-/// latest reason.
+/// How many of this task's approvals were refused (rejected, expired or cancelled) before
+/// the operator last retried it, and the latest such reason. A refusal the operator has not
+/// retried past yet is not counted: the run meets it again instead of asking anew.
 fn rejections(ctx: &StepContext<'_>, task: &str) -> Result<(i64, Option<String>), RunError> {
-    let count: i64 = ctx
+    let retried: Option<i64> = ctx
         .conn()
         .query_row(
-            "SELECT count(*) FROM approvals
-             WHERE task = ?1 AND status IN ('rejected', 'expired', 'cancelled')",
-            params![task],
+            "SELECT max(ts_ms) FROM audit WHERE subject = ?1
+               AND action IN ('task.retried', 'task.retried_with_edit')",
+            params![format!("task/{task}")],
             |r| r.get(0),
         )
         .map_err(Error::from)?;
-    let reason = if count > 0 {
-        approvals::rejection_for_task(ctx.conn(), task)?
-    } else {
-        None
+    let Some(retried) = retried else {
+        return Ok((0, None));
     };
+    let (count, reason): (i64, Option<String>) = ctx
+        .conn()
+        .query_row(
+            "SELECT count(*),
+                    (SELECT reason FROM approvals WHERE task = ?1 AND decided_ms <= ?2
+                       AND status IN ('rejected', 'expired', 'cancelled')
+                     ORDER BY decided_ms DESC, id DESC LIMIT 1)
+             FROM approvals WHERE task = ?1 AND decided_ms <= ?2
+               AND status IN ('rejected', 'expired', 'cancelled')",
+            params![task, retried],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(Error::from)?;
     Ok((count, reason))
 }
 
