@@ -14,7 +14,7 @@ use crate::support::{keel, keel_bin, temp_workspace};
 
 const CONFIG: &str = "[store]\ndurability = \"full\"\n[orchestrator]\nworkers = 2\nlease_ms = 3000\npoll_ms = 20\nbackoff_base_ms = 20\nbackoff_max_ms = 100\n";
 
-/// A daemon that is SIGKILLed when dropped (a test that fails never leaves one behind).
+/// A daemon that is killed (SIGKILL) when dropped (a test that fails never leaves one behind).
 struct Daemon(Child);
 
 impl Daemon {
@@ -168,7 +168,10 @@ fn workflow_publish_waits_across_a_restart_publishes_once_and_undoes() {
     assert_eq!(approval.action, "site.publish");
     assert_eq!(approval.rule, "approve-public");
     until_state(&ws, &publish.id, "waiting(approval)");
-    assert!(!ws.join("site/hello.md").exists(), "nothing before approval");
+    assert!(
+        !ws.join("site/hello.md").exists(),
+        "nothing before approval"
+    );
     daemon.kill();
 
     // Across a restart, the approval and the waiting task are still there.
@@ -223,7 +226,13 @@ fn rejection_reason_reaches_the_retried_run() {
     until_state(&ws, &id, "waiting(approval)");
     ok(
         &ws,
-        &["approvals", "reject", &first.id, "--reason", "the tone is off"],
+        &[
+            "approvals",
+            "reject",
+            &first.id,
+            "--reason",
+            "the tone is off",
+        ],
     );
     // Same transaction as the decision: no waiting for the daemon.
     let t = task(&ws, &id);
@@ -275,7 +284,8 @@ fn deny_fails_the_task_and_a_memory_note_cannot_skip_the_gate() {
     until_state(&ws, &denied, "failed");
     let t = task(&ws, &denied);
     assert!(
-        t.detail.contains("Secret pages are never published.") && t.detail.contains("no-secret-pages"),
+        t.detail.contains("Secret pages are never published.")
+            && t.detail.contains("no-secret-pages"),
         "{}",
         t.detail
     );
@@ -284,7 +294,10 @@ fn deny_fails_the_task_and_a_memory_note_cannot_skip_the_gate() {
 
     let approval = pending_for(&ws, &gated);
     assert_eq!(approval.rule, "approve-site");
-    assert!(approval.rationale.contains("publish without review"), "shown to the operator");
+    assert!(
+        approval.rationale.contains("publish without review"),
+        "shown to the operator"
+    );
     until_state(&ws, &gated, "waiting(approval)");
     assert!(effects(&ws, &gated).is_empty());
     assert!(!ws.join("site/launch.md").exists());
@@ -310,7 +323,10 @@ fn hold_window_cancel_never_sends_and_the_other_is_sent_once() {
     assert_eq!(a.reversibility, "irreversible");
     until_state(&ws, &cancelled, "waiting(approval)");
     ok(&ws, &["approvals", "approve", &a.id, &b.id]);
-    ok(&ws, &["approvals", "cancel", &b.id, "--reason", "changed my mind"]);
+    ok(
+        &ws,
+        &["approvals", "cancel", &b.id, "--reason", "changed my mind"],
+    );
     // The cancelled one fails at once (it may be waiting for its timer or already queued).
     let posts = |msg: &str| {
         rx.state
@@ -329,7 +345,10 @@ fn hold_window_cancel_never_sends_and_the_other_is_sent_once() {
         .unwrap();
     let performed = effects(&ws, &sent);
     assert_eq!(performed.len(), 1);
-    assert!(performed[0].created_ms >= held_until, "not before the hold window ended");
+    assert!(
+        performed[0].created_ms >= held_until,
+        "not before the hold window ended"
+    );
     until_state(&ws, &cancelled, "failed");
     assert!(
         task(&ws, &cancelled).detail.contains("changed my mind"),
@@ -365,7 +384,11 @@ fn sigkill_between_intent_and_completion_never_publishes_twice() {
     eventually("the page to be written", || page.exists().then_some(()));
     let rows = effects(&ws, &id);
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].state.as_str(), "intended", "killed before recording");
+    assert_eq!(
+        rows[0].state.as_str(),
+        "intended",
+        "killed before recording"
+    );
     daemon.kill();
     let written = std::fs::read(&page).unwrap();
     let modified = std::fs::metadata(&page).unwrap().modified().unwrap();
@@ -377,20 +400,28 @@ fn sigkill_between_intent_and_completion_never_publishes_twice() {
     assert_eq!(rows[0].state.as_str(), "done");
     let subject = format!("effect/{}", rows[0].key);
     assert_eq!(audit_count(&ws, "effect.intended", &subject), 1);
-    assert_eq!(audit_count(&ws, "effect.confirmed", &subject), 1, "resolved by lookup");
-    assert_eq!(audit_count(&ws, "effect.done", &subject), 0, "never performed again");
+    assert_eq!(
+        audit_count(&ws, "effect.confirmed", &subject),
+        1,
+        "resolved by lookup"
+    );
+    assert_eq!(
+        audit_count(&ws, "effect.done", &subject),
+        0,
+        "never performed again"
+    );
     assert_eq!(std::fs::read(&page).unwrap(), written);
-    assert_eq!(std::fs::metadata(&page).unwrap().modified().unwrap(), modified);
-    let history = std::fs::read_dir(ws.join("site-history"))
-        .map(|d| d.count())
-        .unwrap_or(0);
+    assert_eq!(
+        std::fs::metadata(&page).unwrap().modified().unwrap(),
+        modified
+    );
+    let history = std::fs::read_dir(ws.join("site-history")).map_or(0, Iterator::count);
     assert_eq!(history, 0, "no page was replaced");
 
     // Undo through the core handle (what the console sends).
-    let handle = keel::core::handle::CoreHandle::start(
-        keel::core::workspace::Workspace::open(&ws).unwrap(),
-    )
-    .unwrap();
+    let handle =
+        keel::core::handle::CoreHandle::start(keel::core::workspace::Workspace::open(&ws).unwrap())
+            .unwrap();
     let out = handle
         .request_blocking(keel::protocol::Op::UndoEffect {
             id: rows[0].key.clone(),
@@ -435,6 +466,52 @@ fn expired_approvals_resolve_their_tasks_by_the_default_outcome() {
     until_state(&ws, &late, "escalated");
     let t = task(&ws, &late);
     assert!(t.detail.contains("expired"), "{}", t.detail);
-    assert!(t.input["rejection"]["reason"].as_str().unwrap().contains("expired"));
+    assert!(
+        t.input["rejection"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("expired")
+    );
     assert!(!ws.join("site/late-news.md").exists());
+}
+
+#[test]
+fn reconcile_looks_up_done_webhook_effects_from_the_ledger() {
+    let rx = Receiver::start();
+    let hooks = format!(
+        "[connectors.webhooks.notify]\nurl = \"{0}/orders\"\nlookup_url = \"{0}/lookup/{{{{idempotency_key}}}}\"\n",
+        rx.base
+    );
+    let policy = "currency = \"USD\"\nfallback = \"require_approval\"\n\
+        [[rule]]\nid = \"notify-freely\"\naction = \"webhook.notify\"\noutcome = \"allow\"\nreason = \"Harmless.\"\n";
+    let (_dir, ws) = workspace(&hooks, Some(policy));
+    let daemon = Daemon::start(&ws, None);
+    let id = add_task(
+        &ws,
+        &["--role", "effect"],
+        &json!({"action": "webhook.notify", "args": {"msg": "hi"}}),
+    );
+    until_state(&ws, &id, "succeeded");
+    daemon.kill();
+    let key = effects(&ws, &id)[0].key.clone();
+
+    let clean = keel(&ws, &["reconcile", "--json"]);
+    assert!(
+        clean.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&clean.stdout),
+        String::from_utf8_lossy(&clean.stderr)
+    );
+    // The target loses its record: reconcile reports it, naming the effect.
+    rx.state.lock().unwrap().applied.clear();
+    let drift = keel(&ws, &["reconcile", "--json"]);
+    assert_eq!(drift.status.code(), Some(1));
+    let found: Vec<Value> = String::from_utf8_lossy(&drift.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["target"], "webhook.notify");
+    assert_eq!(found[0]["kind"], "missing");
+    assert_eq!(found[0]["subject"], key.as_str());
 }

@@ -29,8 +29,7 @@ impl TaskExecutor for BuiltinExecutor {
         matches!(
             role,
             "workflow" | "noop" | "webhook" | "publisher" | "effect"
-        )
-            || self.agents.as_ref().is_some_and(|a| a.handles(role))
+        ) || self.agents.as_ref().is_some_and(|a| a.handles(role))
     }
 
     fn execute(&self, ctx: &mut StepContext<'_>) -> Result<Outcome, RunError> {

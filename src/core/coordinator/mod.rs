@@ -211,7 +211,9 @@ impl Coordinator {
             .ok_or_else(|| Error::Other("coordinator env shared".into()))?;
         env.owners_dir = Some(owners_dir);
         env.scheduler = SchedulerSettings::from_config(&workspace.config)?;
-        env.gates = Some(Arc::new(crate::core::gate::Gates::for_workspace(workspace)?));
+        env.gates = Some(Arc::new(crate::core::gate::Gates::for_workspace(
+            workspace,
+        )?));
         coordinator.owner_lock = Some(lock);
         Ok(coordinator)
     }

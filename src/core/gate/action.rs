@@ -101,8 +101,7 @@ pub fn perform_gated(ctx: &mut StepContext<'_>, action: &GatedAction) -> Result<
             let args = apply_edit(args, edited_body);
             let out = ctx.effect(connector, &action.step, &action.action, &args)?;
             record_spend_once(ctx, &spend_step, &req)?;
-            ctx.env
-                .notify(&format!("task/{}", task.id), "effect.done");
+            ctx.env.notify(&format!("task/{}", task.id), "effect.done");
             Ok(Gated::Done(out))
         }
         GateResult::Pending {

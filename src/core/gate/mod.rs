@@ -80,7 +80,9 @@ impl Gates {
         connectors::for_action(&self.connectors, action).ok_or_else(|| {
             Error::invalid(
                 "action",
-                format!("no configured connector declares {action:?} (see [connectors] in config.toml)"),
+                format!(
+                    "no configured connector declares {action:?} (see [connectors] in config.toml)"
+                ),
             )
         })
     }

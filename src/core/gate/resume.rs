@@ -37,14 +37,9 @@ pub fn on_decision(
     };
     let reason = reason.unwrap_or_else(|| format!("the approval was {status}"));
     match (task.state, status.as_str()) {
-        (TaskState::Waiting(WaitFor::Approval), "approved") => queue::ops::resolve_approval(
-            tx,
-            now,
-            actor,
-            &task_id,
-            true,
-            json!({"approval": id}),
-        ),
+        (TaskState::Waiting(WaitFor::Approval), "approved") => {
+            queue::ops::resolve_approval(tx, now, actor, &task_id, true, json!({"approval": id}))
+        }
         (TaskState::Waiting(WaitFor::Approval), "rejected" | "expired" | "cancelled") => {
             carry_rejection(tx, &task_id, id, &action, &reason)?;
             queue::ops::resolve_approval(tx, now, actor, &task_id, false, json!(reason))

@@ -66,8 +66,10 @@ pub fn undo_effect(
         LedgerError::Store(e) => e,
         other => Error::Other(format!("undo of {} failed: {other}", row.action)),
     })?;
-    Ok(json!({"key": key, "action": row.action, "compensation": spec.compensation,
-              "result": undo}))
+    Ok(
+        json!({"key": key, "action": row.action, "compensation": spec.compensation,
+              "result": undo}),
+    )
 }
 
 /// `Op::UndoEffect` from the console or the CLI: always on behalf of the operator.
