@@ -250,6 +250,59 @@ fn rejection_reason_reaches_the_retried_run() {
     );
     assert!(!ws.join("site/draft-one.md").exists());
     assert!(effects(&ws, &id).is_empty(), "nothing was performed");
+
+    // Edited, then approved: the operator's text is what gets published.
+    let edit = ws.join("edit.json");
+    std::fs::write(
+        &edit,
+        json!({"title": "Hello", "body": "# Hello\n\nA warmer first post.\n"}).to_string(),
+    )
+    .unwrap();
+    ok(
+        &ws,
+        &[
+            "approvals",
+            "approve",
+            &second.id,
+            "--edit",
+            edit.to_str().unwrap(),
+        ],
+    );
+    until_state(&ws, &id, "succeeded");
+    let page = std::fs::read_to_string(ws.join("site/draft-one.md")).unwrap();
+    assert!(page.contains("A warmer first post."), "{page}");
+}
+
+#[test]
+fn republishing_a_slug_shows_the_current_page_and_bumps_the_version() {
+    let (_dir, ws) = workspace("", None);
+    let _daemon = Daemon::start(&ws, None);
+    let first = add_task(&ws, &["--role", "publisher"], &page_input("news"));
+    let a = pending_for(&ws, &first);
+    ok(&ws, &["approvals", "approve", &a.id]);
+    until_state(&ws, &first, "succeeded");
+    let mut changed = page_input("news");
+    changed["body"] = json!("# Hello\n\nSecond thoughts.\n");
+    let second = add_task(&ws, &["--role", "publisher"], &changed);
+    let b = pending_for(&ws, &second);
+    let card = keel::core::approvals::get(store(&ws).conn(), &b.id).unwrap();
+    assert!(
+        card.row.diff.contains("-First post.") && card.row.diff.contains("+Second thoughts."),
+        "the card shows the change: {}",
+        card.row.diff
+    );
+    ok(&ws, &["approvals", "approve", &b.id]);
+    until_state(&ws, &second, "succeeded");
+    let page = std::fs::read_to_string(ws.join("site/news.md")).unwrap();
+    assert!(
+        page.contains("Second thoughts.") && page.contains("version = 2"),
+        "{page}"
+    );
+    // Undo of the second publish puts the first page back.
+    let key = effects(&ws, &second)[0].key.clone();
+    ok(&ws, &["effects", "undo", &key]);
+    let page = std::fs::read_to_string(ws.join("site/news.md")).unwrap();
+    assert!(page.contains("First post."), "{page}");
 }
 
 const DENY_POLICY: &str = r#"
@@ -489,11 +542,21 @@ fn reconcile_looks_up_done_webhook_effects_from_the_ledger() {
     let id = add_task(
         &ws,
         &["--role", "effect"],
-        &json!({"action": "webhook.notify", "args": {"msg": "hi"}}),
+        &json!({"action": "webhook.notify", "args": {"msg": "hi"}, "cost": 0.5}),
     );
     until_state(&ws, &id, "succeeded");
     daemon.kill();
     let key = effects(&ws, &id)[0].key.clone();
+    // Its cost is recorded against the budget exactly once.
+    let (n, total): (i64, f64) = store(&ws)
+        .conn()
+        .query_row(
+            "SELECT count(*), coalesce(sum(amount), 0) FROM policy_spend WHERE agent = 'effect'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((n, total), (1, 0.5));
 
     let clean = keel(&ws, &["reconcile", "--json"]);
     assert!(

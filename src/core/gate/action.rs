@@ -27,6 +27,8 @@ pub struct GatedAction {
     /// The agent's explanation: shown on the approval card, never obeyed.
     pub rationale: String,
     pub proposed_body: Option<Value>,
+    /// The affected thing as it is now (the card shows the diff to `proposed_body`).
+    pub current_body: Option<Value>,
 }
 
 /// How a gated action ended for this run.
@@ -83,6 +85,7 @@ pub fn perform_gated(ctx: &mut StepContext<'_>, action: &GatedAction) -> Result<
         rationale,
         undo_available: spec.compensation.is_some(),
         proposed_body: action.proposed_body.clone(),
+        current_body: action.current_body.clone(),
         ..NewApproval::default()
     };
     let policy = gates.policy()?;

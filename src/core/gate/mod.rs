@@ -33,6 +33,8 @@ pub use resume::{housekeeping, on_decision};
 pub struct Gates {
     root: PathBuf,
     connectors: Vec<Box<dyn Connector>>,
+    /// The static site, read directly for the approval card's "current page".
+    site: connectors::SiteConnector,
     /// The parsed policy and the modification time of the file it came from; reloaded when
     /// the operator edits `policy.toml`.
     policy: Mutex<Option<(Option<SystemTime>, Arc<Policy>)>>,
@@ -49,9 +51,14 @@ impl std::fmt::Debug for Gates {
 impl Gates {
     /// The connectors configured for `ws` (`connectors::registry`) and its policy file.
     pub fn for_workspace(ws: &Workspace) -> Result<Self> {
+        let cfg = &ws.config.connectors.site;
         Ok(Gates {
             root: ws.root.clone(),
             connectors: connectors::registry(ws)?,
+            site: connectors::SiteConnector::open(
+                &ws.root.join(&cfg.dir),
+                &ws.root.join(&cfg.history_dir),
+            )?,
             policy: Mutex::new(None),
         })
     }
@@ -85,6 +92,11 @@ impl Gates {
                 ),
             )
         })
+    }
+
+    #[must_use]
+    pub fn site(&self) -> &connectors::SiteConnector {
+        &self.site
     }
 
     #[must_use]

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use super::{Gated, GatedAction, perform_gated};
-use crate::core::connectors::site;
+use crate::core::connectors::{front_matter, site};
 use crate::core::coordinator::{Outcome, RunError, StepContext};
 
 /// `publisher` input: `slug`, `body` (Markdown), optional `title`, `version` (default 1),
@@ -27,7 +27,21 @@ pub fn publish(ctx: &mut StepContext<'_>) -> Result<Outcome, RunError> {
     let body = text("body")
         .ok_or_else(|| RunError::Permanent("publisher input needs a Markdown \"body\"".into()))?;
     let title = text("title").unwrap_or_else(|| slug.clone());
-    let version = field("version").and_then(|v| v.as_i64()).unwrap_or(1);
+    // The page as it is now: shown as the diff on the approval card, and the base of the
+    // version (same content keeps its version, new content is the next one).
+    let current = ctx
+        .env
+        .gates
+        .as_ref()
+        .and_then(|g| g.site().read_page(&slug).ok().flatten());
+    let version = field("version")
+        .and_then(|v| v.as_i64())
+        .unwrap_or_else(|| match &current {
+            Some((fm, _)) if fm.content_hash == front_matter::body_hash(&body) => fm.version,
+            Some((fm, _)) => fm.version + 1,
+            None => 1,
+        });
+    let current_body = current.map(|(fm, old)| json!({"title": fm.title, "body": old}));
     let args = json!({"slug": slug, "title": title, "body": body, "version": version});
     let rationale = [text("rationale"), text("note")]
         .into_iter()
@@ -42,6 +56,7 @@ pub fn publish(ctx: &mut StepContext<'_>) -> Result<Outcome, RunError> {
         summary: format!("Publish \"{title}\" at {slug}.md (version {version})"),
         rationale,
         proposed_body: Some(json!({"title": title, "body": body})),
+        current_body,
         args,
         ..GatedAction::default()
     };
@@ -66,6 +81,7 @@ pub fn effect(ctx: &mut StepContext<'_>) -> Result<Outcome, RunError> {
         rationale: text("rationale").unwrap_or_default(),
         action: name,
         proposed_body: None,
+        current_body: None,
     };
     Ok(finish(perform_gated(ctx, &action)?))
 }
