@@ -475,6 +475,15 @@ fn sigkill_between_intent_and_completion_never_publishes_twice() {
     let handle =
         keel::core::handle::CoreHandle::start(keel::core::workspace::Workspace::open(&ws).unwrap())
             .unwrap();
+    let listed = handle
+        .request_blocking(keel::protocol::Op::Query {
+            query: keel::protocol::Query::Effects {
+                state: Some("done".into()),
+                limit: 10,
+            },
+        })
+        .unwrap();
+    assert_eq!(listed[0]["key"], rows[0].key.as_str());
     let out = handle
         .request_blocking(keel::protocol::Op::UndoEffect {
             id: rows[0].key.clone(),

@@ -52,6 +52,9 @@ fn answer(ctx: &CoreContext, query: Query) -> Result<Value> {
             offset,
             limit
         )?)),
+        Query::Effects { state, limit } => Ok(json!(
+            crate::core::effects::ledger::list(conn, state.as_deref(), limit)?
+        )),
         Query::Blackboard {
             topic,
             offset,
