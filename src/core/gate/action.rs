@@ -1,7 +1,7 @@
 //! A run's gated external action: policy, approval, then the effects ledger.
 
 use rusqlite::params;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::Gates;
 use crate::core::approvals::{self, GateResult, NewApproval};
@@ -194,11 +194,21 @@ fn apply_edit(args: Value, edit: Option<Value>) -> Value {
     }
 }
 
-/// The arguments of a task input as an object (for `effect` tasks).
-#[must_use]
-pub fn object(value: Option<&Value>) -> Map<String, Value> {
-    match value {
-        Some(Value::Object(m)) => m.clone(),
-        _ => Map::new(),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_edit_replaces_the_proposed_fields_only() {
+        let args = json!({"slug": "a", "title": "T", "body": "old", "version": 1});
+        assert_eq!(
+            apply_edit(args.clone(), Some(json!({"body": "new"}))),
+            json!({"slug": "a", "title": "T", "body": "new", "version": 1})
+        );
+        assert_eq!(
+            apply_edit(args.clone(), Some(json!("plain"))),
+            json!({"slug": "a", "title": "T", "body": "plain", "version": 1})
+        );
+        assert_eq!(apply_edit(args.clone(), None), args);
     }
 }

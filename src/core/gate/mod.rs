@@ -104,3 +104,57 @@ impl Gates {
         &self.connectors
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ONE_RULE: &str = "[[rule]]\nid = \"first\"\noutcome = \"deny\"\nreason = \"no\"\n";
+    const OTHER_RULE: &str = "[[rule]]\nid = \"second\"\noutcome = \"allow\"\nreason = \"yes\"\n";
+
+    #[test]
+    fn policy_is_cached_and_reloaded_when_the_file_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::init(&dir.path().join("ws")).unwrap();
+        let gates = Gates::for_workspace(&ws).unwrap();
+        let built_in = gates.policy().unwrap();
+        assert!(Arc::ptr_eq(&built_in, &gates.policy().unwrap()), "cached");
+        let path = ws.root.join(POLICY_FILE);
+        std::fs::write(&path, ONE_RULE).unwrap();
+        assert_eq!(gates.policy().unwrap().file.rules[0].id, "first");
+        // A later edit (its modification time moves) is picked up.
+        std::fs::write(&path, OTHER_RULE).unwrap();
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        assert_eq!(gates.policy().unwrap().file.rules[0].id, "second");
+        // A broken file is an error naming the file, not a silent fallback.
+        std::fs::write(&path, "[[rule]]\nid = 3\n").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(later + std::time::Duration::from_secs(5))
+            .unwrap();
+        let err = gates.policy().unwrap_err().to_string();
+        assert!(err.contains("policy.toml:"), "{err}");
+    }
+
+    #[test]
+    fn connectors_are_found_by_action() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::init(&dir.path().join("ws")).unwrap();
+        let gates = Gates::for_workspace(&ws).unwrap();
+        assert_eq!(gates.connector("site.publish").unwrap().name(), "site");
+        let err = gates
+            .connector("webhook.nowhere")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("webhook.nowhere"), "{err}");
+    }
+}
