@@ -45,7 +45,6 @@ pub fn perform_gated(ctx: &mut StepContext<'_>, action: &GatedAction) -> Result<
     let gates: std::sync::Arc<Gates> = ctx.env.gates.clone().ok_or_else(|| {
         RunError::Permanent("external actions need a coordinator opened on a workspace".into())
     })?;
-    super::ensure_blocking_context(&action.action)?;
     let connector = gates.connector(&action.action)?;
     let spec = connector
         .actions()

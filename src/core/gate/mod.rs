@@ -29,18 +29,6 @@ use crate::core::workspace::Workspace;
 pub use action::{Gated, GatedAction, perform_gated};
 pub use resume::{housekeeping, on_decision};
 
-/// Connectors use blocking HTTP clients: refuse to call them from an async runtime's thread
-/// (where reqwest's blocking client panics) with an error that says where to call them.
-pub fn ensure_blocking_context(what: &str) -> Result<()> {
-    if tokio::runtime::Handle::try_current().is_ok() {
-        return Err(Error::Other(format!(
-            "{what} calls a blocking connector; run it on a worker thread (spawn_blocking), \
-             not on an async runtime thread"
-        )));
-    }
-    Ok(())
-}
-
 /// The workspace's connectors and its (cached) policy, shared by every run of a process.
 pub struct Gates {
     root: PathBuf,
@@ -154,16 +142,6 @@ mod tests {
             .unwrap();
         let err = gates.policy().unwrap_err().to_string();
         assert!(err.contains("policy.toml:"), "{err}");
-    }
-
-    #[test]
-    fn connectors_refuse_an_async_runtime_thread() {
-        assert!(ensure_blocking_context("test").is_ok());
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        let err = rt.block_on(async { ensure_blocking_context("undo").unwrap_err() });
-        assert!(err.to_string().contains("spawn_blocking"), "{err}");
     }
 
     #[test]

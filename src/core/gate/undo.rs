@@ -47,7 +47,6 @@ pub fn undo_effect(
     actor: &Actor,
     id: &str,
 ) -> Result<Value> {
-    super::ensure_blocking_context("undo")?;
     let key = resolve_key(store.conn(), id)?;
     let row = ledger::get(store.conn(), &key)?.ok_or_else(|| Error::NotFound {
         kind: "effect".into(),
