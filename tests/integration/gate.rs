@@ -587,3 +587,40 @@ fn reconcile_looks_up_done_webhook_effects_from_the_ledger() {
     assert_eq!(found[0]["kind"], "missing");
     assert_eq!(found[0]["subject"], key.as_str());
 }
+
+#[test]
+fn sigkill_after_intent_before_sending_sends_once_with_the_same_key() {
+    let (_dir, ws) = workspace("", None);
+    let daemon = Daemon::start(&ws, None);
+    let id = add_task(&ws, &["--role", "publisher"], &page_input("later"));
+    let approval = pending_for(&ws, &id);
+    until_state(&ws, &id, "waiting(approval)");
+    daemon.kill();
+    ok(&ws, &["approvals", "approve", &approval.id]);
+
+    // Intent recorded, nothing sent yet: killed right there.
+    let daemon = Daemon::start(&ws, Some("effect.after_intent:60000"));
+    let key = eventually("the intent", || {
+        effects(&ws, &id).first().map(|e| e.key.clone())
+    });
+    daemon.kill();
+    let page = ws.join("site/later.md");
+    assert!(!page.exists(), "killed before sending");
+
+    let _daemon = Daemon::start(&ws, None);
+    until_state(&ws, &id, "succeeded");
+    let rows = effects(&ws, &id);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].key, key, "the same idempotency key");
+    assert_eq!(rows[0].state.as_str(), "done");
+    let subject = format!("effect/{key}");
+    assert_eq!(audit_count(&ws, "effect.intended", &subject), 1);
+    assert_eq!(
+        audit_count(&ws, "effect.resending", &subject),
+        1,
+        "looked up first"
+    );
+    assert_eq!(audit_count(&ws, "effect.done", &subject), 1);
+    let text = std::fs::read_to_string(&page).unwrap();
+    assert!(text.contains(&key), "the page carries the key: {text}");
+}
