@@ -28,20 +28,26 @@ pub fn publish(ctx: &mut StepContext<'_>) -> Result<Outcome, RunError> {
         .ok_or_else(|| RunError::Permanent("publisher input needs a Markdown \"body\"".into()))?;
     let title = text("title").unwrap_or_else(|| slug.clone());
     // The page as it is now: shown as the diff on the approval card, and the base of the
-    // version (same content keeps its version, new content is the next one).
-    let current = ctx
-        .env
-        .gates
-        .as_ref()
-        .and_then(|g| g.site().read_page(&slug).ok().flatten());
-    let version = field("version")
-        .and_then(|v| v.as_i64())
-        .unwrap_or_else(|| match &current {
-            Some((fm, _)) if fm.content_hash == front_matter::body_hash(&body) => fm.version,
-            Some((fm, _)) => fm.version + 1,
-            None => 1,
-        });
-    let current_body = current.map(|(fm, old)| json!({"title": fm.title, "body": old}));
+    // version (same content keeps its version, new content is the next one). Checkpointed,
+    // so a resumed run asks for exactly what the operator approved.
+    let explicit = field("version").and_then(|v| v.as_i64());
+    let (version, current_body): (i64, Option<Value>) =
+        ctx.step_with_input("read-page", "tool", &json!({"slug": slug}), |ctx| {
+            let current = ctx
+                .env
+                .gates
+                .as_ref()
+                .and_then(|g| g.site().read_page(&slug).ok().flatten());
+            let version = explicit.unwrap_or_else(|| match &current {
+                Some((fm, _)) if fm.content_hash == front_matter::body_hash(&body) => fm.version,
+                Some((fm, _)) => fm.version + 1,
+                None => 1,
+            });
+            Ok((
+                version,
+                current.map(|(fm, old)| json!({"title": fm.title, "body": old})),
+            ))
+        })?;
     let args = json!({"slug": slug, "title": title, "body": body, "version": version});
     let rationale = [text("rationale"), text("note")]
         .into_iter()
