@@ -194,7 +194,11 @@ fn workflow_publish_waits_across_a_restart_publishes_once_and_undoes() {
     assert_eq!(audit_count(&ws, "effect.done", &subject), 1);
 
     // The ledger from the CLI, then undo by a key prefix.
-    let listed = ok(&ws, &["effects", "list", "--json"]);
+    let shown: Value =
+        serde_json::from_str(&ok(&ws, &["effects", "show", &rows[0].key[..10], "--json"])).unwrap();
+    assert_eq!(shown["state"], "done");
+    assert_eq!(shown["result"]["slug"], "hello");
+    let listed = ok(&ws, &["effects", "list", "--state", "done", "--json"]);
     let listed: Vec<Value> = listed
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

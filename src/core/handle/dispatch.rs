@@ -52,9 +52,11 @@ fn answer(ctx: &CoreContext, query: Query) -> Result<Value> {
             offset,
             limit
         )?)),
-        Query::Effects { state, limit } => Ok(json!(
-            crate::core::effects::ledger::list(conn, state.as_deref(), limit)?
-        )),
+        Query::Effects { state, limit } => Ok(json!(crate::core::effects::ledger::list(
+            conn,
+            state.as_deref(),
+            limit
+        )?)),
         Query::Blackboard {
             topic,
             offset,
