@@ -159,6 +159,9 @@ pub enum Query {
         offset: usize,
         limit: usize,
     },
+    /// Answer: `Vec<core::effects::ledger::Effect>`, most recently changed first (only
+    /// those in `state` when given: intended, done, failed, compensated).
+    Effects { state: Option<String>, limit: usize },
     /// Answer: `Metrics`.
     Metrics,
     /// Answer: `Health`.

@@ -6,6 +6,7 @@ mod agents;
 mod audit;
 mod bench;
 mod doctor;
+mod effects;
 mod init;
 mod memory;
 mod models;
@@ -90,6 +91,9 @@ pub enum Command {
     /// The approval inbox: list, show, approve, reject, cancel; always-allow rules.
     #[command(subcommand)]
     Approvals(approvals::ApprovalsCommand),
+    /// The effects ledger: list, show and undo external actions.
+    #[command(subcommand)]
+    Effects(effects::EffectsCommand),
     /// Compare canonical state with the site and other targets; list mismatches and fixes.
     Reconcile(reconcile::ReconcileArgs),
     /// Submit, list, show, cancel and retry tasks.
@@ -145,6 +149,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Policy(cmd)) => policy::run(&cli.workspace_root(), cmd),
         Some(Command::Approvals(cmd)) => approvals::run(&cli.open_workspace()?, cmd),
+        Some(Command::Effects(cmd)) => effects::run(&cli.open_workspace()?, cmd),
         Some(Command::Reconcile(args)) => reconcile::run(&cli.open_workspace()?, args),
         Some(Command::Task(cmd)) => task::run(&cli.open_workspace()?, cmd),
         Some(Command::Queue(cmd)) => queue::run(&cli.open_workspace()?, cmd),

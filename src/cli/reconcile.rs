@@ -4,8 +4,10 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::core::connectors::SiteConnector;
-use crate::core::reconcile::{PublicationObjects, reconcile_site};
+use crate::core::connectors::undo::EffectRef;
+use crate::core::connectors::{SiteConnector, WebhookConnector};
+use crate::core::effects::ledger;
+use crate::core::reconcile::{PublicationObjects, reconcile_site, reconcile_webhook};
 use crate::core::workspace::Workspace;
 
 #[derive(Debug, Args)]
@@ -20,9 +22,22 @@ pub fn run(ws: &Workspace, args: &ReconcileArgs) -> anyhow::Result<ExitCode> {
     let store = ws.store()?;
     let cfg = &ws.config.connectors.site;
     let site = SiteConnector::open(&ws.root.join(&cfg.dir), &ws.root.join(&cfg.history_dir))?;
-    // TODO(lead, ledger): also run reconcile::reconcile_webhook for each configured webhook
-    // over its completed effects from the effects ledger.
-    let found = reconcile_site(&site, &PublicationObjects(store.conn()))?;
+    let mut found = reconcile_site(&site, &PublicationObjects(store.conn()))?;
+    // Each configured webhook, over its completed effects in the ledger.
+    for (name, cfg) in &ws.config.connectors.webhooks {
+        let hook = WebhookConnector::new(name, cfg.clone())?;
+        let done: Vec<EffectRef> = ledger::done_for_connector(store.conn(), name)?
+            .into_iter()
+            .map(|e| EffectRef {
+                id: e.key.clone(),
+                action: e.action,
+                args: e.args,
+                result: e.result.unwrap_or(serde_json::Value::Null),
+                key: e.key,
+            })
+            .collect();
+        found.extend(reconcile_webhook(&hook, &done));
+    }
     for m in &found {
         if args.json {
             super::say_json(m)?;

@@ -13,6 +13,8 @@ pub mod demo;
 pub mod doctor;
 pub mod effects;
 pub mod error;
+pub mod failpoint;
+pub mod gate;
 pub mod handle;
 pub mod ids;
 pub mod llm;

@@ -6,6 +6,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod crash;
+mod gate;
 mod orchestrator;
 mod agents;
 mod audit;

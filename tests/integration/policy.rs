@@ -8,7 +8,7 @@ mod approvals;
 mod cli;
 mod handle;
 mod hold;
-mod receiver;
+pub mod receiver;
 mod reconcile;
 mod site;
 mod webhook;

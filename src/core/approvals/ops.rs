@@ -47,6 +47,12 @@ pub fn dispatch(ctx: &mut CoreContext, op: Op) -> Result<Value> {
     };
     ctx.notify(&subject, action);
     ctx.notify("audit", action);
+    // The decision also moved the waiting task (same transaction): let views refresh it.
+    if let Some(id) = subject.strip_prefix("approval/")
+        && let Some(task) = super::get(ctx.store.conn(), id)?.row.task
+    {
+        ctx.notify(&format!("task/{task}"), action);
+    }
     Ok(answer)
 }
 

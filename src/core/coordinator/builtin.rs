@@ -1,4 +1,5 @@
-//! The roles the orchestrator runs itself (`workflow`, `noop`, `webhook`); every other role
+//! The roles the orchestrator runs itself (`workflow`, `noop`, `webhook`, and the gated
+//! `publisher` and `effect` of `core::gate::roles`); every other role
 //! goes to the agent runtime given as `agents`.
 
 use std::sync::Arc;
@@ -25,8 +26,10 @@ impl BuiltinExecutor {
 
 impl TaskExecutor for BuiltinExecutor {
     fn handles(&self, role: &str) -> bool {
-        matches!(role, "workflow" | "noop" | "webhook")
-            || self.agents.as_ref().is_some_and(|a| a.handles(role))
+        matches!(
+            role,
+            "workflow" | "noop" | "webhook" | "publisher" | "effect"
+        ) || self.agents.as_ref().is_some_and(|a| a.handles(role))
     }
 
     fn execute(&self, ctx: &mut StepContext<'_>) -> Result<Outcome, RunError> {
@@ -34,6 +37,8 @@ impl TaskExecutor for BuiltinExecutor {
             "workflow" => crate::core::workflow::runner::run(ctx),
             "noop" => Ok(Outcome::Succeeded(json!({}))),
             "webhook" => run_webhook(ctx),
+            "publisher" => crate::core::gate::roles::publish(ctx),
+            "effect" => crate::core::gate::roles::effect(ctx),
             role => match &self.agents {
                 Some(agents) => agents.execute(ctx),
                 None => Err(RunError::Permanent(format!(

@@ -56,6 +56,9 @@ pub enum RunError {
     Escalate(String),
     #[error("interrupted: {0:?}")]
     Interrupted(Interrupt),
+    /// Refused for good (a policy denial): the task fails without retry or escalation.
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl From<Error> for RunError {
@@ -179,6 +182,31 @@ impl<'a> StepContext<'a> {
     #[must_use]
     pub fn catalog(&self) -> &crate::core::queue::RoleCatalog {
         &self.env.catalog
+    }
+
+    /// If the next step already completed in this run under `name`, skips it and returns its
+    /// stored output (for callers that must not redo what comes before the step itself,
+    /// such as asking for an approval again).
+    pub fn replay_next(&mut self, name: &str) -> Result<Option<Value>, RunError> {
+        let row: Option<(String, String)> = self
+            .store
+            .conn()
+            .prepare_cached(
+                "SELECT name, output FROM run_steps WHERE run_id = ?1 AND step_index = ?2",
+            )
+            .map_err(Error::from)?
+            .query_row(params![self.run_id, self.next_index], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+            .map_err(Error::from)?;
+        match row {
+            Some((stored, output)) if stored == name => {
+                self.next_index += 1;
+                Ok(Some(serde_json::from_str(&output).unwrap_or(Value::Null)))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// Stops here if the run was interrupted or ran past its timeout.

@@ -87,6 +87,16 @@ pub fn finish(
             format!("timed out after {} ms", task.timeout_ms),
             true,
         ),
+        Err(RunError::Refused(message)) => (
+            TaskState::Failed,
+            "task.failed",
+            Change {
+                detail: Some(message.clone()),
+                error: Some(message),
+                count_attempt: true,
+                ..Change::default()
+            },
+        ),
         Err(RunError::Retryable(message)) => failure(config, task, now, message, true),
         Err(RunError::Permanent(message) | RunError::Escalate(message)) => {
             failure(config, task, now, message, false)

@@ -36,6 +36,17 @@ fn ids(conn: &Connection, sql: &str, now: Option<Millis>) -> Result<Vec<String>>
 
 pub fn run(store: &mut Store, env: &Env) -> Result<()> {
     let now = env.clock.now_ms();
+    // Approval expiry and decisions that landed while their task was finishing a run.
+    let resumed = {
+        let _gate = env
+            .write_gate
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        crate::core::gate::housekeeping(store, now)?
+    };
+    for id in resumed {
+        env.notify(&format!("task/{id}"), "task.approval_resolved");
+    }
     let mut changed: Vec<(String, &'static str)> = Vec::new();
     let conn = store.conn();
     let check_leases: i64 =

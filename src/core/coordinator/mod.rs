@@ -116,6 +116,9 @@ pub struct Env {
     /// Serialises this process's writers, so they queue on a mutex instead of `SQLite`'s
     /// sleeping busy handler (other processes still meet the busy handler).
     pub write_gate: Mutex<()>,
+    /// The workspace's connectors and policy, for runs that act on the outside world
+    /// (`None` for a coordinator opened on a bare database).
+    pub gates: Option<Arc<crate::core::gate::Gates>>,
 }
 
 impl Env {
@@ -174,6 +177,7 @@ impl Coordinator {
                 owners_dir: None,
                 notifier: None,
                 write_gate: Mutex::new(()),
+                gates: None,
             }),
             db_path,
             durability,
@@ -207,6 +211,9 @@ impl Coordinator {
             .ok_or_else(|| Error::Other("coordinator env shared".into()))?;
         env.owners_dir = Some(owners_dir);
         env.scheduler = SchedulerSettings::from_config(&workspace.config)?;
+        env.gates = Some(Arc::new(crate::core::gate::Gates::for_workspace(
+            workspace,
+        )?));
         coordinator.owner_lock = Some(lock);
         Ok(coordinator)
     }

@@ -164,8 +164,10 @@ pub fn perform(
         }
         None => intend(store, clock, actor, connector.name(), &key, request)?,
     }
+    crate::core::failpoint::pause("effect.after_intent");
     match connector.perform(request.action, request.args, &key) {
         Ok(result) => {
+            crate::core::failpoint::pause("effect.after_perform");
             record(
                 store,
                 clock,
@@ -335,5 +337,28 @@ pub fn for_task(conn: &Connection, task: &str) -> Result<Vec<Effect>, Error> {
         "SELECT {COLUMNS} FROM effects WHERE task = ?1 ORDER BY created_ms, key"
     ))?;
     let rows = stmt.query_map([task], from_row)?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// The latest effects (most recently changed first), optionally only those in `state`.
+pub fn list(conn: &Connection, state: Option<&str>, limit: usize) -> Result<Vec<Effect>, Error> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM effects WHERE ?1 IS NULL OR state = ?1
+         ORDER BY updated_ms DESC, key LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(
+        params![state, i64::try_from(limit).unwrap_or(i64::MAX)],
+        from_row,
+    )?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// Completed effects of the connector named `connector` (for reconciliation).
+pub fn done_for_connector(conn: &Connection, connector: &str) -> Result<Vec<Effect>, Error> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM effects WHERE connector = ?1 AND state = 'done'
+         ORDER BY created_ms, key"
+    ))?;
+    let rows = stmt.query_map([connector], from_row)?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }

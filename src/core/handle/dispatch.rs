@@ -34,6 +34,7 @@ pub fn dispatch(ctx: &mut CoreContext, op: Op) -> Result<Value> {
         | Op::Reject { .. }
         | Op::CancelApproval { .. }
         | Op::RevokeAllowRule { .. }) => crate::core::approvals::ops::dispatch(ctx, op),
+        Op::UndoEffect { id } => crate::core::gate::undo::dispatch(ctx, &id),
         op @ (Op::SubmitTask { .. }
         | Op::RetryTask { .. }
         | Op::CancelTask { .. }
@@ -72,6 +73,11 @@ fn answer(ctx: &CoreContext, query: Query) -> Result<Value> {
             state.as_deref(),
             text.as_deref(),
             offset,
+            limit
+        )?)),
+        Query::Effects { state, limit } => Ok(json!(crate::core::effects::ledger::list(
+            conn,
+            state.as_deref(),
             limit
         )?)),
         Query::Blackboard {

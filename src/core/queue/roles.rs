@@ -31,6 +31,14 @@ pub const BUILTIN_ROLES: &[(&str, &str)] = &[
         "webhook",
         "POSTs each of its steps to a loopback URL through the effects ledger",
     ),
+    (
+        "publisher",
+        "publishes a Markdown page on the static site, through policy and approval",
+    ),
+    (
+        "effect",
+        "runs one configured connector action (e.g. a webhook), through policy and approval",
+    ),
 ];
 
 #[derive(Debug, Clone, Default)]

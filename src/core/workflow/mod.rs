@@ -252,9 +252,10 @@ mod tests {
     fn the_shipped_content_workflow_parses_as_a_chain() {
         let wf = Workflow::parse(BUILTIN[0].1, Path::new(BUILTIN[0].0)).unwrap();
         let names: Vec<_> = wf.stages.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["research", "write", "edit", "approve", "publish"]);
-        assert_eq!(wf.stages[4].after, ["approve"]);
-        assert!(wf.stages[3].approval);
+        assert_eq!(names, ["research", "write", "edit", "publish"]);
+        assert_eq!(wf.stages[3].after, ["edit"]);
+        // The approval happens at the publish gate (policy), not in a stage of its own.
+        assert!(!wf.stages[3].approval);
     }
 
     #[test]

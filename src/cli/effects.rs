@@ -1,0 +1,104 @@
+//! `keel effects list|show|undo`: the effects ledger from the command line.
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+use crate::core::audit::Actor;
+use crate::core::clock::{SystemClock, rfc3339};
+use crate::core::connectors;
+use crate::core::effects::ledger::{self, Effect};
+use crate::core::gate::undo;
+use crate::core::workspace::Workspace;
+
+#[derive(Debug, Subcommand)]
+pub enum EffectsCommand {
+    /// List external actions, most recently changed first.
+    List {
+        /// Only effects in this state: intended, done, failed, compensated.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one effect (its key, or a unique prefix of 8+ characters).
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Undo a completed effect through its connector's compensation.
+    Undo {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(ws: &Workspace, cmd: &EffectsCommand) -> anyhow::Result<ExitCode> {
+    let mut store = ws.store()?;
+    match cmd {
+        EffectsCommand::List { state, limit, json } => {
+            if let Some(s) = state
+                && !["intended", "done", "failed", "compensated"].contains(&s.as_str())
+            {
+                anyhow::bail!("unknown state {s:?}: use intended, done, failed or compensated");
+            }
+            let rows = ledger::list(store.conn(), state.as_deref(), *limit)?;
+            for e in &rows {
+                if *json {
+                    super::say_json(e)?;
+                } else {
+                    super::say(&line(e));
+                }
+            }
+            if !*json {
+                super::say(&format!("{} effects", rows.len()));
+            }
+        }
+        EffectsCommand::Show { id, json } => {
+            let key = undo::resolve_key(store.conn(), id)?;
+            let e = ledger::get(store.conn(), &key)?
+                .ok_or_else(|| anyhow::anyhow!("no effect {key}"))?;
+            if *json {
+                super::say_json(&e)?;
+            } else {
+                super::say(&line(&e));
+                super::say(&format!("task     {} (step {})", e.task, e.step));
+                super::say(&format!("args     {}", e.args));
+                if let Some(r) = &e.result {
+                    super::say(&format!("result   {r}"));
+                }
+                if let Some(err) = &e.error {
+                    super::say(&format!("error    {err}"));
+                }
+            }
+        }
+        EffectsCommand::Undo { id, json } => {
+            let registry = connectors::registry(ws)?;
+            let out = undo::undo_effect(&mut store, &SystemClock, &registry, &Actor::Operator, id)?;
+            if *json {
+                super::say_json(&out)?;
+            } else {
+                super::say(&format!(
+                    "undone: {} ({})",
+                    out["action"].as_str().unwrap_or_default(),
+                    out["key"].as_str().unwrap_or_default()
+                ));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn line(e: &Effect) -> String {
+    format!(
+        "{:.16}  {:<11} {:<16} {}",
+        e.key,
+        e.state.as_str(),
+        e.action,
+        rfc3339(e.updated_ms)
+    )
+}

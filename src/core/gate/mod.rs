@@ -1,0 +1,160 @@
+//! The one path every external action of a run takes: a typed [`ActionRequest`], the
+//! workspace's policy, the approval gate, and only then the effects ledger.
+//!
+//! - `Proceed` → the connector runs through [`crate::core::effects::ledger::perform`] as a
+//!   checkpointed step, and its spend is recorded once (in a step of its own).
+//! - `Pending` → the task waits (approval) holding no worker; the operator's decision resumes
+//!   or fails it in the decision's own transaction ([`resume`]).
+//! - `Held` → the task waits (timer) until the hold window ends; cancelled in the window, it
+//!   fails and the action is never sent.
+//! - `Rejected` → the run ends escalated with the reason; a retried run asks again with the
+//!   reason on its approval card.
+//! - `Denied` → the task fails with the rule's reason.
+
+pub mod action;
+pub mod resume;
+pub mod roles;
+pub mod undo;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use crate::core::connectors;
+use crate::core::effects::Connector;
+use crate::core::error::{Error, Result};
+use crate::core::policy::{POLICY_FILE, Policy};
+use crate::core::workspace::Workspace;
+
+pub use action::{Gated, GatedAction, perform_gated};
+pub use resume::{housekeeping, on_decision};
+
+/// The workspace's connectors and its (cached) policy, shared by every run of a process.
+pub struct Gates {
+    root: PathBuf,
+    connectors: Vec<Box<dyn Connector>>,
+    /// The static site, read directly for the approval card's "current page".
+    site: connectors::SiteConnector,
+    /// The parsed policy and the modification time of the file it came from; reloaded when
+    /// the operator edits `policy.toml`.
+    policy: Mutex<Option<(Option<SystemTime>, Arc<Policy>)>>,
+}
+
+impl std::fmt::Debug for Gates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gates")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gates {
+    /// The connectors configured for `ws` (`connectors::registry`) and its policy file.
+    pub fn for_workspace(ws: &Workspace) -> Result<Self> {
+        let cfg = &ws.config.connectors.site;
+        Ok(Gates {
+            root: ws.root.clone(),
+            connectors: connectors::registry(ws)?,
+            site: connectors::SiteConnector::open(
+                &ws.root.join(&cfg.dir),
+                &ws.root.join(&cfg.history_dir),
+            )?,
+            policy: Mutex::new(None),
+        })
+    }
+
+    /// The policy, re-read only when `policy.toml` changed since the last read.
+    pub fn policy(&self) -> Result<Arc<Policy>> {
+        let stamp = std::fs::metadata(self.root.join(POLICY_FILE))
+            .and_then(|m| m.modified())
+            .ok();
+        let mut cached = self
+            .policy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((at, policy)) = cached.as_ref()
+            && *at == stamp
+        {
+            return Ok(Arc::clone(policy));
+        }
+        let policy = Arc::new(Policy::load(&self.root)?);
+        *cached = Some((stamp, Arc::clone(&policy)));
+        Ok(policy)
+    }
+
+    /// The configured connector that declares `action`.
+    pub fn connector(&self, action: &str) -> Result<&dyn Connector> {
+        connectors::for_action(&self.connectors, action).ok_or_else(|| {
+            Error::invalid(
+                "action",
+                format!(
+                    "no configured connector declares {action:?} (see [connectors] in config.toml)"
+                ),
+            )
+        })
+    }
+
+    #[must_use]
+    pub fn site(&self) -> &connectors::SiteConnector {
+        &self.site
+    }
+
+    #[must_use]
+    pub fn connectors(&self) -> &[Box<dyn Connector>] {
+        &self.connectors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ONE_RULE: &str = "[[rule]]\nid = \"first\"\noutcome = \"deny\"\nreason = \"no\"\n";
+    const OTHER_RULE: &str = "[[rule]]\nid = \"second\"\noutcome = \"allow\"\nreason = \"yes\"\n";
+
+    #[test]
+    fn policy_is_cached_and_reloaded_when_the_file_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::init(&dir.path().join("ws")).unwrap();
+        let gates = Gates::for_workspace(&ws).unwrap();
+        let built_in = gates.policy().unwrap();
+        assert!(Arc::ptr_eq(&built_in, &gates.policy().unwrap()), "cached");
+        let path = ws.root.join(POLICY_FILE);
+        std::fs::write(&path, ONE_RULE).unwrap();
+        assert_eq!(gates.policy().unwrap().file.rules[0].id, "first");
+        // A later edit (its modification time moves) is picked up.
+        std::fs::write(&path, OTHER_RULE).unwrap();
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        assert_eq!(gates.policy().unwrap().file.rules[0].id, "second");
+        // A broken file is an error naming the file, not a silent fallback.
+        std::fs::write(&path, "[[rule]]\nid = 3\n").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(later + std::time::Duration::from_secs(5))
+            .unwrap();
+        let err = gates.policy().unwrap_err().to_string();
+        assert!(err.contains("policy.toml:"), "{err}");
+    }
+
+    #[test]
+    fn connectors_are_found_by_action() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::init(&dir.path().join("ws")).unwrap();
+        let gates = Gates::for_workspace(&ws).unwrap();
+        assert_eq!(gates.connector("site.publish").unwrap().name(), "site");
+        let err = gates
+            .connector("webhook.nowhere")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("webhook.nowhere"), "{err}");
+    }
+}

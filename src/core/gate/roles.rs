@@ -1,0 +1,100 @@
+//! The built-in roles that act on the outside world, always through [`super::perform_gated`]:
+//! `publisher` (the content workflow's publish stage: a Markdown page on the static site) and
+//! `effect` (one configured connector action, e.g. a webhook).
+
+use serde_json::{Value, json};
+
+use super::{Gated, GatedAction, perform_gated};
+use crate::core::connectors::{front_matter, site};
+use crate::core::coordinator::{Outcome, RunError, StepContext};
+
+/// `publisher` input: `slug`, `body` (Markdown), optional `title`, `version` (default 1),
+/// `rationale`/`note` (shown to the operator). Fields missing from the input are taken from
+/// the upstream stages' outputs (the latest stage that has them).
+pub fn publish(ctx: &mut StepContext<'_>) -> Result<Outcome, RunError> {
+    let input = ctx.task().input.clone();
+    let field = |name: &str| -> Option<Value> {
+        input.get(name).cloned().or_else(|| {
+            input
+                .get("upstream")
+                .and_then(Value::as_object)
+                .and_then(|up| up.values().rev().find_map(|o| o.get(name).cloned()))
+        })
+    };
+    let text = |name: &str| field(name).and_then(|v| v.as_str().map(str::to_string));
+    let slug = text("slug")
+        .ok_or_else(|| RunError::Permanent("publisher input needs a \"slug\"".into()))?;
+    let body = text("body")
+        .ok_or_else(|| RunError::Permanent("publisher input needs a Markdown \"body\"".into()))?;
+    let title = text("title").unwrap_or_else(|| slug.clone());
+    // The page as it is now: shown as the diff on the approval card, and the base of the
+    // version (same content keeps its version, new content is the next one). Checkpointed,
+    // so a resumed run asks for exactly what the operator approved.
+    let explicit = field("version").and_then(|v| v.as_i64());
+    let (version, current_body): (i64, Option<Value>) =
+        ctx.step_with_input("read-page", "tool", &json!({"slug": slug}), |ctx| {
+            let current = ctx
+                .env
+                .gates
+                .as_ref()
+                .and_then(|g| g.site().read_page(&slug).ok().flatten());
+            let version = explicit.unwrap_or_else(|| match &current {
+                Some((fm, _)) if fm.content_hash == front_matter::body_hash(&body) => fm.version,
+                Some((fm, _)) => fm.version + 1,
+                None => 1,
+            });
+            Ok((
+                version,
+                current.map(|(fm, old)| json!({"title": fm.title, "body": old})),
+            ))
+        })?;
+    let args = json!({"slug": slug, "title": title, "body": body, "version": version});
+    let rationale = [text("rationale"), text("note")]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("\n");
+    let action = GatedAction {
+        step: "publish".into(),
+        action: site::PUBLISH.into(),
+        target: slug.clone(),
+        object_kind: Some("publication".into()),
+        summary: format!("Publish \"{title}\" at {slug}.md (version {version})"),
+        rationale,
+        proposed_body: Some(json!({"title": title, "body": body})),
+        current_body,
+        args,
+        ..GatedAction::default()
+    };
+    Ok(finish(perform_gated(ctx, &action)?))
+}
+
+/// `effect` input: `action` (e.g. `webhook.notify`), `args`, optional `target`, `amount`,
+/// `cost`, `kind`, `summary`, `rationale`.
+pub fn effect(ctx: &mut StepContext<'_>) -> Result<Outcome, RunError> {
+    let input = ctx.task().input.clone();
+    let text = |name: &str| input.get(name).and_then(Value::as_str).map(str::to_string);
+    let name = text("action")
+        .ok_or_else(|| RunError::Permanent("effect input needs an \"action\"".into()))?;
+    let action = GatedAction {
+        step: "effect".into(),
+        target: text("target").unwrap_or_else(|| name.clone()),
+        args: input.get("args").cloned().unwrap_or_else(|| json!({})),
+        object_kind: text("kind"),
+        amount: input.get("amount").and_then(Value::as_f64),
+        cost: input.get("cost").and_then(Value::as_f64).unwrap_or(0.0),
+        summary: text("summary").unwrap_or_else(|| format!("Run {name}")),
+        rationale: text("rationale").unwrap_or_default(),
+        action: name,
+        proposed_body: None,
+        current_body: None,
+    };
+    Ok(finish(perform_gated(ctx, &action)?))
+}
+
+fn finish(gated: Gated) -> Outcome {
+    match gated {
+        Gated::Done(result) => Outcome::Succeeded(json!({"result": result})),
+        Gated::Wait(outcome) => outcome,
+    }
+}
