@@ -77,11 +77,18 @@ pub enum Op {
         reason: String,
     },
     /// Undo a completed external action through its compensation.
-    UndoEffect { id: String },
+    UndoEffect {
+        id: String,
+    },
     /// Cancel an approved irreversible action during its hold window.
-    CancelApproval { id: String, reason: String },
+    CancelApproval {
+        id: String,
+        reason: String,
+    },
     /// Revoke an "always allow" rule created from an approval.
-    RevokeAllowRule { id: String },
+    RevokeAllowRule {
+        id: String,
+    },
 
     // Runs (agents).
     ReplayRun {
@@ -331,6 +338,12 @@ pub struct ValueRow {
     pub approval_rate: f64,
     pub failure_rate: f64,
     pub escalation_rate: f64,
+    /// Succeeded + failed + escalated: what the failure and escalation rates are over.
+    #[serde(default)]
+    pub tasks_finished: i64,
+    /// Approvals decided (anything but pending): what the approval rate is over.
+    #[serde(default)]
+    pub approvals_decided: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]

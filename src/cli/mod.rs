@@ -1,18 +1,19 @@
 //! The command line: every console action is a subcommand, so keel is scriptable and
 //! testable without a terminal. `keel` with no subcommand opens the console.
 
-mod approvals;
 mod agents;
+mod approvals;
 mod audit;
 mod bench;
 mod init;
+mod metrics;
 mod models;
 mod policy;
-mod reconcile;
 mod queue;
+mod reconcile;
 mod run;
-mod task;
 mod runs;
+mod task;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -94,6 +95,8 @@ pub enum Command {
     /// List, show and replay agent runs.
     #[command(subcommand)]
     Runs(runs::RunsCommand),
+    /// The value ledger per workflow and agent; spend today against the daily budget.
+    Metrics(metrics::MetricsArgs),
 }
 
 impl Cli {
@@ -129,6 +132,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Run { workers }) => run::run(&cli.open_workspace()?, *workers),
         Some(Command::Agents(cmd)) => agents::run(&cli.open_workspace()?, cmd),
         Some(Command::Runs(cmd)) => runs::run(&cli.open_workspace()?, cmd),
+        Some(Command::Metrics(args)) => metrics::run(&cli.open_workspace()?, args),
     }
 }
 

@@ -28,6 +28,8 @@ pub struct Config {
     pub providers: crate::core::llm::config::Providers,
     /// Which provider serves each model tier.
     pub routing: crate::core::llm::RoutingConfig,
+    /// The value ledger's estimates (`keel metrics`).
+    pub value: crate::core::metrics::ValueConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

@@ -4,10 +4,10 @@
 // Test code may panic on setup failures: that is how a test reports them.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod agents;
 mod crash;
 mod orchestrator;
-mod agents;
-mod support;
 mod policy;
+mod support;
 mod tui;
 mod workspace;

@@ -66,11 +66,24 @@ fn answer(ctx: &CoreContext, query: Query) -> Result<Value> {
             offset,
             limit
         )?)),
-        Query::Runs { task, offset, limit } => {
-            Ok(json!(agents::query::runs(conn, task.as_deref(), offset, limit)?))
-        }
+        Query::Runs {
+            task,
+            offset,
+            limit,
+        } => Ok(json!(agents::query::runs(
+            conn,
+            task.as_deref(),
+            offset,
+            limit
+        )?)),
         Query::RunDetail { id } => Ok(json!(agents::query::run_detail(conn, &id)?)),
         Query::MemoryUsed { run } => Ok(json!(agents::query::memory_used(conn, &run)?)),
+        Query::Metrics => Ok(json!(crate::core::metrics::for_workspace(
+            &ctx.workspace,
+            conn,
+            ctx.clock.now_ms()
+        )?)),
+        Query::Health => Ok(json!(crate::core::health::report(&ctx.workspace, conn)?)),
         other => Err(not_available(&format!("{other:?}"))),
     }
 }
