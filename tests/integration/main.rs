@@ -6,6 +6,7 @@
 
 mod agents;
 mod crash;
+mod metrics;
 mod orchestrator;
 mod policy;
 mod support;
