@@ -6,6 +6,7 @@
 
 mod agents;
 mod crash;
+mod live;
 mod metrics;
 mod orchestrator;
 mod policy;
