@@ -12,4 +12,5 @@ mod orchestrator;
 mod policy;
 mod support;
 mod tui;
+mod tui_live;
 mod workspace;
