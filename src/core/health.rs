@@ -18,7 +18,7 @@ use crate::protocol::{Health, ProviderHealth};
 
 /// How long a provider check is reused: an `auto` provider is probed over the network
 /// (loopback), and the console asks for health after every change.
-const PROVIDER_CHECK_TTL: Duration = Duration::from_secs(60);
+const PROVIDER_CHECK_TTL: Duration = Duration::from_mins(1);
 
 /// The health report for `ws`, read through `conn`.
 pub fn report(ws: &Workspace, conn: &Connection) -> Result<Health> {

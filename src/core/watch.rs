@@ -99,9 +99,9 @@ fn sleep_unless_stopped(stop: &AtomicBool, total: Duration) -> bool {
         if stop.load(Ordering::SeqCst) {
             return false;
         }
-        let step = left.min(slice);
-        std::thread::sleep(step);
-        left -= step;
+        let nap = left.min(slice);
+        std::thread::sleep(nap);
+        left -= nap;
     }
     !stop.load(Ordering::SeqCst)
 }

@@ -41,7 +41,7 @@ fn tasks(handle: &CoreHandle, state: Option<&str>) -> Page<TaskRow> {
 
 /// Waits (generously: a correctness check, not a timing) until `done` holds.
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_mins(1);
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(50));
@@ -59,6 +59,7 @@ impl Drop for Daemon {
 
 #[test]
 fn console_coordinator_and_keel_run_share_the_queue_without_running_a_task_twice() {
+    const N: u64 = 40;
     let (_tmp, ws) = workspace();
     let handle = CoreHandle::start(ws.clone()).unwrap();
     let mut events = handle.subscribe();
@@ -74,7 +75,6 @@ fn console_coordinator_and_keel_run_share_the_queue_without_running_a_task_twice
             .spawn()
             .unwrap(),
     );
-    const N: u64 = 40;
     for i in 0..N {
         handle
             .request_blocking(Op::SubmitTask {

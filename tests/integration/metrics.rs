@@ -31,7 +31,7 @@ use crate::support::keel;
 const T0: i64 = 1_800_000_000_000;
 const DAY: i64 = 86_400_000;
 
-/// Answers every request with one OpenAI chat completion (100 tokens in, 20 out).
+/// Answers every request with one `OpenAI` chat completion (100 tokens in, 20 out).
 async fn model_server(answer: &str) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -97,12 +97,11 @@ impl App {
                 Target::Approvals,
                 Target::Memory,
             ],
-            // The timeline itself is reloaded below when it shows the newest entries.
-            Screen::Audit => Vec::new(),
+            // The timeline is reloaded below when it shows the newest entries; metrics and
+            // health are added for every screen.
+            Screen::Audit | Screen::Metrics | Screen::Health => Vec::new(),
             Screen::Objects => vec![Target::Objects, Target::History],
             Screen::Blackboard => vec![Target::Blackboard],
-            Screen::Metrics => Vec::new(),
-            Screen::Health => Vec::new(),
             Screen::Run => vec![Target::RunDetail],
         };
         targets.extend([Target::Metrics, Target::Health]);
