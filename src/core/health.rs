@@ -33,19 +33,15 @@ pub fn report(ws: &Workspace, conn: &Connection) -> Result<Health> {
     })
 }
 
-/// `present` when every model file is in place, else `missing: run …`. (Whether the model
-/// has loaded is the embedder's own `ModelState` event.)
+/// `present` when every model file is in place, else `missing: run …` (short: the status
+/// bar shows it; `keel models status` lists the files). Whether the model has loaded is
+/// the embedder's own `ModelState` event.
 #[must_use]
 pub fn embedding_model(assets: &Assets) -> String {
-    let missing = assets.missing();
-    if missing.is_empty() {
+    if assets.missing().is_empty() {
         "present".into()
     } else {
-        format!(
-            "missing: run `{FETCH_COMMAND}` ({} file(s) absent under {})",
-            missing.len(),
-            assets.root.display()
-        )
+        format!("missing: run `{FETCH_COMMAND}`")
     }
 }
 

@@ -146,7 +146,8 @@ fn console_runs_work_refreshes_across_processes_approves_and_edits() {
     let first = if remaining == alpha { &beta } else { &alpha };
     // Edit the other one's draft, review the diff, approve.
     t.keys(&["e"]);
-    t.wait_for("launch notes.");
+    // (The draft's text is also on the approval card: wait for the editor itself.)
+    t.wait_for("Edit draft —");
     t.keys(&["End", " Edited by hand."]);
     t.wait_for("Edited by hand.");
     t.keys(&["C-s"]);
