@@ -37,8 +37,18 @@ impl Live {
         clock: Arc<dyn Clock>,
         events: &broadcast::Sender<Event>,
     ) -> Result<Self> {
+        Self::start_with(ws, clock, events, executor())
+    }
+
+    /// [`Live::start`] with another executor (tests).
+    pub fn start_with(
+        ws: &Workspace,
+        clock: Arc<dyn Clock>,
+        events: &broadcast::Sender<Event>,
+        executor: Arc<dyn TaskExecutor>,
+    ) -> Result<Self> {
         let notifier = event_notifier(events.clone());
-        let coordinator = Coordinator::for_workspace(ws, clock, executor())?.configure(|env| {
+        let coordinator = Coordinator::for_workspace(ws, clock, executor)?.configure(|env| {
             env.notifier = Some(notifier);
         });
         tracing::info!(owner = %coordinator.env.owner, "console: coordinator started");

@@ -213,3 +213,57 @@ fn health_reports_schema_model_providers_schedules_queue_and_audit() {
     );
     handle.shutdown();
 }
+
+/// Works until it is interrupted (a long model call, say).
+struct UntilInterrupted;
+
+impl keel::core::coordinator::TaskExecutor for UntilInterrupted {
+    fn handles(&self, _role: &str) -> bool {
+        true
+    }
+    fn execute(
+        &self,
+        ctx: &mut keel::core::coordinator::StepContext<'_>,
+    ) -> Result<keel::core::coordinator::Outcome, keel::core::coordinator::RunError> {
+        loop {
+            ctx.check_interrupt()?;
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+#[test]
+fn quitting_releases_the_lease_of_a_task_in_flight() {
+    let (_tmp, ws) = workspace();
+    let handle = CoreHandle::start(ws.clone()).unwrap();
+    let live = Live::start_with(
+        &ws,
+        Arc::new(SystemClock),
+        &handle.events_sender(),
+        Arc::new(UntilInterrupted),
+    )
+    .unwrap();
+    handle
+        .request_blocking(Op::SubmitTask {
+            task: json!({"role": "noop", "title": "long one"}),
+        })
+        .unwrap();
+    let owner = live.owner().to_string();
+    let lease = |ws: &Workspace| -> (String, Option<String>) {
+        ws.store()
+            .unwrap()
+            .conn()
+            .query_row(
+                "SELECT state, lease_owner FROM tasks WHERE title = 'long one'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+    };
+    wait_until("the console to claim the task", || {
+        lease(&ws) == ("running".to_string(), Some(owner.clone()))
+    });
+    live.stop();
+    assert_eq!(lease(&ws), ("queued".to_string(), None));
+    handle.shutdown();
+}
