@@ -350,7 +350,8 @@ pub struct ValueRow {
 pub struct Health {
     pub workspace: String,
     pub schema_version: i64,
-    /// missing | loading | ready | failed: <reason>
+    /// `present` (files in place) | `missing: run …` from the health query; an embedder's
+    /// `ModelState` events say `loading` | `ready` | `failed: <reason>`.
     pub embedding_model: String,
     pub providers: Vec<ProviderHealth>,
     pub schedules: Vec<ScheduleRow>,
