@@ -83,11 +83,18 @@ pub enum Op {
         reason: String,
     },
     /// Undo a completed external action through its compensation.
-    UndoEffect { id: String },
+    UndoEffect {
+        id: String,
+    },
     /// Cancel an approved irreversible action during its hold window.
-    CancelApproval { id: String, reason: String },
+    CancelApproval {
+        id: String,
+        reason: String,
+    },
     /// Revoke an "always allow" rule created from an approval.
-    RevokeAllowRule { id: String },
+    RevokeAllowRule {
+        id: String,
+    },
 
     // Runs (agents).
     ReplayRun {
@@ -340,13 +347,20 @@ pub struct ValueRow {
     pub approval_rate: f64,
     pub failure_rate: f64,
     pub escalation_rate: f64,
+    /// Succeeded + failed + escalated: what the failure and escalation rates are over.
+    #[serde(default)]
+    pub tasks_finished: i64,
+    /// Approvals decided (anything but pending): what the approval rate is over.
+    #[serde(default)]
+    pub approvals_decided: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Health {
     pub workspace: String,
     pub schema_version: i64,
-    /// missing | loading | ready | failed: <reason>
+    /// `present` (files in place) | `missing: run …` from the health query; an embedder's
+    /// `ModelState` events say `loading` | `ready` | `failed: <reason>`.
     pub embedding_model: String,
     pub providers: Vec<ProviderHealth>,
     pub schedules: Vec<ScheduleRow>,

@@ -1,22 +1,23 @@
 //! The command line: every console action is a subcommand, so keel is scriptable and
 //! testable without a terminal. `keel` with no subcommand opens the console.
 
-mod approvals;
 mod agents;
+mod approvals;
 mod audit;
 mod bench;
 mod doctor;
 mod effects;
 mod init;
 mod memory;
+mod metrics;
 mod models;
 mod policy;
-mod reconcile;
 mod queue;
+mod reconcile;
 mod run;
-mod task;
 mod runs;
 mod objects;
+mod task;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -117,6 +118,8 @@ pub enum Command {
     /// Long-term memory: add, import, search, explain a run's retrievals, forget, reindex.
     #[command(subcommand)]
     Memory(memory::MemoryCommand),
+    /// The value ledger per workflow and agent; spend today against the daily budget.
+    Metrics(metrics::MetricsArgs),
 }
 
 impl Cli {
@@ -157,6 +160,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Agents(cmd)) => agents::run(&cli.open_workspace()?, cmd),
         Some(Command::Runs(cmd)) => runs::run(&cli.open_workspace()?, cmd),
         Some(Command::Memory(cmd)) => memory::run(&cli.open_workspace()?, cmd),
+        Some(Command::Metrics(args)) => metrics::run(&cli.open_workspace()?, args),
     }
 }
 

@@ -30,6 +30,8 @@ pub struct Config {
     pub routing: crate::core::llm::RoutingConfig,
     pub memory: crate::core::memory::MemoryConfig,
     pub triage: crate::core::memory::triage::TriageConfig,
+    /// The value ledger's estimates (`keel metrics`).
+    pub value: crate::core::metrics::ValueConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

@@ -1,7 +1,7 @@
 //! The core: state, orchestration, memory, agents and side effects. No terminal types here.
 
-pub mod approvals;
 pub mod agents;
+pub mod approvals;
 pub mod audit;
 pub mod blackboard;
 pub mod canonical;
@@ -16,17 +16,21 @@ pub mod error;
 pub mod failpoint;
 pub mod gate;
 pub mod handle;
+pub mod health;
 pub mod ids;
+pub mod live;
 pub mod llm;
 pub mod memory;
+pub mod metrics;
 pub mod model_assets;
 pub mod objects;
 pub mod policy;
-pub mod reconcile;
 pub mod queue;
+pub mod reconcile;
 pub mod redact;
 pub mod scheduler;
 pub mod store;
+pub mod watch;
 pub mod workflow;
 pub mod workspace;
 

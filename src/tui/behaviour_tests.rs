@@ -483,6 +483,37 @@ fn changes_reload_only_what_they_touch_and_coalesce() {
 }
 
 #[test]
+fn another_process_change_reloads_what_is_shown_and_the_status_bar() {
+    let mut a = filled_app();
+    let keys = |c: &[Command]| -> Vec<&'static str> {
+        let mut k: Vec<&'static str> = c
+            .iter()
+            .filter_map(|c| match c {
+                Command::Request { target, .. } => Some(target.key()),
+                Command::Quit => None,
+            })
+            .collect();
+        k.sort_unstable();
+        k
+    };
+    // An ordinary audit notice from this process reloads nothing by itself.
+    let c = a.on_event(crate::protocol::Event::Changed {
+        subject: "audit".into(),
+        action: "approve".into(),
+    });
+    assert!(keys(&c).is_empty());
+    // The watcher's notice: the main screen's lists plus spend and queue state.
+    let c = a.on_event(crate::protocol::Event::Changed {
+        subject: "audit".into(),
+        action: crate::core::watch::MOVED.into(),
+    });
+    let k = keys(&c);
+    for want in ["tasks", "runs", "approvals", "metrics", "health"] {
+        assert!(k.contains(&want), "{k:?}");
+    }
+}
+
+#[test]
 fn the_plain_theme_has_no_colors() {
     use super::theme::Role;
     let t = Theme::plain();

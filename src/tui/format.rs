@@ -71,3 +71,12 @@ pub fn count(n: u64) -> String {
     }
     out
 }
+
+/// A rate as a whole percentage; `-` when it is over nothing (no 0% out of 0).
+pub fn rate(rate: f64, over: i64) -> String {
+    if over == 0 {
+        "-".into()
+    } else {
+        format!("{:.0}%", rate * 100.0)
+    }
+}

@@ -30,7 +30,11 @@ use crossterm::terminal::{EnterAlternateScreen, enable_raw_mode};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
+use std::sync::Arc;
+
+use crate::core::clock::SystemClock;
 use crate::core::handle::CoreHandle;
+use crate::core::live::Live;
 use crate::core::workspace::Workspace;
 use crate::logging;
 
@@ -59,6 +63,14 @@ pub fn run(ws: &Workspace) -> anyhow::Result<()> {
     // Configuration errors are reported before the screen is taken over.
     let mut app = new_app(ws)?;
     let handle = CoreHandle::start(ws.clone())?;
+    // Queued tasks run while the operator watches; other processes' changes show up.
+    let live = match Live::start(ws, Arc::new(SystemClock), &handle.events_sender()) {
+        Ok(live) => live,
+        Err(e) => {
+            handle.shutdown();
+            return Err(e.into());
+        }
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -75,6 +87,7 @@ pub fn run(ws: &Workspace) -> anyhow::Result<()> {
     })();
     logging::restore_terminal();
     drop(runtime);
+    live.stop();
     handle.shutdown();
     result
 }

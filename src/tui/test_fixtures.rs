@@ -197,6 +197,8 @@ pub(super) fn fixture_answer(op: &Op) -> Option<Result<Value, String>> {
                 approval_rate: 0.9,
                 failure_rate: 0.05,
                 escalation_rate: 0.0,
+                tasks_finished: 13,
+                approvals_decided: 10,
             }],
         })
         .unwrap(),

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::support::{keel, keel_bin, temp_workspace};
 
 /// A tmux server of our own (its own socket), killed on drop.
-struct Tmux {
+pub(crate) struct Tmux {
     socket: PathBuf,
     /// Written by the shell around keel with its exit status.
     exit_file: PathBuf,
@@ -19,7 +19,7 @@ struct Tmux {
 }
 
 impl Tmux {
-    fn start(ws: &Path, width: u16, height: u16) -> Tmux {
+    pub(crate) fn start(ws: &Path, width: u16, height: u16) -> Tmux {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("tmux.sock");
         let conf = dir.path().join("tmux.conf");
@@ -64,7 +64,7 @@ impl Tmux {
         t
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         Command::new("tmux")
             .arg("-S")
             .arg(&self.socket)
@@ -75,19 +75,19 @@ impl Tmux {
             .expect("tmux is installed (apt-get install -y tmux)")
     }
 
-    fn keys(&self, keys: &[&str]) {
+    pub(crate) fn keys(&self, keys: &[&str]) {
         for k in keys {
             let out = self.run(&["send-keys", "-t", "keel", k]);
             assert!(out.status.success());
         }
     }
 
-    fn screen(&self) -> String {
+    pub(crate) fn screen(&self) -> String {
         String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "keel"]).stdout)
             .into_owned()
     }
 
-    fn pane(&self, format: &str) -> String {
+    pub(crate) fn pane(&self, format: &str) -> String {
         String::from_utf8_lossy(
             &self
                 .run(&["display-message", "-p", "-t", "keel", format])
@@ -99,7 +99,7 @@ impl Tmux {
 
     /// Waits (generously: this is a correctness check, not a timing) until the screen
     /// shows `text`.
-    fn wait_for(&self, text: &str) -> String {
+    pub(crate) fn wait_for(&self, text: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let screen = self.screen();
@@ -114,7 +114,7 @@ impl Tmux {
         }
     }
 
-    fn wait_until_gone(&self, text: &str) {
+    pub(crate) fn wait_until_gone(&self, text: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while self.screen().contains(text) {
             assert!(Instant::now() < deadline, "{text:?} never went away");
@@ -122,7 +122,7 @@ impl Tmux {
         }
     }
 
-    fn wait_exit(&self) -> String {
+    pub(crate) fn wait_exit(&self) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(code) = std::fs::read_to_string(&self.exit_file)
@@ -140,7 +140,7 @@ impl Tmux {
     }
 
     /// The pid of keel (the child of the pane's shell).
-    fn keel_pid(&self) -> String {
+    pub(crate) fn keel_pid(&self) -> String {
         let shell = self.pane("#{pane_pid}");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::CoreContext;
-use crate::core::error::{Error, Result};
+use crate::core::error::Result;
 use crate::core::{agents, audit, objects};
 use crate::protocol::{Op, Query};
 
@@ -48,7 +48,6 @@ pub fn dispatch(ctx: &mut CoreContext, op: Op) -> Result<Value> {
             ctx.notify(&format!("run/{}", report.replay), "replayed");
             Ok(json!(report))
         }
-        other => Err(not_available(&format!("{other:?}"))),
     }
 }
 
@@ -90,9 +89,16 @@ fn answer(ctx: &CoreContext, query: Query) -> Result<Value> {
             offset,
             limit
         )?)),
-        Query::Runs { task, offset, limit } => {
-            Ok(json!(agents::query::runs(conn, task.as_deref(), offset, limit)?))
-        }
+        Query::Runs {
+            task,
+            offset,
+            limit,
+        } => Ok(json!(agents::query::runs(
+            conn,
+            task.as_deref(),
+            offset,
+            limit
+        )?)),
         Query::RunDetail { id } => Ok(json!(agents::query::run_detail(conn, &id)?)),
         Query::MemoryUsed { run } => {
             // Retrievals recorded by the memory layer; runs from before it was wired recorded
@@ -124,12 +130,11 @@ fn answer(ctx: &CoreContext, query: Query) -> Result<Value> {
         Query::ObjectDiff { kind, id, from, to } => {
             objects::handle::diff(ctx, &kind, &id, from, to)
         }
-        other => Err(not_available(&format!("{other:?}"))),
+        Query::Metrics => Ok(json!(crate::core::metrics::for_workspace(
+            &ctx.workspace,
+            conn,
+            ctx.clock.now_ms()
+        )?)),
+        Query::Health => Ok(json!(crate::core::health::report(&ctx.workspace, conn)?)),
     }
-}
-
-/// Ops and queries whose module has not been wired to the handle yet.
-fn not_available(what: &str) -> Error {
-    let name = what.split([' ', '{', '(']).next().unwrap_or(what);
-    Error::Other(format!("{name} is not available in this build yet"))
 }

@@ -105,6 +105,13 @@ impl CoreHandle {
         self.events.subscribe()
     }
 
+    /// The sender side of the event broadcast, for in-process producers (the console's
+    /// coordinator and audit watcher) that publish events to every subscriber.
+    #[must_use]
+    pub fn events_sender(&self) -> broadcast::Sender<Event> {
+        self.events.clone()
+    }
+
     /// Sends `op` and waits for its reply.
     pub async fn request(&self, op: Op) -> Result<Value> {
         self.enqueue(op)?

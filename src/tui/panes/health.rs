@@ -91,7 +91,7 @@ impl HealthPane {
 pub fn model_role(state: &str) -> Role {
     if state.starts_with("ready") {
         Role::Success
-    } else if state.starts_with("loading") || state == "unknown" {
+    } else if state.starts_with("loading") || state == "unknown" || state == "present" {
         Role::Info
     } else {
         Role::Warning

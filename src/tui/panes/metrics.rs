@@ -92,9 +92,9 @@ impl MetricsPane {
                     format!("{:.0}", r.minutes_saved),
                     format::money(r.model_spend_usd),
                     format::money(r.revenue_usd),
-                    format!("{:.0}%", r.approval_rate * 100.0),
-                    format!("{:.0}%", r.failure_rate * 100.0),
-                    format!("{:.0}%", r.escalation_rate * 100.0),
+                    format::rate(r.approval_rate, r.approvals_decided),
+                    format::rate(r.failure_rate, r.tasks_finished),
+                    format::rate(r.escalation_rate, r.tasks_finished),
                 ]);
                 if i == self.selected {
                     row.style(theme.style(Role::Selection))

@@ -50,6 +50,11 @@ impl App {
             }
             "finding" | "blackboard" => targets.push(Target::Blackboard),
             "metrics" | "cost" => targets.push(Target::Metrics),
+            // The core's audit watcher: something changed, possibly in another process
+            // (`keel run`, the CLI) that raises no events here. Reload what is on screen.
+            "audit" if action == crate::core::watch::MOVED => {
+                targets.extend(self.visible_targets());
+            }
             "audit" => {}
             _ => {
                 if self.objects.list.loaded_once {
@@ -81,6 +86,26 @@ impl App {
                 self.load(t);
             }
         }
+    }
+
+    /// What the current screen shows, plus the status bar's sources (spend and queue state).
+    fn visible_targets(&self) -> Vec<Target> {
+        let mut targets = match self.screen {
+            Screen::Main => vec![
+                Target::Tasks,
+                Target::Runs,
+                Target::Approvals,
+                Target::Memory,
+            ],
+            // The timeline is reloaded below when it shows the newest entries; metrics and
+            // health are added for every screen.
+            Screen::Audit | Screen::Metrics | Screen::Health => Vec::new(),
+            Screen::Objects => vec![Target::Objects, Target::History],
+            Screen::Blackboard => vec![Target::Blackboard],
+            Screen::Run => vec![Target::RunDetail],
+        };
+        targets.extend([Target::Metrics, Target::Health]);
+        targets
     }
 
     /// Only reload what has been loaded (a screen never opened stays unloaded).
