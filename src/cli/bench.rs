@@ -11,6 +11,9 @@ pub struct BenchArgs {
     /// One JSON object per line: {"suite","metric","value","unit"}.
     #[arg(long)]
     json: bool,
+    /// Crash torture only: rounds of start-then-SIGKILL of `keel run`.
+    #[arg(long, default_value_t = 200)]
+    trials: usize,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -20,6 +23,8 @@ enum Suite {
     Memory,
     Agents,
     Tui,
+    /// SIGKILL `keel run` at random points during side-effecting workflows.
+    Torture,
 }
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
@@ -29,6 +34,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         Suite::Memory => crate::bench::memory::run(args.json)?,
         Suite::Agents => crate::bench::agents::run(args.json)?,
         Suite::Tui => crate::bench::tui::run(args.json)?,
+        Suite::Torture => crate::bench::torture::run(args.json, args.trials)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -8,4 +8,5 @@ mod crash;
 mod orchestrator;
 mod support;
 mod policy;
+mod reliability;
 mod workspace;
