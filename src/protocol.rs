@@ -77,11 +77,18 @@ pub enum Op {
         reason: String,
     },
     /// Undo a completed external action through its compensation.
-    UndoEffect { id: String },
+    UndoEffect {
+        id: String,
+    },
     /// Cancel an approved irreversible action during its hold window.
-    CancelApproval { id: String, reason: String },
+    CancelApproval {
+        id: String,
+        reason: String,
+    },
     /// Revoke an "always allow" rule created from an approval.
-    RevokeAllowRule { id: String },
+    RevokeAllowRule {
+        id: String,
+    },
 
     // Runs (agents).
     ReplayRun {

@@ -72,7 +72,10 @@ impl Report {
     pub fn violations(&self) -> Vec<String> {
         let mut out = Vec::new();
         if self.lost > 0 {
-            out.push(format!("{} acknowledged tasks lost or unfinished", self.lost));
+            out.push(format!(
+                "{} acknowledged tasks lost or unfinished",
+                self.lost
+            ));
         }
         if self.duplicates > 0 {
             out.push(format!("{} effects applied twice", self.duplicates));
@@ -244,7 +247,10 @@ fn finish_cleanly(bin: &Path, ws: &Path, acknowledged: &[String]) -> anyhow::Res
     let outcome = loop {
         let store = Store::open(&ws.join("keel.db"), Durability::Full)?;
         let now = states(&store, acknowledged);
-        if now.iter().all(|s| s == "succeeded" || s.starts_with("lost")) {
+        if now
+            .iter()
+            .all(|s| s == "succeeded" || s.starts_with("lost"))
+        {
             break Ok(());
         }
         if Instant::now() > deadline {

@@ -7,8 +7,8 @@ mod bench;
 mod init;
 mod models;
 mod policy;
-mod reconcile;
 mod queue;
+mod reconcile;
 mod run;
 mod task;
 

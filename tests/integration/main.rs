@@ -6,7 +6,7 @@
 
 mod crash;
 mod orchestrator;
-mod support;
 mod policy;
 mod reliability;
+mod support;
 mod workspace;

@@ -1,1 +1,1 @@
-//! placeholder
+//! Concurrency (filled in below).

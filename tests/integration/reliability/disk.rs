@@ -1,1 +1,1 @@
-//! placeholder
+//! Disk faults (filled in below).

@@ -47,8 +47,8 @@ const WORKFLOW_SEED: &str = "name = \"launch\"\n[[stage]]\nname = \"draft\"\nrol
 
 /// Characters that matter to TOML (and some that never should appear in one).
 const TOML_ALPHABET: &[char] = &[
-    '[', ']', '{', '}', '=', '"', '\'', '\n', '\r', '#', ',', '.', ' ', '\t', '\\', '0', '9',
-    'a', 'z', '-', '+', ':', 'e', 'T', '\u{0}', '\u{7f}', 'é', '💥', '\u{feff}',
+    '[', ']', '{', '}', '=', '"', '\'', '\n', '\r', '#', ',', '.', ' ', '\t', '\\', '0', '9', 'a',
+    'z', '-', '+', ':', 'e', 'T', '\u{0}', '\u{7f}', 'é', '💥', '\u{feff}',
 ];
 
 /// One edit of a seed text: (position fraction, kind, character, length).
@@ -182,7 +182,10 @@ impl keel::core::connectors::analytics::MetricSink for CountingSink {
         records: &[keel::core::connectors::analytics::MetricRecord],
     ) -> keel::core::error::Result<usize> {
         for r in records {
-            assert!(r.value.is_finite(), "a non-finite metric was accepted: {r:?}");
+            assert!(
+                r.value.is_finite(),
+                "a non-finite metric was accepted: {r:?}"
+            );
         }
         self.0 += records.len();
         Ok(records.len())
@@ -367,12 +370,59 @@ fn webhook_and_analytics_responses_never_panic() {
 
 /// Words the CLI knows, so that random vectors reach deep into the subcommands.
 const CLI_WORDS: &[&str] = &[
-    "init", "demo", "audit", "show", "verify", "export", "models", "bench", "policy", "check",
-    "explain", "approvals", "list", "approve", "reject", "cancel", "reconcile", "task", "add",
-    "retry", "queue", "pause", "resume", "run", "torture", "store", "--json", "--workspace",
-    "-w", "--role", "--workflow", "--input", "--key", "--title", "--trials", "--workers",
-    "--limit", "--help", "-h", "--version", "--", "-", "0", "-1", "18446744073709551616",
-    "{}", "{not json", "noop", "webhook", "\u{0}", "é", "--json=", "--trials=x",
+    "init",
+    "demo",
+    "audit",
+    "show",
+    "verify",
+    "export",
+    "models",
+    "bench",
+    "policy",
+    "check",
+    "explain",
+    "approvals",
+    "list",
+    "approve",
+    "reject",
+    "cancel",
+    "reconcile",
+    "task",
+    "add",
+    "retry",
+    "queue",
+    "pause",
+    "resume",
+    "run",
+    "torture",
+    "store",
+    "--json",
+    "--workspace",
+    "-w",
+    "--role",
+    "--workflow",
+    "--input",
+    "--key",
+    "--title",
+    "--trials",
+    "--workers",
+    "--limit",
+    "--help",
+    "-h",
+    "--version",
+    "--",
+    "-",
+    "0",
+    "-1",
+    "18446744073709551616",
+    "{}",
+    "{not json",
+    "noop",
+    "webhook",
+    "\u{0}",
+    "é",
+    "--json=",
+    "--trials=x",
 ];
 
 fn cli_args() -> impl Strategy<Value = Vec<String>> {
