@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// What the receiver saw.
 #[derive(Debug, Default, Clone)]
 pub struct Received {
-    /// Keys POSTed again after they were applied (must stay empty).
+    /// Keys `POST`ed again after they were applied (must stay empty).
     pub duplicates: Vec<String>,
     /// How many times each key was applied.
     pub applied: HashMap<String, u32>,

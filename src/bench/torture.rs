@@ -207,7 +207,7 @@ pub fn torture(opts: &Options) -> anyhow::Result<Report> {
     }
     finish_cleanly(&opts.bin, &ws, &acknowledged)?;
 
-    let received = receiver.snapshot();
+    let seen = receiver.snapshot();
     let store = Store::open(&ws.join("keel.db"), Durability::Full)?;
     let states = states(&store, &acknowledged);
     let lost = states.iter().filter(|s| *s != "succeeded").count();
@@ -225,13 +225,13 @@ pub fn torture(opts: &Options) -> anyhow::Result<Report> {
         kills,
         tasks: acknowledged.len(),
         effects_expected,
-        effects_applied: received.applied.len(),
+        effects_applied: seen.applied.len(),
         effects_done_in_ledger: usize::try_from(done)?,
-        requests: received.requests,
-        recovery_lookups: received.lookups,
+        requests: seen.requests,
+        recovery_lookups: seen.lookups,
         claims,
         lost,
-        duplicates: received.duplicates.len(),
+        duplicates: seen.duplicates.len(),
         overlapping_claims,
         audit_entries: verification.entries,
         audit_ok: verification.first_broken.is_none(),
@@ -243,7 +243,7 @@ pub fn torture(opts: &Options) -> anyhow::Result<Report> {
 /// A clean run finishes everything, then stops on SIGTERM with exit status 0.
 fn finish_cleanly(bin: &Path, ws: &Path, acknowledged: &[String]) -> anyhow::Result<()> {
     let mut last = daemon(bin, ws)?;
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_mins(2);
     let outcome = loop {
         let store = Store::open(&ws.join("keel.db"), Durability::Full)?;
         let now = states(&store, acknowledged);

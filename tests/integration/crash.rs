@@ -122,8 +122,8 @@ fn assert_never_claimed_twice(store: &keel::core::store::Store) -> usize {
 fn sigkill_at_random_points_loses_nothing_and_applies_nothing_twice() {
     let (_dir, ws) = temp_workspace();
     write_crash_config(&ws);
-    let receiver = keel::bench::loopback::Receiver::start().unwrap();
-    let url = receiver.url.clone();
+    let hooks = keel::bench::loopback::Receiver::start().unwrap();
+    let url = hooks.url.clone();
     let seed = std::env::var("KEEL_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -177,7 +177,7 @@ fn sigkill_at_random_points_loses_nothing_and_applies_nothing_twice() {
     let exit = last.wait().unwrap();
     assert!(exit.success(), "keel run exits 0 on SIGTERM, got {exit:?}");
 
-    let received = receiver.snapshot();
+    let received = hooks.snapshot();
     assert!(
         received.duplicates.is_empty(),
         "keys applied twice: {:?}",

@@ -61,6 +61,7 @@ pub fn submit(
     } else {
         crate::core::redact::redact_strings(&new.input)
     };
+    drop(new.input);
     tx.execute(
         "INSERT INTO tasks (id, role, title, input, output_schema, state, wait_for, priority,
              not_before_ms, timeout_ms, cost_estimate_usd, max_attempts, escalate,

@@ -60,7 +60,7 @@ fn submitter(
         i += 1;
         let input = json!({"url": url, "steps": 2}).to_string();
         let title = format!("writer {i}");
-        let args: Vec<&str> = if i % 3 == 0 {
+        let args: Vec<&str> = if i.is_multiple_of(3) {
             vec![
                 "task", "add", "--role", "webhook", "--input", &input, "--json",
             ]
@@ -71,7 +71,7 @@ fn submitter(
         if out.status.success() {
             let row: Value = serde_json::from_slice(&out.stdout).unwrap();
             acknowledged.push(row["id"].as_str().unwrap().to_string());
-            webhooks += usize::from(i % 3 == 0);
+            webhooks += usize::from(i.is_multiple_of(3));
         } else {
             check_failure("task add", &out, busy);
         }
@@ -187,14 +187,14 @@ fn two_daemons_and_cli_writers_lose_nothing_and_stop_when_told() {
         "[orchestrator]\nworkers = 2\nlease_ms = 3000\npoll_ms = 20\nbackoff_base_ms = 20\nbackoff_max_ms = 100\n",
     )
     .unwrap();
-    let receiver = keel::bench::loopback::Receiver::start().unwrap();
+    let hooks = keel::bench::loopback::Receiver::start().unwrap();
     let daemons = [daemon(&ws), daemon(&ws)];
     let stop = Arc::new(AtomicBool::new(false));
     let busy = Arc::new(Mutex::new(Vec::new()));
 
     let (submitted, webhooks, toggles, approvals) = std::thread::scope(|s| {
-        let sub = s.spawn(|| submitter(&ws, &receiver.url, &stop, &busy));
-        let sub2 = s.spawn(|| submitter(&ws, &receiver.url, &stop, &busy));
+        let sub = s.spawn(|| submitter(&ws, &hooks.url, &stop, &busy));
+        let sub2 = s.spawn(|| submitter(&ws, &hooks.url, &stop, &busy));
         let pause = s.spawn(|| pauser(&ws, &stop, &busy));
         let appr = s.spawn(|| approver(&ws, &stop, &busy));
         std::thread::sleep(SUSTAIN);
@@ -209,7 +209,7 @@ fn two_daemons_and_cli_writers_lose_nothing_and_stop_when_told() {
     assert!(keel(&ws, &["queue", "resume"]).status.success());
 
     let store = Store::open(&ws.join("keel.db"), Durability::Full).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_mins(1);
     loop {
         let unfinished: Vec<String> = submitted
             .iter()
@@ -236,7 +236,7 @@ fn two_daemons_and_cli_writers_lose_nothing_and_stop_when_told() {
         let a = keel::core::approvals::get(store.conn(), id).unwrap();
         assert_eq!(a.row.status, "approved", "approval {id}: {a:?}");
     }
-    let received = receiver.snapshot();
+    let received = hooks.snapshot();
     assert!(received.duplicates.is_empty(), "{:?}", received.duplicates);
     assert_eq!(
         received.applied.len(),

@@ -2,6 +2,7 @@
 //! cannot escape their directory, injected text cannot talk its way past the policy gate,
 //! and a workspace other users can write is refused.
 
+use std::fmt::Write as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -58,9 +59,10 @@ fn assert_db_clean(ws: &Path, key: &str) {
         let mut rows = stmt.query([]).unwrap();
         while let Some(row) = rows.next().unwrap() {
             for i in 0..columns {
-                let text = match row.get_ref(i).unwrap() {
-                    rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => t,
-                    _ => continue,
+                let (rusqlite::types::ValueRef::Text(text) | rusqlite::types::ValueRef::Blob(text)) =
+                    row.get_ref(i).unwrap()
+                else {
+                    continue;
                 };
                 scanned += 1;
                 assert!(
@@ -82,6 +84,36 @@ fn assert_db_clean(ws: &Path, key: &str) {
     }
 }
 
+/// Runs `keel run` (with the key in its environment) until task `id` finishes; its output.
+fn run_until_done(ws: &Path, key: &str, id: &str) -> Output {
+    let run = Command::new(keel_bin())
+        .arg("--workspace")
+        .arg(ws)
+        .arg("run")
+        .env("OPENAI_API_KEY", key)
+        .env("CRM_TOKEN", key)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let store = Store::open(&ws.join("keel.db"), Durability::Full).unwrap();
+        let task = keel::core::queue::get(store.conn(), id).unwrap();
+        if task.state.is_terminal() {
+            assert_eq!(task.state.to_string(), "succeeded");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the webhook task never finished");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Command::new("kill")
+        .args(["-TERM", &run.id().to_string()])
+        .status()
+        .unwrap();
+    run.wait_with_output().unwrap()
+}
+
 #[test]
 fn a_planted_api_key_never_reaches_the_database_logs_exports_or_errors() {
     let (_dir, ws) = temp_workspace();
@@ -89,10 +121,12 @@ fn a_planted_api_key_never_reaches_the_database_logs_exports_or_errors() {
     let receiver = keel::bench::loopback::Receiver::start().unwrap();
     // A configured webhook whose header value comes from the environment.
     let mut config = std::fs::read_to_string(ws.join("config.toml")).unwrap();
-    config.push_str(&format!(
-        "\n[connectors.webhooks.crm]\nurl = \"{}\"\nheaders = {{ Authorization = \"CRM_TOKEN\" }}\n",
+    writeln!(
+        config,
+        "\n[connectors.webhooks.crm]\nurl = \"{}\"\nheaders = {{ Authorization = \"CRM_TOKEN\" }}",
         receiver.url
-    ));
+    )
+    .unwrap();
     std::fs::write(ws.join("config.toml"), config).unwrap();
 
     let mut outputs: Vec<Output> = Vec::new();
@@ -133,33 +167,7 @@ fn a_planted_api_key_never_reaches_the_database_logs_exports_or_errors() {
     }
 
     // Run the task to completion, so the effects ledger and the run records hold it too.
-    let mut run = Command::new(keel_bin())
-        .arg("--workspace")
-        .arg(&ws)
-        .arg("run")
-        .env("OPENAI_API_KEY", &key)
-        .env("CRM_TOKEN", &key)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let store = Store::open(&ws.join("keel.db"), Durability::Full).unwrap();
-        let task = keel::core::queue::get(store.conn(), &id).unwrap();
-        if task.state.is_terminal() {
-            assert_eq!(task.state.to_string(), "succeeded");
-            break;
-        }
-        assert!(Instant::now() < deadline, "the webhook task never finished");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Command::new("kill")
-        .args(["-TERM", &run.id().to_string()])
-        .status()
-        .unwrap();
-    run.wait().unwrap();
-    outputs.push(run.wait_with_output().unwrap());
+    outputs.push(run_until_done(&ws, &key, &id));
     assert_eq!(receiver.snapshot().applied.len(), 1);
 
     for args in [
