@@ -60,6 +60,7 @@ pub struct Report {
     pub duplicates: usize,
     pub overlapping_claims: usize,
     pub audit_entries: i64,
+    /// The chain verified in-process and through `keel audit verify`.
     pub audit_ok: bool,
     pub integrity: String,
     /// `Some(true)` if the LMDB directory opened, `None` if the workspace has none yet.
@@ -219,6 +220,8 @@ pub fn torture(opts: &Options) -> anyhow::Result<Report> {
     )?;
     let (claims, overlapping_claims) = claims(&store)?;
     let verification = crate::core::audit::verify(store.conn())?;
+    // The operator's own check, too: `keel audit verify` exits non-zero on a broken chain.
+    let cli_verified = keel_ok(&opts.bin, &ws, &["audit", "verify"]).is_ok();
     Ok(Report {
         seed: opts.seed,
         trials: opts.trials,
@@ -234,7 +237,7 @@ pub fn torture(opts: &Options) -> anyhow::Result<Report> {
         duplicates: seen.duplicates.len(),
         overlapping_claims,
         audit_entries: verification.entries,
-        audit_ok: verification.first_broken.is_none(),
+        audit_ok: verification.first_broken.is_none() && cli_verified,
         integrity: integrity_check(&store)?,
         lmdb_opened: lmdb_opens(&ws.join(crate::core::workspace::VECTORS_DIR)),
     })

@@ -13,10 +13,12 @@ use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
 use serde_json::{Value, json};
 
-/// Generated cases per target. Pending targets (not in main yet): `agent_template`
-/// (src/core/agents), `object_body` (objects schema check), `provider_response` (llm SSE and
-/// JSON bodies).
+/// Generated cases per target. Pending targets (not in main yet): full agent templates
+/// (src/core/agents: tools, budgets, tiers), object bodies through the objects module's
+/// kinds, provider responses (llm SSE streams and JSON bodies).
 pub const CASES: &[(&str, u32)] = &[
+    ("agent_template_head", 512),
+    ("schema_checked_body", 512),
     ("config_toml", 512),
     ("workflow_toml", 512),
     ("policy_toml", 512),
@@ -146,6 +148,62 @@ proptest! {
             Ok(policy) => {
                 let _ = keel::core::policy::lint::check(&policy);
             }
+        }
+    }
+}
+
+const TEMPLATE_SEED: &str = "name = \"writer\"\nmodel = \"offline\"\nsubscriptions = [\"leads\", \"ideas\"]\n\
+     [input_schema]\ntype = \"object\"\nrequired = [\"topic\"]\n\
+     [input_schema.properties.topic]\ntype = \"string\"\nmaxLength = 200\n";
+
+proptest! {
+    #![proptest_config(cases("agent_template_head"))]
+    /// The part of an agent template main reads today (name, input schema, subscriptions).
+    #[test]
+    fn agent_template_heads_never_panic(text in toml_inputs(TEMPLATE_SEED)) {
+        let path = Path::new("/ws/agents/writer.toml");
+        let mut catalog = keel::core::queue::roles::RoleCatalog::builtin();
+        match catalog.add_template(&text, path) {
+            Err(e) => assert_located(&text, path, &e),
+            // A registered role checks any input without panicking, even with a mangled schema.
+            Ok(()) => {
+                for role in catalog.names().map(str::to_string).collect::<Vec<_>>() {
+                    let _ = catalog.check_input(&role, &json!({"topic": "x", "n": [1, null]}));
+                }
+            }
+        }
+    }
+}
+
+/// A customer-like object schema: the shape object bodies and work items are checked against.
+fn customer_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["name", "email"],
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": 200},
+            "email": {"type": "string", "pattern": "^[^@\\s]+@[^@\\s]+$"},
+            "mrr": {"type": "number", "minimum": 0},
+            "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 20},
+            "address": {"type": "object", "properties": {"country": {"type": "string"}}}
+        },
+        "additionalProperties": false
+    })
+}
+
+proptest! {
+    #![proptest_config(cases("schema_checked_body"))]
+    #[test]
+    fn schema_checked_bodies_never_panic(body in json_value(), schema in prop_oneof![3 => Just(customer_schema()), 1 => json_value()]) {
+        use keel::core::queue::roles::check_schema;
+        match check_schema("customer", &schema, &body) {
+            Ok(()) => {}
+            Err(keel::core::error::Error::Schema { field, message, .. }) => {
+                // A refusal names the field (a JSON pointer) and says why.
+                prop_assert!(field.starts_with('/') || field == "(schema)", "{}", field);
+                prop_assert!(!message.is_empty());
+            }
+            Err(other) => prop_assert!(false, "unexpected error kind: {}", other),
         }
     }
 }
