@@ -131,7 +131,7 @@ impl Store {
         let app_id: i64 = self
             .conn
             .pragma_query_value(None, "application_id", |r| r.get(0))
-            .map_err(|e| foreign(&self.path, &e.to_string()))?;
+            .map_err(|e| identity_error(&self.path, e))?;
         let user_version: i64 = self
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -141,7 +141,7 @@ impl Store {
         let tables: i64 = self
             .conn
             .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
-            .map_err(|e| foreign(&self.path, &e.to_string()))?;
+            .map_err(|e| identity_error(&self.path, e))?;
         if existed && (app_id != 0 || user_version != 0 || tables > 0) {
             return Err(foreign(
                 &self.path,
@@ -159,6 +159,17 @@ fn busy_aware(err: rusqlite::Error, what: &str) -> Error {
         },
         other => other,
     }
+}
+
+/// Only "not a database" means a foreign file; a full disk or an I/O error while reading the
+/// header is reported as what it is (it used to say "not a keel database (disk I/O error)").
+fn identity_error(path: &Path, err: rusqlite::Error) -> Error {
+    if let rusqlite::Error::SqliteFailure(code, _) = &err
+        && code.code == rusqlite::ErrorCode::NotADatabase
+    {
+        return foreign(path, &err.to_string());
+    }
+    Error::from_sqlite(err, "opening the database")
 }
 
 fn foreign(path: &Path, reason: &str) -> Error {
