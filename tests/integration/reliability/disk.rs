@@ -114,10 +114,9 @@ fn task_ids(ws: &Path) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn a_full_filesystem_fails_cleanly_and_recovers() {
-    let dir = tempfile::tempdir().unwrap();
-    let mnt = dir.path().join("mnt");
+/// A 3 MiB tmpfs with an initialised workspace in it, or `None` where mounts are refused.
+fn small_filesystem(dir: &Path) -> Option<(Mount, PathBuf)> {
+    let mnt = dir.join("mnt");
     std::fs::create_dir(&mnt).unwrap();
     let mounted = Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=3m,mode=0700", "tmpfs"])
@@ -129,9 +128,9 @@ fn a_full_filesystem_fails_cleanly_and_recovers() {
             "skipped: cannot mount a tmpfs here ({}); the max_page_count test covers SQLITE_FULL",
             String::from_utf8_lossy(&mounted.stderr).trim()
         );
-        return;
+        return None;
     }
-    let _guard = Mount(mnt.clone());
+    let guard = Mount(mnt.clone());
     let ws = mnt.join("ws");
     let out = keel(&ws, &["init"]);
     assert!(
@@ -139,15 +138,29 @@ fn a_full_filesystem_fails_cleanly_and_recovers() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // Fill the filesystem with ballast, then give back a little room to work in.
-    let ballast = mnt.join("ballast");
-    {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&ballast).unwrap();
-        let chunk = vec![0u8; 64 * 1024];
+    Some((guard, ws))
+}
+
+/// Fills the filesystem holding `ballast` to the last byte.
+fn fill(ballast: &Path) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(ballast).unwrap();
+    for size in [64 * 1024, 4096, 512, 1] {
+        let chunk = vec![0u8; size];
         while f.write_all(&chunk).is_ok() {}
-        let _ = f.sync_all();
     }
+    let _ = f.sync_all();
+}
+
+#[test]
+fn a_full_filesystem_fails_cleanly_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((_guard, ws)) = small_filesystem(dir.path()) else {
+        return;
+    };
+    // Fill the filesystem with ballast, then give back a little room to work in.
+    let ballast = ws.with_file_name("ballast");
+    fill(&ballast);
     let len = std::fs::metadata(&ballast).unwrap().len();
     std::fs::OpenOptions::new()
         .write(true)
@@ -194,6 +207,66 @@ fn a_full_filesystem_fails_cleanly_and_recovers() {
         acknowledged.len(),
         failure.trim()
     );
+}
+
+#[test]
+fn a_daemon_started_on_a_full_disk_works_once_space_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((_guard, ws)) = small_filesystem(dir.path()) else {
+        return;
+    };
+    for _ in 0..10 {
+        assert!(
+            keel(&ws, &["task", "add", "--role", "noop"])
+                .status
+                .success()
+        );
+    }
+    let ballast = ws.with_file_name("ballast");
+    fill(&ballast);
+    // A writer on a completely full disk gets an error that points at the disk.
+    let out = keel(&ws, &["task", "add", "--role", "noop"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("disk is full") || err.contains("free space"),
+        "unclear error on a full disk: {err}"
+    );
+    assert!(!err.contains("not a keel database"), "{err}");
+    let mut run = Command::new(crate::support::keel_bin())
+        .arg("--workspace")
+        .arg(&ws)
+        .arg("run")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(
+        run.try_wait().unwrap().is_none(),
+        "keel run gave up on a full disk"
+    );
+    std::fs::remove_file(&ballast).unwrap();
+    // It was not a zombie: once space returns it runs every task.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let out = keel(&ws, &["task", "list", "--state", "succeeded", "--json"]);
+        let list: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        if list["total"] == json!(10) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "keel run never resumed after space returned: {list}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Command::new("kill")
+        .args(["-TERM", &run.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(run.wait().unwrap().success());
+    assert_healthy(&ws.join("keel.db"));
 }
 
 /// Clears the immutable flag on drop, so the temp directory can be removed.
