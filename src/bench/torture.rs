@@ -36,7 +36,7 @@ const WORKFLOW: &str = "name = \"torture\"\n[[stage]]\nname = \"first\"\nrole = 
 pub struct Options {
     /// The `keel` binary to run and kill.
     pub bin: PathBuf,
-    /// Rounds of start-then-SIGKILL.
+    /// Rounds of start-then-SIGKILL (of one or two `keel run`, and half the time a writer).
     pub trials: usize,
     pub seed: u64,
     /// An empty directory to hold the scratch workspace.
@@ -49,6 +49,8 @@ pub struct Report {
     pub seed: u64,
     pub trials: usize,
     pub kills: usize,
+    /// `keel task add` processes killed mid-submission.
+    pub writer_kills: usize,
     pub tasks: usize,
     pub effects_expected: usize,
     pub effects_applied: usize,
@@ -139,9 +141,10 @@ pub fn run(json: bool, trials: usize) -> anyhow::Result<()> {
 
 #[allow(clippy::cast_precision_loss)] // counts far below 2^52
 fn print_report(r: &Report, json: bool) {
-    let figures: [(&str, f64, &'static str); 11] = [
+    let figures: [(&str, f64, &'static str); 12] = [
         ("trials", r.trials as f64, "count"),
         ("sigkills", r.kills as f64, "count"),
+        ("writer_sigkills", r.writer_kills as f64, "count"),
         ("tasks_acknowledged", r.tasks as f64, "count"),
         ("effects_applied", r.effects_applied as f64, "count"),
         ("recovery_lookups", r.recovery_lookups as f64, "count"),
@@ -190,14 +193,34 @@ pub fn torture(opts: &Options) -> anyhow::Result<Report> {
     let workflows = (opts.trials / 3).max(1);
 
     let mut acknowledged = Vec::new();
-    let mut kills = 0;
-    for _ in 0..opts.trials {
+    let (mut kills, mut writer_kills) = (0, 0);
+    for trial in 0..opts.trials {
         if acknowledged.len() < workflows {
             acknowledged.push(add_workflow(&opts.bin, &ws, &receiver.url)?);
         }
         let mut procs = vec![daemon(&opts.bin, &ws)?];
         if rng.random_bool(0.3) {
             procs.push(daemon(&opts.bin, &ws)?);
+        }
+        // Half the time a CLI writer is killed mid-submission too (it was never acknowledged,
+        // so it may or may not exist; the database must stay sound either way).
+        if rng.random_bool(0.5) {
+            let mut writer = keel_cmd(&opts.bin, &ws)
+                .args([
+                    "task",
+                    "add",
+                    "--role",
+                    "noop",
+                    "--key",
+                    &format!("w-{trial}"),
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()?;
+            std::thread::sleep(Duration::from_millis(rng.random_range(0..40)));
+            writer.kill().context("SIGKILL")?;
+            writer.wait()?;
+            writer_kills += 1;
         }
         for mut p in procs {
             std::thread::sleep(Duration::from_millis(rng.random_range(20..250)));
@@ -226,6 +249,7 @@ pub fn torture(opts: &Options) -> anyhow::Result<Report> {
         seed: opts.seed,
         trials: opts.trials,
         kills,
+        writer_kills,
         tasks: acknowledged.len(),
         effects_expected,
         effects_applied: seen.applied.len(),

@@ -370,3 +370,42 @@ fn injected_instructions_still_meet_the_policy_gate() {
         assert_eq!(got, *expected, "{}", req.action);
     }
 }
+
+#[test]
+fn publishing_never_writes_through_a_planted_symlink() {
+    use keel::core::effects::Connector;
+    let dir = tempfile::tempdir().unwrap();
+    let outside = dir.path().join("outside.txt");
+    std::fs::write(&outside, "keep me").unwrap();
+    let site = keel::core::connectors::SiteConnector::open(
+        &dir.path().join("site"),
+        &dir.path().join("history"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(&outside, site.root().join("about.md")).unwrap();
+    for (action, args) in [
+        (
+            keel::core::connectors::site::PUBLISH,
+            json!({"slug": "about", "version": 1, "body": "pwned"}),
+        ),
+        (
+            keel::core::connectors::site::UNPUBLISH,
+            json!({"slug": "about"}),
+        ),
+        (
+            keel::core::connectors::site::PUBLISH,
+            json!({"slug": "../outside", "version": 1, "body": "pwned"}),
+        ),
+    ] {
+        let result = site.perform(action, &args, "key-1");
+        let err = result.expect_err("a write through a symlink or out of the directory");
+        assert!(err.to_string().contains("refusing"), "{err}");
+    }
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep me");
+    assert!(
+        std::fs::symlink_metadata(site.root().join("about.md"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}
