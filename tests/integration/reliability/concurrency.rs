@@ -150,6 +150,17 @@ fn approver(ws: &Path, stop: &AtomicBool, busy: &Mutex<Vec<String>>) -> Vec<Stri
     ids
 }
 
+/// Kills the daemons if the test fails before stopping them.
+struct Daemons(Vec<Child>);
+impl Drop for Daemons {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// SIGTERM, then wait a bounded time: a process that does not exit is deadlocked.
 fn stop_daemon(mut child: Child) {
     let pid = child.id().to_string();
@@ -188,7 +199,7 @@ fn two_daemons_and_cli_writers_lose_nothing_and_stop_when_told() {
     )
     .unwrap();
     let hooks = keel::bench::loopback::Receiver::start().unwrap();
-    let daemons = [daemon(&ws), daemon(&ws)];
+    let mut daemons = Daemons(vec![daemon(&ws), daemon(&ws)]);
     let stop = Arc::new(AtomicBool::new(false));
     let busy = Arc::new(Mutex::new(Vec::new()));
 
@@ -228,7 +239,7 @@ fn two_daemons_and_cli_writers_lose_nothing_and_stop_when_told() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    for d in daemons {
+    for d in std::mem::take(&mut daemons.0) {
         stop_daemon(d);
     }
 

@@ -94,7 +94,8 @@ fn sqlite_full_is_a_clear_error_and_writes_resume_when_space_returns() {
 struct Mount(PathBuf);
 impl Drop for Mount {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
+        // Lazy: a process a failed test left behind must not keep the mount alive.
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
 }
 
@@ -233,14 +234,17 @@ fn a_daemon_started_on_a_full_disk_works_once_space_returns() {
         "unclear error on a full disk: {err}"
     );
     assert!(!err.contains("not a keel database"), "{err}");
-    let mut run = Command::new(crate::support::keel_bin())
-        .arg("--workspace")
-        .arg(&ws)
-        .arg("run")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut run = KillOnDrop(
+        Command::new(crate::support::keel_bin())
+            .arg("--workspace")
+            .arg(&ws)
+            .arg("run")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let run = &mut run.0;
     std::thread::sleep(std::time::Duration::from_millis(1500));
     assert!(
         run.try_wait().unwrap().is_none(),
@@ -267,6 +271,17 @@ fn a_daemon_started_on_a_full_disk_works_once_space_returns() {
         .unwrap();
     assert!(run.wait().unwrap().success());
     assert_healthy(&ws.join("keel.db"));
+}
+
+/// Kills the daemon if the test fails before stopping it.
+struct KillOnDrop(std::process::Child);
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 /// Clears the immutable flag on drop, so the temp directory can be removed.
