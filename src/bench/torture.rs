@@ -58,6 +58,8 @@ pub struct Report {
     pub requests: usize,
     pub recovery_lookups: usize,
     pub claims: usize,
+    /// Leases taken back from killed processes.
+    pub leases_recovered: usize,
     pub lost: usize,
     pub duplicates: usize,
     pub overlapping_claims: usize,
@@ -141,7 +143,7 @@ pub fn run(json: bool, trials: usize) -> anyhow::Result<()> {
 
 #[allow(clippy::cast_precision_loss)] // counts far below 2^52
 fn print_report(r: &Report, json: bool) {
-    let figures: [(&str, f64, &'static str); 12] = [
+    let figures: [(&str, f64, &'static str); 13] = [
         ("trials", r.trials as f64, "count"),
         ("sigkills", r.kills as f64, "count"),
         ("writer_sigkills", r.writer_kills as f64, "count"),
@@ -149,6 +151,7 @@ fn print_report(r: &Report, json: bool) {
         ("effects_applied", r.effects_applied as f64, "count"),
         ("recovery_lookups", r.recovery_lookups as f64, "count"),
         ("claims", r.claims as f64, "count"),
+        ("leases_recovered", r.leases_recovered as f64, "count"),
         ("lost", r.lost as f64, "count"),
         ("duplicates", r.duplicates as f64, "count"),
         ("audit_entries_verified", r.audit_entries as f64, "count"),
@@ -241,7 +244,7 @@ pub fn torture(opts: &Options) -> anyhow::Result<Report> {
         [],
         |r| r.get(0),
     )?;
-    let (claims, overlapping_claims) = claims(&store)?;
+    let (claims, overlapping_claims, leases_recovered) = claims(&store)?;
     let verification = crate::core::audit::verify(store.conn())?;
     // The operator's own check, too: `keel audit verify` exits non-zero on a broken chain.
     let cli_verified = keel_ok(&opts.bin, &ws, &["audit", "verify"]).is_ok();
@@ -257,6 +260,7 @@ pub fn torture(opts: &Options) -> anyhow::Result<Report> {
         requests: seen.requests,
         recovery_lookups: seen.lookups,
         claims,
+        leases_recovered,
         lost,
         duplicates: seen.duplicates.len(),
         overlapping_claims,
@@ -356,8 +360,9 @@ fn states(store: &Store, ids: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// (claims, claims that overlapped a live claim on the same task), read from the audit log.
-fn claims(store: &Store) -> anyhow::Result<(usize, usize)> {
+/// From the audit log: claims, claims that overlapped a live claim on the same task, and
+/// leases recovered from killed processes (proof that the kills interrupted work).
+fn claims(store: &Store) -> anyhow::Result<(usize, usize, usize)> {
     let entries = crate::core::audit::query(
         store.conn(),
         &crate::core::audit::Filter::default(),
@@ -365,10 +370,13 @@ fn claims(store: &Store) -> anyhow::Result<(usize, usize)> {
         false,
     )?;
     let mut live: HashMap<String, bool> = HashMap::new();
-    let (mut claims, mut overlapping) = (0, 0);
+    let (mut claims, mut overlapping, mut recovered) = (0, 0, 0);
     for e in &entries {
         if !e.subject.starts_with("task/") {
             continue;
+        }
+        if e.action == "task.lease_recovered" {
+            recovered += 1;
         }
         let running = live.entry(e.subject.clone()).or_default();
         if e.action == "task.claimed" {
@@ -381,7 +389,7 @@ fn claims(store: &Store) -> anyhow::Result<(usize, usize)> {
             *running = false;
         }
     }
-    Ok((claims, overlapping))
+    Ok((claims, overlapping, recovered))
 }
 
 /// `PRAGMA integrity_check`'s answer, joined ("ok" when healthy).

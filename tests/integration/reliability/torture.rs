@@ -26,6 +26,6 @@ fn sigkill_torture_loses_nothing_and_applies_nothing_twice() {
     assert_eq!(report.violations(), Vec::<String>::new(), "{report:?}");
     assert!(report.kills >= TRIALS);
     assert!(report.tasks > 0 && report.effects_applied > 0);
-    // The kills really interrupted work: tasks were claimed again after a crash.
-    assert!(report.claims > report.tasks * 4, "{report:?}");
+    // The kills really interrupted work: leases held by killed processes were recovered.
+    assert!(report.leases_recovered > 0, "{report:?}");
 }
