@@ -8,7 +8,11 @@ fn main() -> std::process::ExitCode {
     match keel::cli::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("keel: {err:#}");
+            // An error may quote what the operator typed; a pasted key is not repeated.
+            eprintln!(
+                "keel: {}",
+                keel::core::redact::redact_str(&format!("{err:#}"))
+            );
             keel::cli::exit_code_for(&err)
         }
     }

@@ -28,7 +28,9 @@ pub fn emit(m: &Measurement, json: bool) {
 }
 
 pub mod agents;
+pub mod loopback;
 pub mod memory;
 pub mod orchestrator;
 pub mod store;
+pub mod torture;
 pub mod tui;

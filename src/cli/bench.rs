@@ -14,6 +14,9 @@ pub struct BenchArgs {
     /// Also run the slow large-scale parts (memory: the 100k-item index).
     #[arg(long)]
     large: bool,
+    /// Crash torture only: rounds of start-then-SIGKILL of `keel run`.
+    #[arg(long, default_value_t = 200)]
+    trials: usize,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -23,6 +26,8 @@ enum Suite {
     Memory,
     Agents,
     Tui,
+    /// SIGKILL `keel run` at random points during side-effecting workflows.
+    Torture,
 }
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
@@ -32,6 +37,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         Suite::Memory => crate::bench::memory::run(args.json, args.large)?,
         Suite::Agents => crate::bench::agents::run(args.json)?,
         Suite::Tui => crate::bench::tui::run(args.json)?,
+        Suite::Torture => crate::bench::torture::run(args.json, args.trials)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -140,6 +140,13 @@ impl Error {
                         detail: err.to_string(),
                     };
                 }
+                // SQLite reports a full disk as an I/O error when it cannot grow the WAL
+                // index or create its files: say where to look.
+                ErrorCode::SystemIoFailure => {
+                    return Error::Other(format!(
+                        "disk I/O error while {what} ({err}); check that the disk has free space and is healthy — nothing was committed"
+                    ));
+                }
                 _ => {}
             }
         }

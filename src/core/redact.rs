@@ -52,6 +52,23 @@ pub fn redact_value(value: &Value) -> Value {
     }
 }
 
+/// Replaces secret-looking substrings in every string of `value`, leaving field names and
+/// other values alone. For data that is kept and executed (task inputs), where a field named
+/// like a secret (`max_tokens`) must keep its value but a pasted key must not be stored.
+#[must_use]
+pub fn redact_strings(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), redact_strings(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(redact_strings).collect()),
+        Value::String(s) => Value::String(redact_str(s)),
+        other => other.clone(),
+    }
+}
+
 /// Replaces secret-looking substrings of `text`.
 #[must_use]
 pub fn redact_str(text: &str) -> String {
@@ -88,5 +105,15 @@ mod tests {
         assert_eq!(r["note"], "use [redacted] to call");
         assert_eq!(r["headers"]["Authorization"], REDACTED);
         assert_eq!(r["count"], 3);
+    }
+
+    #[test]
+    fn redact_strings_keeps_field_names_and_numbers() {
+        let v =
+            json!({"max_tokens": 100, "token": "plain", "note": ["sk-abcdefghijklmnopqrstuvwx"]});
+        let r = redact_strings(&v);
+        assert_eq!(r["max_tokens"], 100);
+        assert_eq!(r["token"], "plain");
+        assert_eq!(r["note"][0], REDACTED);
     }
 }

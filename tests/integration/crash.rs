@@ -6,11 +6,9 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -22,97 +20,6 @@ const KILLS: usize = 50;
 const WORKFLOWS: usize = 24;
 const STEPS: u64 = 3;
 const STAGES: usize = 4;
-
-#[derive(Default)]
-struct Ledger {
-    /// POSTs that found their key already applied (must stay empty).
-    duplicates: Vec<String>,
-    applied: HashMap<String, u32>,
-    requests: usize,
-    lookups: usize,
-}
-
-/// A tiny HTTP/1.1 server: POST applies a key (once), GET answers 200 if applied else 404.
-fn receiver() -> (String, Arc<Mutex<Ledger>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let state = Arc::new(Mutex::new(Ledger::default()));
-    let shared = Arc::clone(&state);
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            let state = Arc::clone(&shared);
-            std::thread::spawn(move || serve(conn, &state));
-        }
-    });
-    (url, state)
-}
-
-fn serve(conn: TcpStream, state: &Mutex<Ledger>) {
-    let mut writer = conn.try_clone().unwrap();
-    let mut reader = BufReader::new(conn);
-    loop {
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-            return;
-        }
-        let method = request_line
-            .split_whitespace()
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        let (mut length, mut key) = (0usize, String::new());
-        loop {
-            let mut header = String::new();
-            if reader.read_line(&mut header).unwrap_or(0) == 0 {
-                return;
-            }
-            let header = header.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = header.split_once(':') {
-                match name.trim().to_ascii_lowercase().as_str() {
-                    "content-length" => length = value.trim().parse().unwrap_or(0),
-                    "idempotency-key" => key = value.trim().to_string(),
-                    _ => {}
-                }
-            }
-        }
-        let mut body = vec![0u8; length];
-        if reader.read_exact(&mut body).is_err() {
-            return; // a request cut short by a kill is not applied
-        }
-        let (status, reply) = {
-            let mut s = state.lock().unwrap();
-            s.requests += 1;
-            if method == "GET" {
-                s.lookups += 1;
-            }
-            match method.as_str() {
-                "POST" => {
-                    let count = s.applied.entry(key.clone()).or_insert(0);
-                    *count += 1;
-                    if *count > 1 {
-                        s.duplicates.push(key.clone());
-                    }
-                    ("200 OK", json!({"applied": key}).to_string())
-                }
-                "GET" if s.applied.contains_key(&key) => {
-                    ("200 OK", json!({"applied": key}).to_string())
-                }
-                "GET" => ("404 Not Found", "{}".to_string()),
-                _ => ("405 Method Not Allowed", "{}".to_string()),
-            }
-        };
-        let response = format!(
-            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{reply}",
-            reply.len()
-        );
-        if writer.write_all(response.as_bytes()).is_err() {
-            return;
-        }
-    }
-}
 
 fn daemon(ws: &Path) -> Child {
     Command::new(keel_bin())
@@ -215,7 +122,8 @@ fn assert_never_claimed_twice(store: &keel::core::store::Store) -> usize {
 fn sigkill_at_random_points_loses_nothing_and_applies_nothing_twice() {
     let (_dir, ws) = temp_workspace();
     write_crash_config(&ws);
-    let (url, received) = receiver();
+    let hooks = keel::bench::loopback::Receiver::start().unwrap();
+    let url = hooks.url.clone();
     let seed = std::env::var("KEEL_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -269,7 +177,7 @@ fn sigkill_at_random_points_loses_nothing_and_applies_nothing_twice() {
     let exit = last.wait().unwrap();
     assert!(exit.success(), "keel run exits 0 on SIGTERM, got {exit:?}");
 
-    let received = received.lock().unwrap();
+    let received = hooks.snapshot();
     assert!(
         received.duplicates.is_empty(),
         "keys applied twice: {:?}",

@@ -23,4 +23,7 @@ mod policy;
 mod support;
 mod tui;
 mod tui_live;
+mod policy;
+mod reliability;
+mod support;
 mod workspace;

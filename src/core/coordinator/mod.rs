@@ -409,13 +409,36 @@ impl Coordinator {
         }
     }
 
-    fn worker_loop(&self) {
-        let mut store = match self.open_store() {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "worker cannot open the store");
-                return;
+    /// Opens the store, retrying with backoff until it opens or the coordinator stops: a
+    /// full disk at start-up must not leave a daemon that runs but never works again.
+    fn open_store_retrying(&self, thread: &str) -> Option<Store> {
+        let mut delay = self.env.config.poll_ms.clamp(20, 1_000);
+        let mut last_error = String::new();
+        while !self.stopping() {
+            match self.open_store() {
+                Ok(store) => {
+                    if !last_error.is_empty() {
+                        tracing::info!(thread, "the store opened again");
+                    }
+                    return Some(store);
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    if message != last_error {
+                        tracing::error!(thread, error = %message, "cannot open the store; retrying");
+                        last_error = message;
+                    }
+                    self.idle(delay);
+                    delay = (delay * 2).min(5_000);
+                }
             }
+        }
+        None
+    }
+
+    fn worker_loop(&self) {
+        let Some(mut store) = self.open_store_retrying("worker") else {
+            return;
         };
         while !self.stopping() {
             match self.claim(&mut store, self.env.config.claim_batch.max(1)) {
@@ -436,12 +459,8 @@ impl Coordinator {
     }
 
     fn heartbeat_loop(&self) {
-        let mut store = match self.open_store() {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "heartbeat cannot open the store");
-                return;
-            }
+        let Some(mut store) = self.open_store_retrying("heartbeat") else {
+            return;
         };
         // Leases are renewed three times per lease; deadlines and housekeeping run every tick.
         let renew_every = Duration::from_millis(

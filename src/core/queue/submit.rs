@@ -50,16 +50,18 @@ pub fn submit(
     } else {
         TaskState::Queued
     };
+    // A key pasted into a task never reaches the database (nor the run that reads it back).
     let title = if new.title.trim().is_empty() {
         new.role.clone()
     } else {
-        new.title.trim().to_string()
+        crate::core::redact::redact_str(new.title.trim())
     };
     let input = if new.input.is_null() {
         json!({})
     } else {
-        new.input
+        crate::core::redact::redact_strings(&new.input)
     };
+    drop(new.input);
     tx.execute(
         "INSERT INTO tasks (id, role, title, input, output_schema, state, wait_for, priority,
              not_before_ms, timeout_ms, cost_estimate_usd, max_attempts, escalate,

@@ -117,7 +117,12 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| busy_aware(e, "the database"))?;
-        let out = f(&tx)?;
+        // Statements inside `f` hit a full disk or a read-only file first: classify their
+        // errors too, not only those of BEGIN and COMMIT.
+        let out = f(&tx).map_err(|e| match e {
+            Error::Sqlite(e) => busy_aware(e, "the database"),
+            other => other,
+        })?;
         tx.commit().map_err(|e| busy_aware(e, "the database"))?;
         Ok(out)
     }

@@ -1,0 +1,416 @@
+//! `keel bench torture`: crash torture of the real binary. Each trial starts one `keel run`
+//! (sometimes two, like a console and a daemon) on a scratch workspace while diamond workflows
+//! of webhook effects POST to a loopback [`Receiver`], and `SIGKILL`s it at a random point.
+//! A final clean run finishes the work; then the invariants are checked: no acknowledged task
+//! lost, every idempotency key applied at most once (and every expected one exactly once), the
+//! audit chain verifies, `PRAGMA integrity_check` is ok, no task was ever claimed twice at once,
+//! and the LMDB vector directory opens (when one exists).
+//!
+//! The integration test `reliability::torture` calls [`torture`] with fewer trials.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use serde_json::{Value, json};
+
+use super::loopback::Receiver;
+use super::{Measurement, emit};
+use crate::core::store::{Durability, Store};
+
+/// Effects per workflow stage, and stages per workflow (a diamond: first → left|right → last).
+const STEPS: u64 = 3;
+const STAGES: usize = 4;
+
+const CONFIG: &str = "[store]\ndurability = \"full\"\n[orchestrator]\nworkers = 2\nlease_ms = 3000\npoll_ms = 20\nbackoff_base_ms = 20\nbackoff_max_ms = 100\nmax_lease_losses = 1000\n";
+const WORKFLOW: &str = "name = \"torture\"\n[[stage]]\nname = \"first\"\nrole = \"webhook\"\n\
+     [[stage]]\nname = \"left\"\nrole = \"webhook\"\nafter = [\"first\"]\n\
+     [[stage]]\nname = \"right\"\nrole = \"webhook\"\nafter = [\"first\"]\n\
+     [[stage]]\nname = \"last\"\nrole = \"webhook\"\nafter = [\"left\", \"right\"]\n";
+
+/// How to torture.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The `keel` binary to run and kill.
+    pub bin: PathBuf,
+    /// Rounds of start-then-SIGKILL (of one or two `keel run`, and half the time a writer).
+    pub trials: usize,
+    pub seed: u64,
+    /// An empty directory to hold the scratch workspace.
+    pub dir: PathBuf,
+}
+
+/// What the torture found. `lost`, `duplicates` and `overlapping_claims` must be 0.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Report {
+    pub seed: u64,
+    pub trials: usize,
+    pub kills: usize,
+    /// `keel task add` processes killed mid-submission.
+    pub writer_kills: usize,
+    pub tasks: usize,
+    pub effects_expected: usize,
+    pub effects_applied: usize,
+    pub effects_done_in_ledger: usize,
+    pub requests: usize,
+    pub recovery_lookups: usize,
+    pub claims: usize,
+    /// Leases taken back from killed processes.
+    pub leases_recovered: usize,
+    pub lost: usize,
+    pub duplicates: usize,
+    pub overlapping_claims: usize,
+    pub audit_entries: i64,
+    /// The chain verified in-process and through `keel audit verify`.
+    pub audit_ok: bool,
+    pub integrity: String,
+    /// `Some(true)` if the LMDB directory opened, `None` if the workspace has none yet.
+    pub lmdb_opened: Option<bool>,
+}
+
+impl Report {
+    /// The invariants, as a list of violations (empty when everything held).
+    #[must_use]
+    pub fn violations(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.lost > 0 {
+            out.push(format!(
+                "{} acknowledged tasks lost or unfinished",
+                self.lost
+            ));
+        }
+        if self.duplicates > 0 {
+            out.push(format!("{} effects applied twice", self.duplicates));
+        }
+        if self.effects_applied != self.effects_expected {
+            out.push(format!(
+                "{} of {} effects applied",
+                self.effects_applied, self.effects_expected
+            ));
+        }
+        if self.effects_done_in_ledger != self.effects_expected {
+            out.push(format!(
+                "the ledger marks {} of {} effects done",
+                self.effects_done_in_ledger, self.effects_expected
+            ));
+        }
+        if self.overlapping_claims > 0 {
+            out.push(format!(
+                "{} claims overlapped a live claim",
+                self.overlapping_claims
+            ));
+        }
+        if !self.audit_ok {
+            out.push("the audit chain does not verify".into());
+        }
+        if self.integrity != "ok" {
+            out.push(format!("integrity_check: {}", self.integrity));
+        }
+        if self.lmdb_opened == Some(false) {
+            out.push("the LMDB vector directory does not open".into());
+        }
+        out
+    }
+}
+
+/// `keel bench torture [--trials N] --json`.
+pub fn run(json: bool, trials: usize) -> anyhow::Result<()> {
+    let bin = std::env::current_exe().context("locating the keel binary")?;
+    let dir = std::env::temp_dir().join(format!("keel-torture-{}", crate::core::ids::new_id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let seed = rand::random::<u64>();
+    let result = torture(&Options {
+        bin,
+        trials,
+        seed,
+        dir: dir.clone(),
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    let report = result?;
+    print_report(&report, json);
+    let violations = report.violations();
+    if !violations.is_empty() {
+        bail!(
+            "crash torture failed (seed {seed}): {}",
+            violations.join("; ")
+        );
+    }
+    Ok(())
+}
+
+#[allow(clippy::cast_precision_loss)] // counts far below 2^52
+fn print_report(r: &Report, json: bool) {
+    let figures: [(&str, f64, &'static str); 13] = [
+        ("trials", r.trials as f64, "count"),
+        ("sigkills", r.kills as f64, "count"),
+        ("writer_sigkills", r.writer_kills as f64, "count"),
+        ("tasks_acknowledged", r.tasks as f64, "count"),
+        ("effects_applied", r.effects_applied as f64, "count"),
+        ("recovery_lookups", r.recovery_lookups as f64, "count"),
+        ("claims", r.claims as f64, "count"),
+        ("leases_recovered", r.leases_recovered as f64, "count"),
+        ("lost", r.lost as f64, "count"),
+        ("duplicates", r.duplicates as f64, "count"),
+        ("audit_entries_verified", r.audit_entries as f64, "count"),
+        (
+            "integrity_ok",
+            if r.integrity == "ok" { 1.0 } else { 0.0 },
+            "bool",
+        ),
+        (
+            "lmdb_opened",
+            match r.lmdb_opened {
+                Some(true) => 1.0,
+                Some(false) => 0.0,
+                None => -1.0,
+            },
+            "bool (-1 = no vectors yet)",
+        ),
+    ];
+    for (metric, value, unit) in figures {
+        emit(
+            &Measurement {
+                suite: "torture",
+                metric: metric.to_string(),
+                value,
+                unit,
+            },
+            json,
+        );
+    }
+}
+
+/// Runs the torture and checks the invariants (see [`Report::violations`]).
+pub fn torture(opts: &Options) -> anyhow::Result<Report> {
+    let ws = opts.dir.join("ws");
+    keel_ok(&opts.bin, &ws, &["init"])?;
+    std::fs::write(ws.join("config.toml"), CONFIG)?;
+    std::fs::create_dir_all(ws.join("agents"))?;
+    std::fs::write(ws.join("agents/torture.workflow.toml"), WORKFLOW)?;
+    let receiver = Receiver::start().context("starting the loopback receiver")?;
+    let mut rng = StdRng::seed_from_u64(opts.seed);
+    // A third of the trials submit a workflow, so most kills land mid-work.
+    let workflows = (opts.trials / 3).max(1);
+
+    let mut acknowledged = Vec::new();
+    let (mut kills, mut writer_kills) = (0, 0);
+    for trial in 0..opts.trials {
+        if acknowledged.len() < workflows {
+            acknowledged.push(add_workflow(&opts.bin, &ws, &receiver.url)?);
+        }
+        let mut procs = vec![daemon(&opts.bin, &ws)?];
+        if rng.random_bool(0.3) {
+            procs.push(daemon(&opts.bin, &ws)?);
+        }
+        // Half the time a CLI writer is killed mid-submission too (it was never acknowledged,
+        // so it may or may not exist; the database must stay sound either way).
+        if rng.random_bool(0.5) {
+            let mut writer = keel_cmd(&opts.bin, &ws)
+                .args([
+                    "task",
+                    "add",
+                    "--role",
+                    "noop",
+                    "--key",
+                    &format!("w-{trial}"),
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()?;
+            std::thread::sleep(Duration::from_millis(rng.random_range(0..40)));
+            writer.kill().context("SIGKILL")?;
+            writer.wait()?;
+            writer_kills += 1;
+        }
+        for mut p in procs {
+            std::thread::sleep(Duration::from_millis(rng.random_range(20..250)));
+            p.kill().context("SIGKILL")?;
+            p.wait()?;
+            kills += 1;
+        }
+    }
+    finish_cleanly(&opts.bin, &ws, &acknowledged)?;
+
+    let seen = receiver.snapshot();
+    let store = Store::open(&ws.join("keel.db"), Durability::Full)?;
+    let states = states(&store, &acknowledged);
+    let lost = states.iter().filter(|s| *s != "succeeded").count();
+    let effects_expected = acknowledged.len() * STAGES * usize::try_from(STEPS)?;
+    let done: i64 = store.conn().query_row(
+        "SELECT count(*) FROM effects WHERE state = 'done'",
+        [],
+        |r| r.get(0),
+    )?;
+    let (claims, overlapping_claims, leases_recovered) = claims(&store)?;
+    let verification = crate::core::audit::verify(store.conn())?;
+    // The operator's own check, too: `keel audit verify` exits non-zero on a broken chain.
+    let cli_verified = keel_ok(&opts.bin, &ws, &["audit", "verify"]).is_ok();
+    Ok(Report {
+        seed: opts.seed,
+        trials: opts.trials,
+        kills,
+        writer_kills,
+        tasks: acknowledged.len(),
+        effects_expected,
+        effects_applied: seen.applied.len(),
+        effects_done_in_ledger: usize::try_from(done)?,
+        requests: seen.requests,
+        recovery_lookups: seen.lookups,
+        claims,
+        leases_recovered,
+        lost,
+        duplicates: seen.duplicates.len(),
+        overlapping_claims,
+        audit_entries: verification.entries,
+        audit_ok: verification.first_broken.is_none() && cli_verified,
+        integrity: integrity_check(&store)?,
+        lmdb_opened: lmdb_opens(&ws.join(crate::core::workspace::VECTORS_DIR)),
+    })
+}
+
+/// A clean run finishes everything, then stops on SIGTERM with exit status 0.
+fn finish_cleanly(bin: &Path, ws: &Path, acknowledged: &[String]) -> anyhow::Result<()> {
+    let mut last = daemon(bin, ws)?;
+    let deadline = Instant::now() + Duration::from_mins(2);
+    let outcome = loop {
+        let store = Store::open(&ws.join("keel.db"), Durability::Full)?;
+        let now = states(&store, acknowledged);
+        if now
+            .iter()
+            .all(|s| s == "succeeded" || s.starts_with("lost"))
+        {
+            break Ok(());
+        }
+        if Instant::now() > deadline {
+            break Err(anyhow::anyhow!(
+                "tasks did not finish after the crashes: {:?}",
+                now.iter().filter(|s| *s != "succeeded").collect::<Vec<_>>()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let status = Command::new("kill")
+        .args(["-TERM", &last.id().to_string()])
+        .status()?;
+    let exit = last.wait()?;
+    outcome?;
+    if !status.success() || !exit.success() {
+        bail!("the final keel run did not exit 0 on SIGTERM: {exit:?}");
+    }
+    Ok(())
+}
+
+fn keel_cmd(bin: &Path, ws: &Path) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.arg("--workspace").arg(ws).env_remove("KEEL_WORKSPACE");
+    cmd
+}
+
+fn keel_ok(bin: &Path, ws: &Path, args: &[&str]) -> anyhow::Result<Vec<u8>> {
+    let out = keel_cmd(bin, ws).args(args).output()?;
+    if !out.status.success() {
+        bail!(
+            "keel {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(out.stdout)
+}
+
+fn daemon(bin: &Path, ws: &Path) -> anyhow::Result<Child> {
+    Ok(keel_cmd(bin, ws)
+        .arg("run")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?)
+}
+
+fn add_workflow(bin: &Path, ws: &Path, url: &str) -> anyhow::Result<String> {
+    let input = json!({"url": url, "steps": STEPS}).to_string();
+    let out = keel_ok(
+        bin,
+        ws,
+        &[
+            "task",
+            "add",
+            "--workflow",
+            "torture",
+            "--input",
+            &input,
+            "--json",
+        ],
+    )?;
+    let row: Value = serde_json::from_slice(&out)?;
+    row["id"]
+        .as_str()
+        .map(str::to_string)
+        .context("task add --json printed no id")
+}
+
+fn states(store: &Store, ids: &[String]) -> Vec<String> {
+    ids.iter()
+        .map(|id| {
+            crate::core::queue::get(store.conn(), id)
+                .map_or_else(|e| format!("lost: {e}"), |t| t.state.to_string())
+        })
+        .collect()
+}
+
+/// From the audit log: claims, claims that overlapped a live claim on the same task, and
+/// leases recovered from killed processes (proof that the kills interrupted work).
+fn claims(store: &Store) -> anyhow::Result<(usize, usize, usize)> {
+    let entries = crate::core::audit::query(
+        store.conn(),
+        &crate::core::audit::Filter::default(),
+        10_000_000,
+        false,
+    )?;
+    let mut live: HashMap<String, bool> = HashMap::new();
+    let (mut claims, mut overlapping, mut recovered) = (0, 0, 0);
+    for e in &entries {
+        if !e.subject.starts_with("task/") {
+            continue;
+        }
+        if e.action == "task.lease_recovered" {
+            recovered += 1;
+        }
+        let running = live.entry(e.subject.clone()).or_default();
+        if e.action == "task.claimed" {
+            if *running {
+                overlapping += 1;
+            }
+            *running = true;
+            claims += 1;
+        } else if e.payload.get("from").and_then(Value::as_str) == Some("running") {
+            *running = false;
+        }
+    }
+    Ok((claims, overlapping, recovered))
+}
+
+/// `PRAGMA integrity_check`'s answer, joined ("ok" when healthy).
+pub fn integrity_check(store: &Store) -> anyhow::Result<String> {
+    let mut stmt = store.conn().prepare("PRAGMA integrity_check")?;
+    let rows = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows.join("; "))
+}
+
+/// Opens the LMDB environment in `dir` and starts a read transaction; `None` if the
+/// directory holds no environment yet (the vector memory creates it on first use).
+#[allow(unsafe_code)]
+pub fn lmdb_opens(dir: &Path) -> Option<bool> {
+    if !dir.join("data.mdb").exists() {
+        return None;
+    }
+    // SAFETY: heed requires that the same environment is not opened twice in one process
+    // with different options; this function is called once, after every keel process that
+    // could hold the environment has exited.
+    let env = unsafe { heed::EnvOpenOptions::new().max_dbs(16).open(dir) };
+    Some(env.is_ok_and(|env| env.read_txn().is_ok()))
+}

@@ -1,0 +1,8 @@
+//! Reliability and security (issue 10): crash torture, fuzzing, concurrency, disk faults,
+//! secrets and permissions. Each file covers one concern.
+
+mod concurrency;
+mod disk;
+mod fuzz;
+mod security;
+mod torture;
