@@ -315,7 +315,7 @@ pub(super) fn fixture_answer(op: &Op) -> Option<Result<Value, String>> {
         }
         Query::AuditVerify => json!({"entries": 500, "first_broken": null}),
         // The console does not ask these yet; fail loudly if it starts to.
-        Query::ApprovalDetail { .. } | Query::AllowRules { .. } => {
+        Query::ApprovalDetail { .. } | Query::AllowRules { .. } | Query::Effects { .. } => {
             return Some(Err("no fixture for this query".into()));
         }
     }))

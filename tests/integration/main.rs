@@ -2,28 +2,19 @@
 //! Each module covers one capability and uses only public APIs or the real `keel` binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failure should panic loudly
 
-// Test code may panic on setup failures: that is how a test reports them.
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
-mod crash;
-mod gate;
-mod orchestrator;
 mod agents;
 mod audit;
-mod layering;
-mod objects;
-mod memory;
-mod support;
-mod agents;
 mod crash;
+mod gate;
+mod layering;
 mod live;
+mod memory;
 mod metrics;
+mod objects;
 mod orchestrator;
-mod policy;
-mod support;
-mod tui;
-mod tui_live;
 mod policy;
 mod reliability;
 mod support;
+mod tui;
+mod tui_live;
 mod workspace;
