@@ -14,14 +14,17 @@ pub fn init(root: &Path) -> anyhow::Result<ExitCode> {
 pub fn demo(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let root = dir.unwrap_or_else(default_demo_root);
     let ws = Workspace::init(&root)?;
-    let mut store = ws.store()?;
-    let kinds = crate::core::objects::Kinds::from_config(&ws.config)?;
-    crate::core::demo::seed(
-        &mut store,
-        &kinds,
-        crate::core::clock::Clock::now_ms(&crate::core::clock::SystemClock),
-    )?;
-    drop(store);
+    let clock: std::sync::Arc<dyn crate::core::clock::Clock> =
+        std::sync::Arc::new(crate::core::clock::SystemClock);
+    if let Some(report) = crate::core::demo::seed_workspace(&ws, &clock)?
+        && report.notes_unembedded
+    {
+        tracing::warn!(
+            "demo notes stored without vectors: run `keel models fetch`, then `keel memory check --repair`"
+        );
+    }
+    // Reopen: seeding added the demo's schedules and connectors to config.toml.
+    let ws = Workspace::open(&root)?;
     crate::tui::run(&ws)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,16 +1,255 @@
-//! The sample business `keel demo` opens on: a few objects of every kind, some with history,
-//! written once (a `meta` flag remembers it) and audited like any other write.
+//! The demo business `keel demo` opens on: "Small Batch Software", a newsletter with paid
+//! guides and a consulting offer (`assets/demo/`). Seeding writes its objects, imports and
+//! reconciles its past analytics, stores its memory notes (keyword-searchable at once,
+//! embedded when the model is there), installs the policy and the daily/weekly schedules,
+//! and queues a first content round so the console shows work happening. Written once (a
+//! `meta` flag remembers it) and audited like any other write.
+
+use std::path::Path;
+use std::sync::Arc;
 
 use rusqlite::{OptionalExtension, Transaction};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::core::audit::Actor;
-use crate::core::clock::Millis;
-use crate::core::error::Result;
+use crate::core::clock::{Clock, Millis};
+use crate::core::error::{Error, Result};
+use crate::core::memory::{Memory, kb};
 use crate::core::objects::{self, Kinds, Stamp};
 use crate::core::store::Store;
+use crate::core::workspace::Workspace;
 
 const SEEDED: &str = "demo.objects_seeded";
+const BUSINESS: &str = include_str!("../../assets/demo/business.toml");
+const NOTES: &str = include_str!("../../assets/demo/notes.md");
+/// The past analytics, as the analytics import reads them.
+pub const ANALYTICS: &str = include_str!("../../assets/demo/analytics.csv");
+/// Goals the researcher ranks ideas against (the demo's goals preference, condensed).
+pub const GOALS: &[&str] = &[
+    "grow newsletter subscribers with pricing and launch content that converts to the guide bundle",
+];
+/// The demo's schedules, connectors and routing, added to its config.toml.
+const CONFIG_ADDITIONS: &str = r#"
+# ---- added by `keel demo` ----
+# Invoices are sent to this endpoint (a local outbox; nothing leaves the machine).
+[connectors.webhooks.invoice]
+method = "POST"
+url = "http://127.0.0.1:8790/invoices"
+description = "Send an invoice to the customer (irreversible)"
+
+# Daily: research and triage before the operator's morning. Weekly: analytics import and
+# a fresh ranking that weighs last week's outcomes.
+[[schedules]]
+name = "daily-research"
+cron = "0 6 * * *"
+task = { role = "researcher", title = "Daily research: rank ideas", input = { goals = ["grow newsletter subscribers with pricing and launch content that converts to the guide bundle"] } }
+
+[[schedules]]
+name = "daily-triage"
+cron = "30 6 * * *"
+task = { role = "scheduler", title = "Daily triage of incoming notes", input = { tasks = [] } }
+
+[[schedules]]
+name = "weekly-analytics"
+cron = "0 7 * * MON"
+task = { role = "analyst", title = "Weekly analytics import and reconciliation", input = { source = "analytics.csv" } }
+
+[[schedules]]
+name = "weekly-content"
+cron = "0 8 * * MON"
+task = { role = "workflow", title = "Weekly content round", input = { workflow = "content", input = { topic = "the best-ranked idea", goals = ["grow newsletter subscribers"] } } }
+"#;
+
+/// What `keel demo` wrote.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DemoReport {
+    pub objects: usize,
+    pub notes: usize,
+    /// Notes stored without vectors because the embedding model is missing.
+    pub notes_unembedded: bool,
+    pub metrics: usize,
+    pub first_task: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Business {
+    objects: Vec<SampleObject>,
+}
+
+#[derive(Deserialize)]
+struct SampleObject {
+    kind: String,
+    id: String,
+    body: Value,
+}
+
+/// Seeds the whole demo into the fresh workspace `ws` (see the module doc). Returns `None`
+/// when the workspace already has history (it is never mixed into a real business).
+pub fn seed_workspace(ws: &Workspace, clock: &Arc<dyn Clock>) -> Result<Option<DemoReport>> {
+    let now = clock.now_ms();
+    let kinds = Kinds::from_config(&ws.config)?;
+    let mut store = ws.store()?;
+    if !seed(&mut store, &kinds, now)? {
+        return Ok(None);
+    }
+    let mut report = DemoReport {
+        objects: business()?.len(),
+        ..DemoReport::default()
+    };
+    let analyst = Actor::system("demo");
+    let import = crate::core::outcomes::import_csv(
+        &mut store,
+        &kinds,
+        &analyst,
+        now,
+        ANALYTICS,
+        "assets/demo/analytics.csv",
+    )?;
+    report.metrics = import.imported;
+    let memory = Memory::open(ws, &mut store, clock.clone())?;
+    for note in notes() {
+        let item = kb::NewItem {
+            text: note.text,
+            kind: note.kind,
+            source: "demo".into(),
+            tags: vec!["demo".into()],
+            ..kb::NewItem::default()
+        };
+        if let kb::Added::Stored { .. } = kb::add_or_defer(&mut store, &memory, &analyst, &item)? {
+            report.notes += 1;
+        }
+    }
+    crate::core::outcomes::reconcile(&mut store, &kinds, Some(&memory), &analyst, now)?;
+    report.notes_unembedded = !crate::core::memory::check::check(store.conn(), &memory)?
+        .versions
+        .iter()
+        .all(|v| v.missing.is_empty());
+    install_files(&ws.root)?;
+    report.first_task = Some(queue_first_round(&mut store, &ws.root, now)?);
+    Ok(Some(report))
+}
+
+/// Writes the policy file (so the operator can read and edit it) and the demo's config
+/// additions.
+fn install_files(root: &Path) -> Result<()> {
+    let policy = root.join(crate::core::policy::POLICY_FILE);
+    if !policy.exists() {
+        crate::core::workspace::write_private_file(
+            &policy,
+            crate::core::policy::DEFAULT_POLICY.as_bytes(),
+        )?;
+    }
+    // The shipped agents and workflows, as files the operator can read and change.
+    let agents = root.join(crate::core::agents::service::AGENTS_DIR);
+    std::fs::create_dir_all(&agents).map_err(|e| Error::io(&agents, e))?;
+    let templates = crate::core::agents::template::SHIPPED
+        .iter()
+        .map(|(role, text)| (format!("{role}.toml"), *text));
+    let workflows = crate::core::workflow::BUILTIN.iter().map(|(path, text)| {
+        let name = Path::new(path)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        (name, *text)
+    });
+    for (name, text) in templates.chain(workflows) {
+        let path = agents.join(&name);
+        if !name.is_empty() && !path.exists() {
+            crate::core::workspace::write_private_file(&path, text.as_bytes())?;
+        }
+    }
+    let config = root.join(crate::core::workspace::CONFIG_FILE);
+    let mut text = std::fs::read_to_string(&config).map_err(|e| Error::io(&config, e))?;
+    if !text.contains("added by `keel demo`") {
+        text.push_str(CONFIG_ADDITIONS);
+        crate::core::workspace::write_private_file(&config, text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Queues the content workflow on the best-measured topic (idempotent by key).
+fn queue_first_round(store: &mut Store, root: &Path, now: Millis) -> Result<String> {
+    let catalog = crate::core::queue::RoleCatalog::load(root)?;
+    let task = crate::core::queue::NewTask {
+        role: "workflow".into(),
+        title: "First round: research, write, edit and publish one issue".into(),
+        input: json!({"workflow": "content", "input": {
+            "topic": "pricing page experiments for small apps",
+            "goals": GOALS,
+            "slug": "pricing-page-experiments",
+            "title": "Pricing page experiments that moved conversion",
+        }}),
+        idempotency_key: Some("demo-first-round".into()),
+        workflow: Some("content".into()),
+        ..crate::core::queue::NewTask::default()
+    };
+    store.write(|tx| {
+        Ok(
+            crate::core::queue::submit(tx, now, &Actor::system("demo"), &catalog, task)?
+                .task
+                .id,
+        )
+    })
+}
+
+/// A memory note from `notes.md`: `## Title: kind` then its text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Note {
+    pub kind: String,
+    pub text: String,
+}
+
+/// The demo's memory notes (each starts with its title line, which the researcher reads
+/// as the idea's title).
+#[must_use]
+pub fn notes() -> Vec<Note> {
+    NOTES
+        .split("\n## ")
+        .skip(1)
+        .filter_map(|section| {
+            let (heading, body) = section.split_once('\n')?;
+            let (title, kind) = heading.rsplit_once(": ")?;
+            Some(Note {
+                kind: kind.trim().to_string(),
+                text: format!("{}\n{}", title.trim(), body.trim()),
+            })
+        })
+        .collect()
+}
+
+fn business() -> Result<Vec<SampleObject>> {
+    let parsed: Business =
+        crate::core::config::parse(BUSINESS, Path::new("assets/demo/business.toml"))?;
+    Ok(parsed.objects)
+}
+
+fn write_samples(tx: &Transaction<'_>, kinds: &Kinds, now_ms: Millis) -> Result<()> {
+    const DAY: Millis = 86_400_000;
+    let demo = Stamp::new(Actor::system("demo"), now_ms - 30 * DAY);
+    for o in business()? {
+        objects::put(tx, kinds, &demo, &o.kind, &o.id, None, &o.body)?;
+    }
+    // A preference with history: the operator tightened the voice a week later.
+    let edit = Stamp::new(Actor::Operator, now_ms - 23 * DAY);
+    let voice = objects::get(tx, "preference", "voice")?;
+    let mut body = voice.body.clone();
+    body["text"] = json!(format!(
+        "{}\nNever open with a question.",
+        body["text"].as_str().unwrap_or("")
+    ));
+    objects::put(
+        tx,
+        kinds,
+        &edit,
+        "preference",
+        "voice",
+        Some(voice.version),
+        &body,
+    )?;
+    Ok(())
+}
 
 /// Writes the sample objects into a fresh workspace (one with no audit history) unless it
 /// already has them. Returns whether it wrote anything.
@@ -35,99 +274,6 @@ pub fn seed(store: &mut Store, kinds: &Kinds, now_ms: Millis) -> Result<bool> {
     })
 }
 
-fn write_samples(tx: &Transaction<'_>, kinds: &Kinds, now_ms: Millis) -> Result<()> {
-    const DAY: Millis = 86_400_000;
-    let demo = Stamp::new(Actor::system("demo"), now_ms - 30 * DAY);
-    let put =
-        |kind: &str, id: &str, body: Value| objects::put(tx, kinds, &demo, kind, id, None, &body);
-    for (kind, id, body) in samples(now_ms) {
-        put(kind, id, body)?;
-    }
-    // A draft with history: the operator tightened the wording a week later.
-    let edit = Stamp::new(Actor::Operator, now_ms - 23 * DAY);
-    objects::put(
-        tx,
-        kinds,
-        &edit,
-        "draft",
-        "welcome-email",
-        Some(1),
-        &json!({
-            "title": "Welcome to the studio",
-            "channel": "email",
-            "status": "review",
-            "body": "Hi {first_name},\n\nThanks for joining. Every month I take one real landing page apart and rebuild it.\nReply and tell me which page you want me to look at next.\n\nAnna",
-        }),
-    )?;
-    objects::archive(tx, &edit, "idea", "podcast", 1)?;
-    Ok(())
-}
-
-fn samples(now_ms: Millis) -> Vec<(&'static str, &'static str, Value)> {
-    vec![
-        (
-            "customer",
-            "acme-studio",
-            json!({"name": "Acme Studio", "email": "hello@acme.example", "company": "Acme Studio", "status": "active", "tags": ["design", "retainer"]}),
-        ),
-        (
-            "customer",
-            "bea-lindqvist",
-            json!({"name": "Bea Lindqvist", "email": "bea@example.org", "status": "lead", "notes": "Met at the Oslo meetup; wants a workshop in March."}),
-        ),
-        (
-            "offer",
-            "site-audit",
-            json!({"title": "Website audit", "description": "A two-hour review of speed, copy and conversion, with a written report.", "price": {"amount": 450, "currency": "EUR"}, "status": "active"}),
-        ),
-        (
-            "offer",
-            "copy-workshop",
-            json!({"title": "Copywriting workshop (half day)", "price": {"amount": 1200, "currency": "EUR"}, "status": "draft"}),
-        ),
-        (
-            "idea",
-            "teardown-newsletter",
-            json!({"title": "Monthly teardown newsletter", "text": "Pick one public landing page a month and rewrite it in the open.", "status": "exploring", "score": 7}),
-        ),
-        (
-            "idea",
-            "podcast",
-            json!({"title": "Podcast", "text": "Too much editing time for now.", "status": "parked"}),
-        ),
-        (
-            "draft",
-            "welcome-email",
-            json!({"title": "Welcome!", "channel": "email", "status": "writing", "body": "Hi {first_name},\n\nThanks for signing up to my newsletter. Every month I will be taking apart one landing page and showing how I would rebuild it.\n\nAnna"}),
-        ),
-        (
-            "publication",
-            "pricing-page-post",
-            json!({"title": "Why your pricing page loses buyers", "url": "https://example.com/blog/pricing-page", "channel": "blog", "published_ms": now_ms - 12 * 86_400_000_i64}),
-        ),
-        (
-            "contract",
-            "acme-retainer-2026",
-            json!({"title": "Acme retainer 2026", "party": "Acme Studio", "amount": 900, "currency": "EUR", "status": "signed", "starts": "2026-01-01", "ends": "2026-12-31"}),
-        ),
-        (
-            "preference",
-            "tone",
-            json!({"key": "tone", "value": "warm, direct, no jargon", "why": "Customers say they like the plain talk."}),
-        ),
-        (
-            "note",
-            "pricing-call",
-            json!({"title": "Call with Bea about pricing", "text": "She compares us with two agencies.\nHalf-day workshop at 1,200 EUR felt fair to her.\nFollow up in two weeks."}),
-        ),
-        (
-            "metric",
-            "newsletter-subscribers",
-            json!({"name": "newsletter subscribers", "value": 412, "unit": "people", "at_ms": now_ms - 86_400_000_i64, "source": "import"}),
-        ),
-    ]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,28 +287,26 @@ mod tests {
         assert!(seed(&mut store, &kinds, 1_800_000_000_000).unwrap());
         let audited = crate::core::audit::count(store.conn()).unwrap();
         assert!(!seed(&mut store, &kinds, 1_800_000_000_000).unwrap());
-        let all = objects::list(
-            store.conn(),
-            &objects::ListFilter {
-                include_archived: true,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        assert_eq!(all.total, 12);
+        let all = objects::list(store.conn(), &objects::ListFilter::default()).unwrap();
+        assert_eq!(all.total, business().unwrap().len() as u64);
         let kinds_seen: std::collections::BTreeSet<_> =
             all.items.iter().map(|r| r.kind.as_str()).collect();
-        assert_eq!(kinds_seen.len(), 9, "every built-in kind has a sample");
+        for kind in [
+            "preference",
+            "customer",
+            "offer",
+            "contract",
+            "publication",
+            "idea",
+            "note",
+        ] {
+            assert!(kinds_seen.contains(kind), "{kind} has a sample");
+        }
         assert_eq!(
-            objects::history(store.conn(), "draft", "welcome-email")
+            objects::history(store.conn(), "preference", "voice")
                 .unwrap()
                 .len(),
             2
-        );
-        assert!(
-            objects::get(store.conn(), "idea", "podcast")
-                .unwrap()
-                .archived
         );
         assert!(
             crate::core::audit::verify(store.conn())
@@ -171,6 +315,20 @@ mod tests {
                 .is_none()
         );
         assert_eq!(crate::core::audit::count(store.conn()).unwrap(), audited);
+    }
+
+    #[test]
+    fn notes_parse_with_title_and_kind() {
+        let notes = notes();
+        assert!(notes.len() >= 30, "{} notes", notes.len());
+        let first = &notes[0];
+        assert_eq!(first.kind, "insight");
+        assert!(
+            first
+                .text
+                .starts_with("Pricing teardowns outperform everything\n")
+        );
+        assert!(notes.iter().all(|n| !n.kind.contains(' ')));
     }
 
     #[test]

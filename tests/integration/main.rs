@@ -4,6 +4,7 @@
 
 mod agents;
 mod audit;
+mod content_loop;
 mod crash;
 mod gate;
 mod layering;

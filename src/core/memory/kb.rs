@@ -117,6 +117,30 @@ fn clean_tags(tags: &[String]) -> Result<Vec<String>> {
 /// Adds an item. The current embedding model must be available (its absence is reported
 /// with the command that fetches it).
 pub fn add(store: &mut Store, memory: &Memory, actor: &Actor, item: &NewItem) -> Result<Added> {
+    add_inner(store, memory, actor, item, false)
+}
+
+/// Like [`add`], but when the embedding model cannot embed (missing, still failing to
+/// load) the item is stored without vectors: it is keyword-searchable at once, and
+/// `keel memory check --repair` embeds it once the model is there (the check reports its
+/// chunks as missing until then). Used by the demo, which must work on a fresh machine.
+pub fn add_or_defer(
+    store: &mut Store,
+    memory: &Memory,
+    actor: &Actor,
+    item: &NewItem,
+) -> Result<Added> {
+    add_inner(store, memory, actor, item, true)
+}
+
+#[allow(clippy::too_many_lines)] // one transaction: item, tags, chunks, vectors, audit
+fn add_inner(
+    store: &mut Store,
+    memory: &Memory,
+    actor: &Actor,
+    item: &NewItem,
+    defer_embedding: bool,
+) -> Result<Added> {
     validate_text(&item.text, memory.config.max_text_bytes)?;
     let kind = item.kind.trim();
     if kind.is_empty() {
@@ -129,7 +153,15 @@ pub fn add(store: &mut Store, memory: &Memory, actor: &Actor, item: &NewItem) ->
     let current = memory.current_version().id();
     let mut embedded = Vec::with_capacity(targets.len());
     for (row, embedder) in &targets {
-        embedded.push((row.clone(), embedder.embed(&chunks)?));
+        match embedder.embed(&chunks) {
+            Ok(vectors) => embedded.push((row.clone(), vectors)),
+            Err(e) if defer_embedding => {
+                tracing::warn!(error = %e, "memory: storing without vectors until the model is available");
+                embedded.clear();
+                break;
+            }
+            Err(e) => return Err(e),
+        }
     }
     let hash = sha256_hex(item.text.trim().as_bytes());
     let duplicate = find_duplicate(store.conn(), memory, &item.text, &hash, &current, &embedded)?;

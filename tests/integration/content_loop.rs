@@ -1,0 +1,290 @@
+//! The content business end to end, headless: the demo workspace, the researcher's ranking
+//! moving once analytics are reconciled, and the invoicing gate (shipped policy) on the
+//! real binary with a loopback invoice endpoint.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use keel::core::audit::Actor;
+use keel::core::clock::{Clock, ManualClock};
+use keel::core::memory::{Memory, kb};
+use keel::core::objects::{self, Kinds};
+use keel::core::store::{Durability, Store};
+use keel::core::workspace::Workspace;
+use serde_json::{Value, json};
+
+use crate::policy::receiver::Receiver;
+use crate::support::{keel, keel_bin, temp_workspace};
+
+const NOW: i64 = 1_795_000_000_000;
+
+#[test]
+fn demo_workspace_has_the_business_memory_analytics_schedules_and_a_first_round() {
+    let (_dir, root) = temp_workspace();
+    let ws = Workspace::open(&root).unwrap();
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::at(NOW));
+    let report = keel::core::demo::seed_workspace(&ws, &clock)
+        .unwrap()
+        .expect("a fresh workspace is seeded");
+    assert!(report.notes >= 30, "{report:?}");
+    assert_eq!(report.metrics, 15);
+    // Seeding twice adds nothing.
+    assert!(
+        keel::core::demo::seed_workspace(&ws, &clock)
+            .unwrap()
+            .is_none()
+    );
+    let store = Store::open(&ws.db_path(), Durability::Normal).unwrap();
+    // Analytics are reconciled onto publications and their topic's ideas.
+    let top = objects::get(
+        store.conn(),
+        "publication",
+        "pricing-teardown-figma-plugins",
+    )
+    .unwrap();
+    assert_eq!(top.body["outcomes"]["signups"], json!(96.0));
+    let idea = objects::get(store.conn(), "idea", "pricing-page-experiments").unwrap();
+    assert_eq!(idea.body["evidence"]["signups"], json!(184.0));
+    // Notes are keyword-searchable whether or not the embedding model is installed.
+    let hits: i64 = store
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM memory_fts WHERE memory_fts MATCH 'teardown'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(hits >= 2, "{hits}");
+    // The reopened config has the daily and weekly schedules and the invoice endpoint.
+    let ws = Workspace::open(&root).unwrap();
+    let names: Vec<&str> = ws
+        .config
+        .schedules
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    assert!(names.contains(&"daily-research") && names.contains(&"weekly-analytics"));
+    keel::core::scheduler::SchedulerSettings::from_config(&ws.config).unwrap();
+    assert!(ws.config.connectors.webhooks.contains_key("invoice"));
+    // The first round is queued, and the pinned guide is there.
+    let first =
+        keel::core::queue::get(store.conn(), report.first_task.as_deref().unwrap()).unwrap();
+    assert_eq!(first.role, "workflow");
+    assert_eq!(first.state.to_string(), "queued");
+    objects::get(store.conn(), "note", "start-here").unwrap();
+    assert!(
+        keel::core::audit::verify(store.conn())
+            .unwrap()
+            .first_broken
+            .is_none()
+    );
+}
+
+#[test]
+fn ranking_changes_once_analytics_are_reconciled() {
+    let (_dir, root) = temp_workspace();
+    let ws = Workspace::open(&root).unwrap();
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::at(NOW));
+    let kinds = Kinds::from_config(&ws.config).unwrap();
+    let mut store = ws.store().unwrap();
+    keel::core::demo::seed(&mut store, &kinds, NOW).unwrap();
+    let memory = Memory::open(&ws, &mut store, clock.clone()).unwrap();
+    let actor = Actor::system("test");
+    for note in keel::core::demo::notes() {
+        let item = kb::NewItem {
+            text: note.text,
+            kind: note.kind,
+            source: "test".into(),
+            ..kb::NewItem::default()
+        };
+        kb::add_or_defer(&mut store, &memory, &actor, &item).unwrap();
+    }
+    let goals: Vec<String> = keel::core::demo::GOALS
+        .iter()
+        .map(|g| (*g).to_string())
+        .collect();
+    let before = keel::core::research::rank_ideas(&mut store, &kinds, &actor, NOW, &goals).unwrap();
+    assert!(before.len() >= 3);
+    assert!(before.iter().all(|r| !r.rationale.contains("past outcome")));
+    // The analyst's weekly job: import, then reconcile into objects and memory.
+    let imported = keel::core::outcomes::import_csv(
+        &mut store,
+        &kinds,
+        &actor,
+        NOW,
+        keel::core::demo::ANALYTICS,
+        "analytics.csv",
+    )
+    .unwrap();
+    assert_eq!(imported.imported, 15);
+    let rec =
+        keel::core::outcomes::reconcile(&mut store, &kinds, Some(&memory), &actor, NOW).unwrap();
+    assert_eq!(rec.publications.len(), 5);
+    assert_eq!(rec.notes, 5);
+    let after =
+        keel::core::research::rank_ideas(&mut store, &kinds, &actor, NOW + 1, &goals).unwrap();
+    let order =
+        |r: &[keel::core::research::Ranked]| r.iter().map(|i| i.id.clone()).collect::<Vec<_>>();
+    let scores = |r: &[keel::core::research::Ranked]| r.iter().map(|i| i.score).collect::<Vec<_>>();
+    assert!(
+        order(&before) != order(&after) || scores(&before) != scores(&after),
+        "the ranking moved: {before:?} vs {after:?}"
+    );
+    assert!(
+        after.iter().any(|r| r.rationale.contains("past outcome")),
+        "{after:?}"
+    );
+    // The recorded ranking is on the idea objects, with a new version.
+    let top = &after[0];
+    let obj = objects::get(store.conn(), "idea", &top.id).unwrap();
+    assert_eq!(obj.body["rank"], json!(1));
+    assert!(obj.body["rationale"].as_str().unwrap().len() > 10);
+    // Importing the same rows again changes nothing.
+    let again =
+        keel::core::outcomes::reconcile(&mut store, &kinds, Some(&memory), &actor, NOW).unwrap();
+    assert!(
+        again.publications.is_empty() && again.notes == 0,
+        "{again:?}"
+    );
+}
+
+/// A daemon that is killed when dropped.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn ok(ws: &Path, args: &[&str]) -> String {
+    let out = keel(ws, args);
+    assert!(
+        out.status.success(),
+        "keel {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn store(ws: &Path) -> Store {
+    Store::open(&ws.join("keel.db"), Durability::Full).unwrap()
+}
+
+fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn state(ws: &Path, id: &str) -> String {
+    keel::core::queue::get(store(ws).conn(), id)
+        .unwrap()
+        .state
+        .to_string()
+}
+
+fn invoice_task(ws: &Path, amount: f64, customer: &str) -> String {
+    let input = json!({"action": "webhook.invoice", "amount": amount, "kind": "contract",
+        "target": customer, "summary": format!("Send invoice to {customer}"),
+        "args": {"customer": customer, "total": amount}})
+    .to_string();
+    let row: Value = serde_json::from_str(&ok(
+        ws,
+        &[
+            "task", "add", "--role", "effect", "--input", &input, "--json",
+        ],
+    ))
+    .unwrap();
+    row["id"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn invoicing_gate_holds_above_the_threshold_and_allows_below() {
+    let rx = Receiver::start();
+    let (_dir, ws) = temp_workspace();
+    let config = format!(
+        "[orchestrator]\nworkers = 2\nlease_ms = 3000\npoll_ms = 20\nbackoff_base_ms = 20\nbackoff_max_ms = 100\n\
+         [connectors.webhooks.invoice]\nurl = \"{0}/orders\"\nlookup_url = \"{0}/lookup/{{{{idempotency_key}}}}\"\n",
+        rx.base
+    );
+    std::fs::write(ws.join("config.toml"), config).unwrap();
+    // The shipped policy, with a 2-second hold instead of 10 minutes.
+    let policy = keel::core::policy::DEFAULT_POLICY.replace("hold_secs = 600", "hold_secs = 2");
+    std::fs::write(ws.join("policy.toml"), policy).unwrap();
+    let mut cmd = Command::new(keel_bin());
+    cmd.arg("--workspace")
+        .arg(&ws)
+        .arg("run")
+        .env_remove("KEEL_WORKSPACE")
+        .env_remove("KEEL_FAILPOINT")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let _daemon = Daemon(cmd.spawn().unwrap());
+    let posts = |who: &str| {
+        rx.state
+            .lock()
+            .unwrap()
+            .requests
+            .iter()
+            .filter(|r| r.method == "POST" && r.body.contains(who))
+            .count()
+    };
+    // Below the threshold: sent on its own, once.
+    let small = invoice_task(&ws, 450.0, "maria-lopez");
+    eventually("the small invoice to be sent", || {
+        (state(&ws, &small) == "succeeded").then_some(())
+    });
+    assert_eq!(posts("maria-lopez"), 1);
+    // Above: waits for approval under the invoice rule; one is approved, one cancelled in
+    // its hold window.
+    let large = invoice_task(&ws, 2400.0, "northwind-labs");
+    let cancelled = invoice_task(&ws, 1500.0, "cancelled-client");
+    let a = pending_for(&ws, &large);
+    let b = pending_for(&ws, &cancelled);
+    assert_eq!(a.rule, "approve-large-invoices");
+    assert_eq!(
+        posts("northwind-labs"),
+        0,
+        "nothing is sent before approval"
+    );
+    ok(&ws, &["approvals", "approve", &a.id, &b.id]);
+    ok(
+        &ws,
+        &["approvals", "cancel", &b.id, "--reason", "wrong amount"],
+    );
+    eventually("the large invoice to be sent", || {
+        (state(&ws, &large) == "succeeded").then_some(())
+    });
+    assert_eq!(posts("northwind-labs"), 1);
+    eventually("the cancelled invoice to fail", || {
+        (state(&ws, &cancelled) == "failed").then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        posts("cancelled-client"),
+        0,
+        "a cancelled invoice is never sent"
+    );
+}
+
+fn pending_for(ws: &Path, task: &str) -> keel::protocol::ApprovalRow {
+    eventually("a pending approval", || {
+        keel::core::approvals::list(store(ws).conn(), true, 0, 100)
+            .unwrap()
+            .items
+            .into_iter()
+            .find(|a| a.task.as_deref() == Some(task) && a.status == "pending")
+    })
+}
