@@ -2,6 +2,7 @@
 //! testable without a terminal. `keel` with no subcommand opens the console.
 
 mod agents;
+mod analytics;
 mod approvals;
 mod audit;
 mod bench;
@@ -120,6 +121,9 @@ pub enum Command {
     Memory(memory::MemoryCommand),
     /// The value ledger per workflow and agent; spend today against the daily budget.
     Metrics(metrics::MetricsArgs),
+    /// Import analytics and reconcile them; rank ideas by goals and measured outcomes.
+    #[command(subcommand)]
+    Analytics(analytics::AnalyticsCommand),
 }
 
 impl Cli {
@@ -161,6 +165,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Runs(cmd)) => runs::run(&cli.open_workspace()?, cmd),
         Some(Command::Memory(cmd)) => memory::run(&cli.open_workspace()?, cmd),
         Some(Command::Metrics(args)) => metrics::run(&cli.open_workspace()?, args),
+        Some(Command::Analytics(cmd)) => analytics::run(&cli.open_workspace()?, cmd),
     }
 }
 

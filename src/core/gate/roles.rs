@@ -76,14 +76,49 @@ pub fn effect(ctx: &mut StepContext<'_>) -> Result<Outcome, RunError> {
     let text = |name: &str| input.get(name).and_then(Value::as_str).map(str::to_string);
     let name = text("action")
         .ok_or_else(|| RunError::Permanent("effect input needs an \"action\"".into()))?;
+    // In a workflow after an accountant stage, the drafted invoice is what is sent: its
+    // total is the amount policy gates on and its customer the target.
+    let invoice = input
+        .get("upstream")
+        .and_then(Value::as_object)
+        .and_then(|up| up.values().rev().find_map(|o| o.get("invoice").cloned()));
+    let invoice_text = |name: &str| {
+        invoice
+            .as_ref()
+            .and_then(|i| i.get(name))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
     let action = GatedAction {
         step: "effect".into(),
-        target: text("target").unwrap_or_else(|| name.clone()),
-        args: input.get("args").cloned().unwrap_or_else(|| json!({})),
+        target: text("target")
+            .or_else(|| invoice_text("customer"))
+            .unwrap_or_else(|| name.clone()),
+        args: input
+            .get("args")
+            .cloned()
+            .or_else(|| invoice.clone())
+            .unwrap_or_else(|| json!({})),
         object_kind: text("kind"),
-        amount: input.get("amount").and_then(Value::as_f64),
+        amount: input.get("amount").and_then(Value::as_f64).or_else(|| {
+            invoice
+                .as_ref()
+                .and_then(|i| i.get("subtotal"))
+                .and_then(Value::as_f64)
+        }),
         cost: input.get("cost").and_then(Value::as_f64).unwrap_or(0.0),
-        summary: text("summary").unwrap_or_else(|| format!("Run {name}")),
+        summary: text("summary")
+            .or_else(|| {
+                invoice.as_ref().map(|i| {
+                    format!(
+                        "Send invoice to {} for {} {}",
+                        i["customer"].as_str().unwrap_or("?"),
+                        i["subtotal"],
+                        i["currency"].as_str().unwrap_or("")
+                    )
+                })
+            })
+            .unwrap_or_else(|| format!("Run {name}")),
         rationale: text("rationale").unwrap_or_default(),
         action: name,
         proposed_body: None,

@@ -18,10 +18,16 @@ use crate::core::error::{Error, Result};
 use crate::core::queue::RoleCatalog;
 
 /// Workflows shipped with keel (a workspace file of the same name replaces one).
-pub const BUILTIN: &[(&str, &str)] = &[(
-    "agents/content.workflow.toml",
-    include_str!("../../../agents/content.workflow.toml"),
-)];
+pub const BUILTIN: &[(&str, &str)] = &[
+    (
+        "agents/content.workflow.toml",
+        include_str!("../../../agents/content.workflow.toml"),
+    ),
+    (
+        "agents/invoicing.workflow.toml",
+        include_str!("../../../agents/invoicing.workflow.toml"),
+    ),
+];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Workflow {
