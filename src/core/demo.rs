@@ -160,6 +160,11 @@ fn install_files(root: &Path) -> Result<()> {
             crate::core::workspace::write_private_file(&path, text.as_bytes())?;
         }
     }
+    // Next week's numbers arrive here; `keel analytics import analytics.csv` reads them.
+    let csv = root.join("analytics.csv");
+    if !csv.exists() {
+        crate::core::workspace::write_private_file(&csv, ANALYTICS.as_bytes())?;
+    }
     let config = root.join(crate::core::workspace::CONFIG_FILE);
     let mut text = std::fs::read_to_string(&config).map_err(|e| Error::io(&config, e))?;
     if !text.contains("added by `keel demo`") {
