@@ -25,7 +25,8 @@ pub fn demo(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     }
     // Reopen: seeding added the demo's schedules and connectors to config.toml.
     let ws = Workspace::open(&root)?;
-    crate::tui::run(&ws)?;
+    let welcome = crate::core::demo::welcome(ws.store()?.conn())?;
+    crate::tui::run_with_welcome(&ws, welcome)?;
     Ok(ExitCode::SUCCESS)
 }
 

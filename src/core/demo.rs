@@ -199,6 +199,29 @@ fn queue_first_round(store: &mut Store, root: &Path, now: Millis) -> Result<Stri
     })
 }
 
+/// The pinned guide (`note/start-here`) as a title and lines, for the console's first
+/// screen; `None` once the operator has archived it.
+pub fn welcome(conn: &rusqlite::Connection) -> Result<Option<(String, Vec<String>)>> {
+    let Some(note) = objects::find(conn, "note", "start-here")? else {
+        return Ok(None);
+    };
+    if note.archived {
+        return Ok(None);
+    }
+    let mut lines: Vec<String> = note.body["text"]
+        .as_str()
+        .unwrap_or("")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines.push(String::new());
+    lines.push(
+        "This guide is note/start-here in Objects (3); archive it to hide it."
+            .into(),
+    );
+    Ok(Some((note.title, lines)))
+}
+
 /// A memory note from `notes.md`: `## Title: kind` then its text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Note {

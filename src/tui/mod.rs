@@ -59,9 +59,23 @@ pub fn new_app(ws: &Workspace) -> anyhow::Result<state::App> {
 
 /// Opens the console on `ws` and returns when the operator quits.
 pub fn run(ws: &Workspace) -> anyhow::Result<()> {
+    run_with_welcome(ws, None)
+}
+
+/// [`run`], opening on a welcome notice (`keel demo`: the steps of one full round).
+pub fn run_with_welcome(
+    ws: &Workspace,
+    welcome: Option<(String, Vec<String>)>,
+) -> anyhow::Result<()> {
     let _log = logging::init_file_logging(&ws.logs_dir())?;
     // Configuration errors are reported before the screen is taken over.
     let mut app = new_app(ws)?;
+    if let Some((title, lines)) = welcome {
+        app.overlay = Some(overlays::Overlay::Notice(overlays::notice::Notice {
+            title,
+            lines,
+        }));
+    }
     let handle = CoreHandle::start(ws.clone())?;
     // Queued tasks run while the operator watches; other processes' changes show up.
     let live = match Live::start(ws, Arc::new(SystemClock), &handle.events_sender()) {

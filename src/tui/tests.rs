@@ -192,3 +192,21 @@ fn audit_timeline_reads_oldest_first_too() {
     assert_eq!(a.audit.selected_entry().map(|e| e.seq), Some(498));
     insta::assert_snapshot!("audit_oldest_first", draw(&mut a, 110, 24).backend());
 }
+
+#[test]
+fn snapshot_demo_welcome() {
+    let mut a = filled_app();
+    a.overlay = Some(crate::tui::overlays::Overlay::Notice(
+        crate::tui::overlays::notice::Notice {
+            title: "Start here: one full round in five steps".into(),
+            lines: vec![
+                "1. Queue pane: the \"content\" workflow is already queued.".into(),
+                "2. The writer drafts the top idea and the editor revises it.".into(),
+                "3. Approvals pane: the publish step waits for you.".into(),
+                "4. Measure: keel analytics import analytics.csv".into(),
+                "5. Invoicing: invoices of $1,000 or more wait for your approval.".into(),
+            ],
+        },
+    ));
+    insta::assert_snapshot!("demo_welcome", draw(&mut a, 110, 24).backend());
+}
