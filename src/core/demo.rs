@@ -215,10 +215,7 @@ pub fn welcome(conn: &rusqlite::Connection) -> Result<Option<(String, Vec<String
         .map(str::to_string)
         .collect();
     lines.push(String::new());
-    lines.push(
-        "This guide is note/start-here in Objects (3); archive it to hide it."
-            .into(),
-    );
+    lines.push("This guide is note/start-here in Objects (3); archive it to hide it.".into());
     Ok(Some((note.title, lines)))
 }
 
