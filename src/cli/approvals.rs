@@ -18,19 +18,24 @@ pub enum ApprovalsCommand {
         /// Include decided ones.
         #[arg(long)]
         all: bool,
+        /// Show at most this many.
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Show one approval: what, why, cost, risk, undo, diff and memory used.
     Show {
+        /// The approval id.
         id: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Approve one or more pending approvals.
     Approve {
+        /// The approval ids.
         #[arg(required = true)]
         ids: Vec<String>,
         /// Approve with this edited body (a JSON file) instead of the proposed one.
@@ -39,22 +44,29 @@ pub enum ApprovalsCommand {
         /// Also always allow this agent this action on this target.
         #[arg(long)]
         always_allow: bool,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Reject with a reason (the agent gets it back when the task is retried).
     Reject {
+        /// The approval id.
         id: String,
+        /// Why: the agent sees it when the task is retried.
         #[arg(long)]
         reason: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Cancel an approved irreversible action during its hold window.
     Cancel {
+        /// The approval id.
         id: String,
+        /// Why the action is cancelled (recorded in the audit log).
         #[arg(long, default_value = "")]
         reason: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -63,13 +75,18 @@ pub enum ApprovalsCommand {
         /// Include revoked ones.
         #[arg(long)]
         all: bool,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Revoke an "always allow" rule.
-    Revoke { id: String },
+    Revoke {
+        /// The rule id (see `keel approvals rules`).
+        id: String,
+    },
     /// Apply the default outcome to expired approvals now.
     Sweep {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },

@@ -22,7 +22,9 @@ use crate::core::workspace::Workspace;
 pub enum FusionArg {
     /// Vector and keyword rankings fused by reciprocal rank.
     Rrf,
+    /// Vector (semantic) ranking only.
     Vector,
+    /// Keyword (full-text) ranking only.
     Keyword,
 }
 
@@ -30,82 +32,111 @@ pub enum FusionArg {
 pub enum MemoryCommand {
     /// Add one item (TEXT, or `-` to read standard input).
     Add {
+        /// The text to remember, or `-` to read standard input.
         text: String,
+        /// What the item is, e.g. note, doc, decision.
         #[arg(long, default_value = "note")]
         kind: String,
         /// `long` (curated knowledge) or `task` (an artifact with a time-to-live).
         #[arg(long, default_value = "long")]
         tier: String,
+        /// A tag to attach (repeatable).
         #[arg(long = "tag")]
         tags: Vec<String>,
+        /// Where the item came from (kept as provenance).
         #[arg(long, default_value = "operator")]
         source: String,
         /// Link to a canonical object: KIND/ID@VERSION.
         #[arg(long)]
         object: Option<String>,
+        /// Time-to-live in hours for the task tier (default: the configured one).
         #[arg(long)]
         ttl_hours: Option<u64>,
         /// Store even when a near-duplicate exists (it is linked to it).
         #[arg(long)]
         allow_duplicate: bool,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Import .md, .txt and .csv files (or a directory of them); lists what was skipped.
     Import {
+        /// A file, or a directory to import recursively.
         path: PathBuf,
+        /// The kind given to every imported item.
         #[arg(long, default_value = "doc")]
         kind: String,
+        /// `long` (curated knowledge) or `task` (an artifact with a time-to-live).
         #[arg(long, default_value = "long")]
         tier: String,
+        /// A tag to attach to every imported item (repeatable).
         #[arg(long = "tag")]
         tags: Vec<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Hybrid search. With --run the retrieval is recorded for that run (provenance).
     Search {
+        /// What to look for.
         query: String,
+        /// How many results (default: the configured `default_k`).
         #[arg(short, long)]
         k: Option<usize>,
+        /// Only items of this kind (repeatable).
         #[arg(long = "kind")]
         kinds: Vec<String>,
+        /// Only items in this tier: long or task (repeatable).
         #[arg(long = "tier")]
         tiers: Vec<String>,
+        /// Only items with this tag (repeatable).
         #[arg(long = "tag")]
         tags: Vec<String>,
         /// Only items linked to this object: KIND/ID.
         #[arg(long)]
         object: Option<String>,
+        /// How the vector and keyword rankings are combined.
         #[arg(long, value_enum, default_value = "rrf")]
         fusion: FusionArg,
+        /// Vector index nodes to inspect (more: better recall, slower; default: automatic).
         #[arg(long)]
         search_k: Option<usize>,
         /// Pin an embedding version id (see `keel memory stats`).
         #[arg(long)]
         embedding: Option<String>,
+        /// Record the retrieval as used by this run.
         #[arg(long)]
         run: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Show what memory a run used and how the same queries answer now, as a diff.
     Explain {
+        /// The run id.
         run: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Delete an item, its chunks and vectors (the audit keeps its hash).
     Forget {
+        /// The item id.
         id: String,
+        /// Why it is deleted (recorded in the audit log).
         #[arg(long, default_value = "")]
         reason: String,
     },
     /// Move an item to long-term memory (no expiry).
-    Promote { id: String },
+    Promote {
+        /// The item id.
+        id: String,
+    },
     /// Move an item to task state with a time-to-live.
     Demote {
+        /// The item id.
         id: String,
+        /// Time-to-live in hours (default: the configured one).
         #[arg(long)]
         ttl_hours: Option<u64>,
     },
@@ -115,24 +146,34 @@ pub enum MemoryCommand {
     Reindex,
     /// Counts, embedding versions, model state and index size.
     Stats {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Check that `SQLite` and the vector index agree; --repair fixes what differs.
     Check {
+        /// Fix what differs (re-embed missing vectors, drop orphans).
         #[arg(long)]
         repair: bool,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Classify an incoming item against the labelled examples.
     Triage {
+        /// The incoming item's text.
         text: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Record the operator's label for a triage decision (it becomes an example).
-    Decide { decision: String, label: String },
+    Decide {
+        /// The decision id printed by `keel memory triage`.
+        decision: String,
+        /// The correct label.
+        label: String,
+    },
 }
 
 fn open(ws: &Workspace) -> anyhow::Result<(Store, Memory)> {
