@@ -84,6 +84,11 @@ impl RoleCatalog {
     /// its file, line and column.
     pub fn load(workspace_root: &Path) -> Result<Self> {
         let mut catalog = Self::builtin();
+        // The shipped agent templates are compiled in; the workspace's files add roles or
+        // override them (same name).
+        for (name, text) in crate::core::agents::template::SHIPPED {
+            catalog.add_template(text, Path::new(&format!("agents/{name}.toml")))?;
+        }
         let dir = workspace_root.join("agents");
         let mut paths: Vec<_> = std::fs::read_dir(&dir)
             .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
