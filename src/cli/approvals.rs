@@ -108,7 +108,17 @@ pub fn run(ws: &Workspace, cmd: &ApprovalsCommand) -> anyhow::Result<ExitCode> {
             edit,
             always_allow,
             json,
-        } => return approve(&mut store, now, ids, edit.as_deref(), *always_allow, *json),
+        } => {
+            return approve(
+                ws,
+                &mut store,
+                now,
+                ids,
+                edit.as_deref(),
+                *always_allow,
+                *json,
+            );
+        }
         ApprovalsCommand::Reject { id, reason, json } => {
             let a = approvals::reject(&mut store, now, &me, id, reason)?;
             if *json {
@@ -160,6 +170,7 @@ pub fn run(ws: &Workspace, cmd: &ApprovalsCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn approve(
+    ws: &Workspace,
     store: &mut crate::core::store::Store,
     now: i64,
     ids: &[String],
@@ -179,7 +190,14 @@ fn approve(
                     .map_err(|e| anyhow::anyhow!("{}: not JSON: {e}", f.display()))
             })
             .transpose()?;
-        let done = approvals::approve(store, now, &me, &ids[0], edited.as_ref(), always_allow)?;
+        let done = crate::core::wiring::approval_edit::approve(
+            ws,
+            store,
+            now,
+            &ids[0],
+            edited.as_ref(),
+            always_allow,
+        )?;
         if json {
             super::say_json(&done)?;
         } else {

@@ -41,6 +41,7 @@ use crate::core::llm::Registry;
 use crate::core::memory::Memory;
 use crate::core::objects::Kinds;
 use crate::core::workspace::Workspace;
+use crate::protocol::ObjectRef;
 
 pub struct AgentExecutor {
     ws: Workspace,
@@ -276,7 +277,9 @@ fn to_result(
         RunOutcome::Succeeded { .. } if !waiting.is_empty() => {
             Ok(Outcome::WaitApproval(waiting.join("; ")))
         }
-        RunOutcome::Succeeded { output, .. } => Ok(Outcome::Succeeded(output)),
+        RunOutcome::Succeeded { output, object, .. } => {
+            Ok(Outcome::Succeeded(with_object(output, object)))
+        }
         // Budget stops, failed validation after repair, tool loops: the operator decides.
         RunOutcome::Escalated { run, reason, .. } => {
             Err(RunError::Escalate(format!("agent run {run}: {reason}")))
@@ -295,6 +298,18 @@ fn to_result(
     }
 }
 
+/// The task's output: the run's output plus `object_ref`, the version it wrote (a later
+/// stage, e.g. the publisher, puts it on its approval card).
+fn with_object(output: Value, object: Option<ObjectRef>) -> Value {
+    match (output, object) {
+        (Value::Object(mut map), Some(object)) if !map.contains_key("object_ref") => {
+            map.insert("object_ref".into(), serde_json::json!(object));
+            Value::Object(map)
+        }
+        (output, _) => output,
+    }
+}
+
 /// A succeeded run met again: its external actions that waited for the operator go through
 /// the gate once more (same step keys, so an approved one is performed exactly once), then
 /// the task ends with the run's output.
@@ -303,7 +318,12 @@ fn settle(ctx: &mut StepContext<'_>, run: &str) -> std::result::Result<Outcome, 
         kind: "run".into(),
         id: run.to_string(),
     })?;
-    for step in record::steps(ctx.conn(), run)? {
+    let steps = record::steps(ctx.conn(), run)?;
+    let object = steps
+        .iter()
+        .find(|s| s.kind == "output")
+        .and_then(|s| serde_json::from_value(s.input["object"].clone()).ok());
+    for step in steps {
         let waited = step.name == "external_action"
             && step.output["content"]["error"]
                 .as_str()
@@ -333,5 +353,8 @@ fn settle(ctx: &mut StepContext<'_>, run: &str) -> std::result::Result<Outcome, 
             Gated::Wait(wait) => return Ok(wait),
         }
     }
-    Ok(Outcome::Succeeded(rec.output.unwrap_or(Value::Null)))
+    Ok(Outcome::Succeeded(with_object(
+        rec.output.unwrap_or(Value::Null),
+        object,
+    )))
 }

@@ -227,5 +227,8 @@ pub fn gated_action(role: &str, action: &str, args: &Value) -> GatedAction {
         rationale: text("rationale").unwrap_or_default(),
         proposed_body,
         current_body: None,
+        object: args
+            .get("object")
+            .and_then(|v| serde_json::from_value(v.clone()).ok()),
     }
 }

@@ -5,6 +5,7 @@
 //! console both use.
 
 pub mod agent_executor;
+pub mod approval_edit;
 pub mod host;
 pub mod retriever;
 
