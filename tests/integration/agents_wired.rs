@@ -494,7 +494,7 @@ fn sigkill_mid_run_then_restart_does_not_repeat_completed_model_calls() {
     let config = config.replace(
         "[routing]\n",
         &format!(
-            "[providers.mock]\nkind = \"openai\"\nbase_url = \"{}\"\napi_key_env = \"KEEL_WIRED_TEST_KEY\"\nmodel = \"m1\"\nstream = true\ntimeout_secs = 60\nmax_retries = 0\n\n[routing]\n",
+            "[providers.mock]\nkind = \"openai\"\nbase_url = \"{}\"\napi_key_env = \"KEEL_WIRED_TEST_KEY\"\nmodel = \"m1\"\nstream = false\ntimeout_secs = 60\nmax_retries = 0\n\n[routing]\n",
             server.base
         ),
     )
