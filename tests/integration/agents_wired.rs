@@ -16,6 +16,7 @@ use keel::core::audit::Actor;
 use keel::core::clock::{Clock, SystemClock};
 use keel::core::coordinator::Coordinator;
 use keel::core::handle::CoreHandle;
+use keel::core::live::Live;
 use keel::core::llm::Registry;
 use keel::core::llm::config::{ProviderKind, RoutingConfig};
 use keel::core::llm::openai::OpenAi;
@@ -24,11 +25,11 @@ use keel::core::memory::{Embedder, Memory};
 use keel::core::queue::NewTask;
 use keel::core::wiring::{self, AgentExecutor, Executor};
 use keel::core::workspace::Workspace;
-use keel::protocol::{MemorySliceRow, Op, Query};
+use keel::protocol::{Event, MemorySliceRow, Op, Query};
 use serde_json::{Value, json};
 
 use super::agents::providers::cfg;
-use super::agents::server::{Reply, Server, openai_text, openai_tools};
+use super::agents::server::{Reply, Server, openai_text, openai_text_stream, openai_tools};
 use super::support::keel_bin;
 
 fn workspace() -> (tempfile::TempDir, Workspace) {
@@ -446,6 +447,69 @@ fn an_agents_external_action_waits_for_approval_and_an_edit_is_published_as_the_
     assert_eq!(server.count(), 2);
 }
 
+/// Routes every tier of `ws` to an OpenAI-compatible provider at `base` (in its config file).
+fn use_mock_provider(ws: &Workspace, base: &str, key_env: &str, stream: bool) -> Workspace {
+    let config = std::fs::read_to_string(ws.root.join("config.toml")).unwrap();
+    let config = config
+        .replace(
+            "[routing]\n",
+            &format!(
+                "[providers.mock]\nkind = \"openai\"\nbase_url = \"{base}\"\napi_key_env = \"{key_env}\"\nmodel = \"m1\"\nstream = {stream}\ntimeout_secs = 60\nmax_retries = 0\n\n[routing]\n",
+            ),
+        )
+        .replace("triage = \"offline\"", "triage = \"mock\"")
+        .replace("draft = \"offline\"", "draft = \"mock\"")
+        .replace("final = \"offline\"", "final = \"mock\"");
+    std::fs::write(ws.root.join("config.toml"), config).unwrap();
+    Workspace::open(&ws.root).unwrap()
+}
+
+#[test]
+fn the_console_runs_agent_roles_and_streams_their_output_as_events() {
+    let rt = tokio_rt();
+    let server = rt.block_on(Server::start(vec![Reply::Sse(openai_text_stream(&[
+        r#"{"ideas":[{"title":"Pricing "#,
+        r#"guide","score":0.8,"rationale":"fits","sources":[]}],"#,
+        r#""rationale":"one clear winner"}"#,
+    ]))]));
+    let (_d, ws) = workspace();
+    // An environment variable cargo sets for tests stands in for the key.
+    let ws = use_mock_provider(&ws, &server.base, "CARGO_MANIFEST_DIR", true);
+    let handle = CoreHandle::start(ws.clone()).unwrap();
+    let mut events = handle.subscribe();
+    let live = Live::start(&ws, Arc::new(SystemClock), &handle.events_sender()).unwrap();
+    let task: Value = handle
+        .request_blocking(Op::SubmitTask {
+            task: json!({"role": "researcher", "title": "ideas", "input": {"goals": ["pricing"]}}),
+        })
+        .unwrap();
+    let task = task["id"]
+        .as_str()
+        .or_else(|| task["task"]["id"].as_str())
+        .map_or_else(|| panic!("no task id in {task}"), str::to_string);
+    let mut streamed = String::new();
+    wait_until("the researcher task to succeed", || {
+        while let Ok(event) = events.try_recv() {
+            if let Event::RunOutput { delta, .. } = event {
+                streamed.push_str(&delta);
+            }
+        }
+        task_state(&ws, &task).0 == "succeeded"
+    });
+    while let Ok(event) = events.try_recv() {
+        if let Event::RunOutput { delta, .. } = event {
+            streamed.push_str(&delta);
+        }
+    }
+    live.stop();
+    assert!(streamed.contains("Pricing guide"), "streamed: {streamed:?}");
+    let run = run_of(&ws, &task);
+    assert_eq!(
+        (run.provider.as_str(), model_calls(&ws, &run.id)),
+        ("mock", 1)
+    );
+}
+
 struct Daemon(Child);
 
 impl Drop for Daemon {
@@ -490,18 +554,7 @@ fn sigkill_mid_run_then_restart_does_not_repeat_completed_model_calls() {
         openai_text(ideas),
     ]));
     let (_d, ws) = workspace();
-    let config = std::fs::read_to_string(ws.root.join("config.toml")).unwrap();
-    let config = config.replace(
-        "[routing]\n",
-        &format!(
-            "[providers.mock]\nkind = \"openai\"\nbase_url = \"{}\"\napi_key_env = \"KEEL_WIRED_TEST_KEY\"\nmodel = \"m1\"\nstream = false\ntimeout_secs = 60\nmax_retries = 0\n\n[routing]\n",
-            server.base
-        ),
-    )
-    .replace("triage = \"offline\"", "triage = \"mock\"")
-    .replace("draft = \"offline\"", "draft = \"mock\"")
-    .replace("final = \"offline\"", "final = \"mock\"");
-    std::fs::write(ws.root.join("config.toml"), config).unwrap();
+    use_mock_provider(&ws, &server.base, "KEEL_WIRED_TEST_KEY", false);
     let task = submit(&ws, "researcher", json!({"goals": ["pricing"]}));
     let mut first = daemon(&ws);
     wait_until("the second model call", || server.count() >= 2);
