@@ -585,3 +585,34 @@ fn sigkill_mid_run_then_restart_does_not_repeat_completed_model_calls() {
         .unwrap();
     assert_eq!(audit, 1);
 }
+
+#[test]
+fn on_start_a_run_left_running_whose_task_is_over_is_closed() {
+    let (_d, ws) = workspace();
+    let c = coordinator(&ws, Registry::offline_only());
+    let task = submit(
+        &ws,
+        "analyst",
+        json!({"metrics": [{"name": "visits", "value": 3, "previous": 2}]}),
+    );
+    c.run_pending(&mut ws.store().unwrap()).unwrap();
+    let run = run_of(&ws, &task).id;
+    // As if the process died after the task was recorded but before the run was.
+    ws.store()
+        .unwrap()
+        .conn()
+        .execute(
+            "UPDATE agent_runs SET status = 'running', finished_ms = NULL WHERE id = ?1",
+            [&run],
+        )
+        .unwrap();
+    let _executor = wiring::executor(&ws, Arc::new(SystemClock), quiet()).unwrap();
+    let rec = run_of(&ws, &task);
+    assert_eq!(rec.status, "cancelled");
+    assert!(rec.error.unwrap().contains("its task is succeeded"));
+    assert!(
+        record::unfinished_runs(ws.store().unwrap().conn())
+            .unwrap()
+            .is_empty()
+    );
+}

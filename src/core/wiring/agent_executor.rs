@@ -172,6 +172,39 @@ impl AgentExecutor {
     }
 }
 
+impl AgentExecutor {
+    /// Whether the unfinished `run` can continue: it must have used the role's current
+    /// template (its recorded steps were made for that version). One that cannot is closed
+    /// as cancelled, with the reason, and a new run starts.
+    fn resumable(&self, ctx: &StepContext<'_>, run: &str) -> std::result::Result<bool, RunError> {
+        let Some(rec) = record::load_run(ctx.conn(), run)? else {
+            return Ok(false);
+        };
+        let current = self.templates.get(&rec.role).map(|t| t.hash.clone()).ok();
+        if current.as_deref() == Some(rec.template_hash.as_str()) {
+            return Ok(true);
+        }
+        let now = self.clock.now_ms();
+        let why = format!(
+            "the {} template changed since this run started; a new run takes over",
+            rec.role
+        );
+        self.ws.store()?.write(|tx| {
+            record::set_status(tx, run, "cancelled", None, None, Some(&why), Some(now))?;
+            crate::core::audit::append(
+                tx,
+                now,
+                &Actor::agent(run),
+                "agent.run_cancelled",
+                &format!("run/{run}"),
+                &serde_json::json!({"task": rec.task, "reason": why}),
+            )?;
+            Ok(())
+        })?;
+        Ok(false)
+    }
+}
+
 /// The latest non-replay run of `task`: (id, status).
 fn latest_run(conn: &rusqlite::Connection, task: &str) -> Result<Option<(String, String)>> {
     Ok(conn
@@ -200,7 +233,9 @@ impl TaskExecutor for AgentExecutor {
         };
         match latest {
             Some((run, status)) if status == "succeeded" => return settle(ctx, &run),
-            Some((run, status)) if status == "running" => agent_task.resume = Some(run),
+            Some((run, status)) if status == "running" && self.resumable(ctx, &run)? => {
+                agent_task.resume = Some(run);
+            }
             _ => {
                 // A retry after a failed run keeps the task's run id: take a fresh one.
                 let taken = record::load_run(ctx.conn(), ctx.run_id())?.is_some();
