@@ -616,3 +616,42 @@ fn on_start_a_run_left_running_whose_task_is_over_is_closed() {
             .is_empty()
     );
 }
+
+#[test]
+fn a_budget_stop_escalates_the_task_with_the_reason() {
+    let rt = tokio_rt();
+    let server = rt.block_on(Server::start(vec![
+        openai_tools(&[("c1", "memory_search", r#"{"query":"pricing"}"#)]),
+        openai_text(r#"{"ideas":[],"rationale":"never reached"}"#),
+    ]));
+    let (_d, ws) = workspace();
+    // The workspace's researcher: the shipped one with a budget one call exceeds.
+    let shipped = include_str!("../../agents/researcher.toml");
+    assert!(shipped.contains("task_tokens = 30000"));
+    std::fs::create_dir_all(ws.root.join("agents")).unwrap();
+    std::fs::write(
+        ws.root.join("agents/researcher.toml"),
+        shipped.replace("task_tokens = 30000", "task_tokens = 150"),
+    )
+    .unwrap();
+    let c = coordinator(&ws, mock_registry(&server));
+    let task = submit(&ws, "researcher", json!({"goals": ["pricing"]}));
+    c.run_pending(&mut ws.store().unwrap()).unwrap();
+    let run = run_of(&ws, &task);
+    assert_eq!(run.status, "escalated");
+    let detail: String = ws
+        .store()
+        .unwrap()
+        .conn()
+        .query_row(
+            "SELECT state || ': ' || detail FROM tasks WHERE id = ?1",
+            [&task],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        detail.starts_with("escalated: ") && detail.contains("budget"),
+        "{detail}"
+    );
+    assert!(server.count() < 2, "the call over budget was not made");
+}
