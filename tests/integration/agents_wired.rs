@@ -655,3 +655,54 @@ fn a_budget_stop_escalates_the_task_with_the_reason() {
     );
     assert!(server.count() < 2, "the call over budget was not made");
 }
+
+#[test]
+fn the_content_workflow_runs_its_agents_offline_and_stops_at_the_publish_approval() {
+    let (_d, ws) = workspace();
+    let c = coordinator(&ws, Registry::offline_only());
+    let wf = submit(
+        &ws,
+        "workflow",
+        json!({"workflow": "content", "input": {"goals": ["pricing for consultants"],
+            "title": "Pricing your consulting", "brief": "value-based pricing", "slug": "pricing"}}),
+    );
+    let mut store = ws.store().unwrap();
+    c.run_pending(&mut store).unwrap();
+    let stages: Vec<(String, String)> = store
+        .conn()
+        .prepare("SELECT role, state FROM tasks WHERE parent = ?1 ORDER BY created_ms, id")
+        .unwrap()
+        .query_map([&wf], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let state = |role: &str| {
+        stages
+            .iter()
+            .find(|(r, _)| r == role)
+            .map(|(_, s)| s.clone())
+    };
+    for role in ["researcher", "writer", "editor"] {
+        assert_eq!(
+            state(role).as_deref(),
+            Some("succeeded"),
+            "{role}: {stages:?}"
+        );
+    }
+    assert_eq!(state("publisher").as_deref(), Some("waiting"), "{stages:?}");
+    // The card shows the editor's page and names the draft version the editor's run wrote.
+    let (kind, id, version, proposed): (String, String, i64, String) = store
+        .conn()
+        .query_row(
+            "SELECT a.object_kind, a.object_id, a.object_version, a.proposed_body
+             FROM approvals a JOIN tasks t ON t.id = a.task
+             WHERE t.parent = ?1 AND a.status = 'pending'",
+            [&wf],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    assert_eq!(kind, "draft");
+    let author = author_of(&ws, &kind, &id, version);
+    assert!(author.starts_with("agent:"), "{author}");
+    assert!(proposed.contains("body"), "{proposed}");
+}
