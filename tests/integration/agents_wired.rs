@@ -706,3 +706,72 @@ fn the_content_workflow_runs_its_agents_offline_and_stops_at_the_publish_approva
     assert!(author.starts_with("agent:"), "{author}");
     assert!(proposed.contains("body"), "{proposed}");
 }
+
+#[test]
+fn an_agents_findings_and_spawned_tasks_go_to_the_blackboard_and_the_queue_once() {
+    let rt = tokio_rt();
+    let ideas = r#"{"ideas":[{"title":"Pricing guide","score":0.8,"rationale":"fits","sources":[]}],"rationale":"one clear winner"}"#;
+    let server = rt.block_on(Server::start(vec![
+        openai_tools(&[
+            ("c1", "blackboard_publish", r#"{"topic":"test.notes","text":"Pricing guide looks promising"}"#),
+            ("c2", "spawn_task", r#"{"role":"analyst","title":"measure pricing","input":{"metrics":[{"name":"visits","value":3,"previous":2}]}}"#),
+        ]),
+        openai_text(ideas),
+    ]));
+    let (_d, ws) = workspace();
+    // This workspace's researcher may also spawn tasks.
+    let shipped = include_str!("../../agents/researcher.toml");
+    let allowed = r#"allowed = ["memory_search", "object_read", "blackboard_publish"]"#;
+    assert!(shipped.contains(allowed));
+    std::fs::create_dir_all(ws.root.join("agents")).unwrap();
+    std::fs::write(
+        ws.root.join("agents/researcher.toml"),
+        shipped.replace(
+            allowed,
+            r#"allowed = ["memory_search", "object_read", "blackboard_publish", "spawn_task"]"#,
+        ),
+    )
+    .unwrap();
+    let c = coordinator(&ws, mock_registry(&server));
+    let task = submit(&ws, "researcher", json!({"goals": ["pricing"]}));
+    let mut store = ws.store().unwrap();
+    c.run_pending(&mut store).unwrap();
+    assert_eq!(task_state(&ws, &task).0, "succeeded");
+    let run = run_of(&ws, &task).id;
+    let (topic, text, by_task): (String, String, String) = store
+        .conn()
+        .query_row("SELECT topic, text, task FROM findings", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap();
+    assert_eq!(
+        (topic.as_str(), by_task.as_str()),
+        ("test.notes", task.as_str())
+    );
+    assert!(text.contains("Pricing guide"));
+    let children: Vec<(String, String)> = store
+        .conn()
+        .prepare("SELECT role, title FROM tasks WHERE parent = ?1")
+        .unwrap()
+        .query_map([&task], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        children,
+        vec![("analyst".to_string(), "measure pricing".to_string())]
+    );
+    // Each side effect committed with its checkpoint under `<run>#<step>`.
+    let keyed: i64 = store
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM run_steps WHERE run_id LIKE ?1",
+            [format!("{run}#%")],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        keyed, 1,
+        "the finding's checkpoint (a spawn is idempotent by its key)"
+    );
+}
