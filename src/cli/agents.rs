@@ -162,6 +162,7 @@ pub fn run(ws: &Workspace, cmd: &AgentsCommand) -> anyhow::Result<ExitCode> {
                 resume: resume.clone(),
                 target_id: target.clone(),
                 earlier: Vec::new(),
+                run_id: None,
             };
             run_now(ws, &task, *json)
         }

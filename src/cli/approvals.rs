@@ -125,7 +125,17 @@ pub fn run(ws: &Workspace, cmd: &ApprovalsCommand) -> anyhow::Result<ExitCode> {
             edit,
             always_allow,
             json,
-        } => return approve(&mut store, now, ids, edit.as_deref(), *always_allow, *json),
+        } => {
+            return approve(
+                ws,
+                &mut store,
+                now,
+                ids,
+                edit.as_deref(),
+                *always_allow,
+                *json,
+            );
+        }
         ApprovalsCommand::Reject { id, reason, json } => {
             let a = approvals::reject(&mut store, now, &me, id, reason)?;
             if *json {
@@ -177,6 +187,7 @@ pub fn run(ws: &Workspace, cmd: &ApprovalsCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn approve(
+    ws: &Workspace,
     store: &mut crate::core::store::Store,
     now: i64,
     ids: &[String],
@@ -196,7 +207,14 @@ fn approve(
                     .map_err(|e| anyhow::anyhow!("{}: not JSON: {e}", f.display()))
             })
             .transpose()?;
-        let done = approvals::approve(store, now, &me, &ids[0], edited.as_ref(), always_allow)?;
+        let done = crate::core::wiring::approval_edit::approve(
+            ws,
+            store,
+            now,
+            &ids[0],
+            edited.as_ref(),
+            always_allow,
+        )?;
         if json {
             super::say_json(&done)?;
         } else {

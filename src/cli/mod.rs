@@ -11,12 +11,12 @@ mod init;
 mod memory;
 mod metrics;
 mod models;
+mod objects;
 mod policy;
 mod queue;
 mod reconcile;
 mod run;
 mod runs;
-mod objects;
 mod task;
 
 use std::path::PathBuf;

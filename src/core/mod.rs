@@ -31,6 +31,7 @@ pub mod redact;
 pub mod scheduler;
 pub mod store;
 pub mod watch;
+pub mod wiring;
 pub mod workflow;
 pub mod workspace;
 
