@@ -135,7 +135,7 @@ fn noop_throughput(durability: Durability, workers: usize, tasks: usize) -> anyh
     wait_done(&store, tasks)?;
     let elapsed = started.elapsed().as_secs_f64();
     running.stop();
-    #[allow(clippy::cast_precision_loss)]
+    #[allow(clippy::cast_precision_loss)] // task counts stay far below 2^52
     Ok(tasks as f64 / elapsed)
 }
 
@@ -189,6 +189,7 @@ fn step_overhead(durability: Durability) -> anyhow::Result<(f64, f64)> {
     );
     samples.sort_by(f64::total_cmp);
     let at = |q: f64| {
+        // q is in 0..=1, so the index is in 0..samples.len().
         #[allow(
             clippy::cast_precision_loss,
             clippy::cast_possible_truncation,

@@ -243,6 +243,7 @@ fn pct(samples: &[Duration], p: f64) -> Duration {
     }
     let mut s = samples.to_vec();
     s.sort_unstable();
+    // p is a percentile (0..=100) and the index is clamped to the last sample.
     #[allow(
         clippy::cast_possible_truncation,
         clippy::cast_sign_loss,

@@ -17,31 +17,38 @@ use crate::core::workspace::Workspace;
 pub enum AgentsCommand {
     /// List the roles (shipped and the workspace's own), with tier and template hash.
     List {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Show one role's template as keel understands it.
     Show {
+        /// The role name.
         role: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Check every template; errors name <file:line:column>.
     Check {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Estimate what a run of ROLE on INPUT would cost before running it.
     Estimate {
+        /// The role name.
         role: String,
         /// The task input: JSON, or @FILE.
         #[arg(long)]
         input: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Run ROLE on INPUT now, outside the queue (streams partial output to stderr).
     Run {
+        /// The role name.
         role: String,
         /// The task input: JSON, or @FILE (not needed with --resume).
         #[arg(long, required_unless_present = "resume")]
@@ -55,6 +62,7 @@ pub enum AgentsCommand {
         /// Write the output to this object id (default: a new object).
         #[arg(long)]
         target: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -154,6 +162,7 @@ pub fn run(ws: &Workspace, cmd: &AgentsCommand) -> anyhow::Result<ExitCode> {
                 resume: resume.clone(),
                 target_id: target.clone(),
                 earlier: Vec::new(),
+                run_id: None,
             };
             run_now(ws, &task, *json)
         }

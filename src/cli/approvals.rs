@@ -18,19 +18,24 @@ pub enum ApprovalsCommand {
         /// Include decided ones.
         #[arg(long)]
         all: bool,
+        /// Show at most this many.
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Show one approval: what, why, cost, risk, undo, diff and memory used.
     Show {
+        /// The approval id.
         id: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Approve one or more pending approvals.
     Approve {
+        /// The approval ids.
         #[arg(required = true)]
         ids: Vec<String>,
         /// Approve with this edited body (a JSON file) instead of the proposed one.
@@ -39,22 +44,29 @@ pub enum ApprovalsCommand {
         /// Also always allow this agent this action on this target.
         #[arg(long)]
         always_allow: bool,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Reject with a reason (the agent gets it back when the task is retried).
     Reject {
+        /// The approval id.
         id: String,
+        /// Why: the agent sees it when the task is retried.
         #[arg(long)]
         reason: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Cancel an approved irreversible action during its hold window.
     Cancel {
+        /// The approval id.
         id: String,
+        /// Why the action is cancelled (recorded in the audit log).
         #[arg(long, default_value = "")]
         reason: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -63,13 +75,18 @@ pub enum ApprovalsCommand {
         /// Include revoked ones.
         #[arg(long)]
         all: bool,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Revoke an "always allow" rule.
-    Revoke { id: String },
+    Revoke {
+        /// The rule id (see `keel approvals rules`).
+        id: String,
+    },
     /// Apply the default outcome to expired approvals now.
     Sweep {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -108,7 +125,17 @@ pub fn run(ws: &Workspace, cmd: &ApprovalsCommand) -> anyhow::Result<ExitCode> {
             edit,
             always_allow,
             json,
-        } => return approve(&mut store, now, ids, edit.as_deref(), *always_allow, *json),
+        } => {
+            return approve(
+                ws,
+                &mut store,
+                now,
+                ids,
+                edit.as_deref(),
+                *always_allow,
+                *json,
+            );
+        }
         ApprovalsCommand::Reject { id, reason, json } => {
             let a = approvals::reject(&mut store, now, &me, id, reason)?;
             if *json {
@@ -160,6 +187,7 @@ pub fn run(ws: &Workspace, cmd: &ApprovalsCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn approve(
+    ws: &Workspace,
     store: &mut crate::core::store::Store,
     now: i64,
     ids: &[String],
@@ -179,7 +207,14 @@ fn approve(
                     .map_err(|e| anyhow::anyhow!("{}: not JSON: {e}", f.display()))
             })
             .transpose()?;
-        let done = approvals::approve(store, now, &me, &ids[0], edited.as_ref(), always_allow)?;
+        let done = crate::core::wiring::approval_edit::approve(
+            ws,
+            store,
+            now,
+            &ids[0],
+            edited.as_ref(),
+            always_allow,
+        )?;
         if json {
             super::say_json(&done)?;
         } else {

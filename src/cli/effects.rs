@@ -18,20 +18,26 @@ pub enum EffectsCommand {
         /// Only effects in this state: intended, done, failed, compensated.
         #[arg(long)]
         state: Option<String>,
+        /// Show at most this many.
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Show one effect (its key, or a unique prefix of 8+ characters).
     Show {
+        /// The effect key, or a unique prefix of 8+ characters.
         id: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Undo a completed effect through its connector's compensation.
     Undo {
+        /// The effect key, or a unique prefix of 8+ characters.
         id: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },

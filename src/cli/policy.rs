@@ -19,11 +19,13 @@ pub enum PolicyCommand {
         /// A policy file to check (default: the workspace's policy.toml, or the built-in one).
         #[arg(long)]
         file: Option<PathBuf>,
+        /// Print the findings as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Show which rule fires for an action, and why each earlier rule did not.
     Explain {
+        /// The agent (role) asking to act.
         #[arg(long)]
         agent: String,
         /// Connector action, e.g. site.publish.
@@ -35,16 +37,19 @@ pub enum PolicyCommand {
         /// Cost of running the action.
         #[arg(long, default_value_t = 0.0)]
         cost: f64,
+        /// What the action touches, e.g. a URL, address or object id.
         #[arg(long, default_value = "")]
         target: String,
         /// Kind of the object affected.
         #[arg(long)]
         kind: Option<String>,
+        /// The workflow the action runs in, if any.
         #[arg(long)]
         workflow: Option<String>,
         /// reversible | compensable | irreversible (default: what the connector declares).
         #[arg(long)]
         reversibility: Option<String>,
+        /// Print the decision and the rule trace as JSON.
         #[arg(long)]
         json: bool,
     },

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use crate::core::clock::SystemClock;
 use crate::core::coordinator::Coordinator;
-use crate::core::coordinator::builtin::BuiltinExecutor;
 use crate::core::workspace::Workspace;
 
 pub fn run(ws: &Workspace, workers: Option<usize>) -> anyhow::Result<ExitCode> {
@@ -27,7 +26,9 @@ pub fn run(ws: &Workspace, workers: Option<usize>) -> anyhow::Result<ExitCode> {
     if let Some(n) = workers {
         ws.config.orchestrator.workers = n;
     }
-    let executor = Arc::new(BuiltinExecutor::default());
+    // Built-in roles and agent templates (streamed output has no console to go to here).
+    let executor =
+        crate::core::wiring::executor(&ws, Arc::new(SystemClock), Arc::new(|_: &str, _: &str| {}))?;
     let coordinator = Arc::new(Coordinator::for_workspace(
         &ws,
         Arc::new(SystemClock),

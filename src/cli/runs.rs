@@ -15,14 +15,18 @@ pub enum RunsCommand {
         /// Only the runs of this task.
         #[arg(long)]
         task: Option<String>,
+        /// Show at most this many.
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// One run: its steps with rationale, cost, memory used and template version.
     Show {
+        /// The run id.
         run: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -34,12 +38,15 @@ pub enum RunsCommand {
         /// Only this UTC day (YYYY-MM-DD; `today` for today).
         #[arg(long)]
         day: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Re-execute a run from its recorded calls (no network) and say whether it matches.
     Replay {
+        /// The run id.
         run: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },

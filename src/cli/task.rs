@@ -30,67 +30,89 @@ pub enum TaskCommand {
         /// The input as JSON (checked against the role's input schema).
         #[arg(long, default_value = "{}")]
         input: String,
+        /// A short title shown in lists.
         #[arg(long, default_value = "")]
         title: String,
+        /// Higher runs first.
         #[arg(long, default_value_t = 0)]
         priority: i64,
         /// Do not start before this time (RFC 3339, e.g. 2026-12-01T09:00:00+01:00).
         #[arg(long)]
         not_before: Option<String>,
+        /// Give up on an attempt after this many milliseconds (default: the role's).
         #[arg(long)]
         timeout_ms: Option<i64>,
+        /// Attempts before the task fails (default: the role's).
         #[arg(long)]
         max_attempts: Option<i64>,
         /// Submitting the same key again returns the existing task.
         #[arg(long)]
         key: Option<String>,
+        /// A tag to attach (repeatable).
         #[arg(long = "tag")]
         tags: Vec<String>,
         /// Wait for the off-peak window.
         #[arg(long)]
         background: bool,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// List tasks, newest first.
     List {
+        /// Only tasks in this state: queued, running, waiting, succeeded, failed, escalated, cancelled.
         #[arg(long)]
         state: Option<String>,
+        /// Only tasks whose id, role, title or a tag matches this text.
         #[arg(long)]
         text: Option<String>,
+        /// Show at most this many.
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Show one task: input, output, error history, children and effects.
     Show {
+        /// The task id.
         id: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
+    /// Cancel a task that has not finished, and every unfinished task below it.
     Cancel {
+        /// The task id.
         id: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Retry a failed or escalated task, optionally with an edited input.
     Retry {
+        /// The task id.
         id: String,
         /// A replacement input as JSON.
         #[arg(long)]
         input: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
+    /// Hold an unfinished task: it is not started, and a running one is released at its next step.
     Pause {
+        /// The task id.
         id: String,
     },
+    /// Let a paused task be claimed again.
     Resume {
+        /// The task id.
         id: String,
     },
     /// Run a background task now, outside the off-peak window.
     RunNow {
+        /// The task id.
         id: String,
     },
 }

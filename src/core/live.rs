@@ -10,17 +10,22 @@ use std::sync::Arc;
 use tokio::sync::broadcast;
 
 use crate::core::clock::Clock;
-use crate::core::coordinator::builtin::BuiltinExecutor;
 use crate::core::coordinator::{Coordinator, Running, TaskExecutor, event_notifier};
 use crate::core::error::Result;
 use crate::core::watch::{self, AuditWatcher};
 use crate::core::workspace::Workspace;
 use crate::protocol::Event;
 
-/// The executor an interactive process runs tasks with: the same one `keel run` uses.
-#[must_use]
-pub fn executor() -> Arc<dyn TaskExecutor> {
-    Arc::new(BuiltinExecutor::default())
+/// The executor an interactive process runs tasks with: the same one `keel run` uses (built-in
+/// roles and the workspace's agent templates), with model output streamed to the console as
+/// `Event::RunOutput`.
+pub fn executor(
+    ws: &Workspace,
+    clock: Arc<dyn Clock>,
+    events: &broadcast::Sender<Event>,
+) -> Result<Arc<dyn TaskExecutor>> {
+    let sink = crate::core::agents::service::event_sink(events.clone());
+    Ok(crate::core::wiring::executor(ws, clock, sink)?)
 }
 
 /// A started coordinator and watcher; [`Live::stop`] ends both cleanly.
@@ -37,7 +42,8 @@ impl Live {
         clock: Arc<dyn Clock>,
         events: &broadcast::Sender<Event>,
     ) -> Result<Self> {
-        Self::start_with(ws, clock, events, executor())
+        let executor = executor(ws, clock.clone(), events)?;
+        Self::start_with(ws, clock, events, executor)
     }
 
     /// [`Live::start`] with another executor (tests).

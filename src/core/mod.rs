@@ -33,6 +33,7 @@ pub mod research;
 pub mod scheduler;
 pub mod store;
 pub mod watch;
+pub mod wiring;
 pub mod workflow;
 pub mod workspace;
 

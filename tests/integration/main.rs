@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failure should panic loudly
 
 mod agents;
+mod agents_wired;
 mod audit;
 mod content_loop;
 mod crash;

@@ -1073,14 +1073,27 @@ fn cyclic_workflows_and_unknown_roles_are_refused_at_submission() {
         err.contains("cycle") && err.contains("loop.workflow.toml:"),
         "{err}"
     );
+    // The shipped agent roles are known (compiled in), so the content workflow is accepted;
+    // a stage whose role nobody runs is refused.
     let mut content = task("workflow");
     content.input = json!({"workflow": "content"});
+    fx.store
+        .write(|tx| queue::submit(tx, T0, &Actor::Operator, &catalog, content))
+        .unwrap();
+    std::fs::write(
+        dir.path().join("agents/poems.workflow.toml"),
+        "name = \"poems\"\n[[stage]]\nname = \"a\"\nrole = \"poet\"\n",
+    )
+    .unwrap();
+    let catalog = RoleCatalog::load(dir.path()).unwrap();
+    let mut poems = task("workflow");
+    poems.input = json!({"workflow": "poems"});
     let err = fx
         .store
-        .write(|tx| queue::submit(tx, T0, &Actor::Operator, &catalog, content))
+        .write(|tx| queue::submit(tx, T0, &Actor::Operator, &catalog, poems))
         .unwrap_err()
         .to_string();
-    assert!(err.contains("unknown role \"researcher\""), "{err}");
+    assert!(err.contains("unknown role \"poet\""), "{err}");
 }
 
 mod ledger {

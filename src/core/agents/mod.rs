@@ -8,10 +8,11 @@
 //! - [`query`] answers `Query::Runs`, `Query::RunDetail` and `Query::MemoryUsed`.
 //! - [`service`] builds a runtime for a workspace.
 //!
-//! Seams to the rest of keel (connected at merge): [`tools::ToolHost`] (objects,
-//! blackboard, queue, effects ledger) and [`tools::MemoryRetriever`] (vector memory). Until
-//! then [`local_host::LocalHost`] implements objects on the foundation tables and memory as
-//! a keyword search, and the blackboard, queue and external actions answer "not available".
+//! Seams to the rest of keel: [`tools::ToolHost`] (objects, blackboard, queue, effects
+//! ledger) and [`tools::MemoryRetriever`] (vector memory), implemented in
+//! `crate::core::wiring` for runs the coordinator drives. [`local_host::LocalHost`] stays
+//! for stand-alone runs (`keel agents run`, replay): objects on the foundation tables,
+//! memory as a keyword search, and no blackboard, queue or external actions.
 
 pub mod budget;
 pub mod context;

@@ -43,6 +43,9 @@ pub struct AgentTask {
     /// Extra task-state artifacts from the coordinator (earlier runs of the same task are
     /// found automatically).
     pub earlier: Vec<Value>,
+    /// The id a new run takes (the coordinator passes its own run id, so the agent run and
+    /// the task's run are one); a fresh id when None.
+    pub run_id: Option<String>,
 }
 
 /// How a run ended.
@@ -243,7 +246,7 @@ impl Runtime {
             })?;
             return Ok((id.clone(), prior));
         }
-        let id = crate::core::ids::new_id();
+        let id = task.run_id.clone().unwrap_or_else(crate::core::ids::new_id);
         let rec = RunRecord {
             id: id.clone(),
             task: task.task.clone(),

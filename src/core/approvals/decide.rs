@@ -126,8 +126,8 @@ fn approve_in(
     let send_after = (a.hold_ms > 0).then(|| now_ms.saturating_add(a.hold_ms));
     let edited_version = match (edit.body, &a.row.object, edit.writer) {
         (Some(body), Some(object), Some(write)) => Some(write(tx, object, body)?),
-        // TODO(lead, objects): without a writer (objects module not wired yet) the edit lives
-        // only on the approval; pass `approve_with(.., Some(&objects_put))` from dispatch.
+        // No object on the card (or no writer): the edit lives on the approval and reaches
+        // the action through its arguments.
         _ => None,
     };
     tx.execute(

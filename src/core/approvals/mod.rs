@@ -11,6 +11,8 @@ pub mod ops;
 pub mod rows;
 
 pub use allow_rules::AllowRule;
-pub use decide::{EditWriter, approve, approve_with, batch_approve, cancel, reject, sweep_expired};
+pub use decide::{
+    Approved, EditWriter, approve, approve_with, batch_approve, cancel, reject, sweep_expired,
+};
 pub use gate::{GateResult, NewApproval, gate};
 pub use rows::{ApprovalDetail, get, list, rejection_for_task};

@@ -19,12 +19,11 @@ pub fn dispatch(ctx: &mut CoreContext, op: Op) -> Result<Value> {
             edited_body,
             always_allow,
         } => {
-            // TODO(lead, objects): use `super::approve_with(.., Some(&writer))` with a writer
-            // calling `objects::put` so the operator's edit becomes a new object version.
-            let done = super::approve(
+            // The operator's edit becomes a new version of the card's object.
+            let done = crate::core::wiring::approval_edit::approve(
+                &ctx.workspace,
                 &mut ctx.store,
                 now,
-                &operator,
                 &id,
                 edited_body.as_ref(),
                 always_allow,

@@ -268,8 +268,7 @@ impl SiteConnector {
 }
 
 impl Connector for SiteConnector {
-    #[allow(clippy::unnecessary_literal_bound)]
-    fn name(&self) -> &str {
+    fn name(&self) -> &'static str {
         "site"
     }
 

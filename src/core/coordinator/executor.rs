@@ -158,6 +158,12 @@ impl<'a> StepContext<'a> {
         }
     }
 
+    /// Acts as `actor` (an agent run whose gated actions run on their own step contexts
+    /// still signs them as `agent:<run>`).
+    pub(crate) fn set_actor(&mut self, actor: Actor) {
+        self.actor = actor;
+    }
+
     #[must_use]
     pub fn task(&self) -> &Task {
         self.task

@@ -37,6 +37,9 @@ pub fn suggested_fix(role: &str, error: &str) -> String {
         )
     } else if e.contains("schema") || e.contains("invalid") {
         "the input was refused (it does not fit its schema or is invalid): edit it (keel task retry ID --input …) and retry".into()
+    } else if e.contains("budget") {
+        // Before the template check: a budget stop says to raise the budget in the template.
+        "the run hit a budget: raise the role's budget or approve the cost, then retry".into()
     } else if e.contains("unknown role") || e.contains("no executor") || e.contains("template") {
         format!(
             "no agent template runs role {role:?} any more: restore agents/{role}.toml, then retry — or cancel"
@@ -49,7 +52,7 @@ pub fn suggested_fix(role: &str, error: &str) -> String {
         || e.contains("429")
     {
         "the target kept failing or was unreachable: check that it is up (and your network), then retry".into()
-    } else if e.contains("budget") || e.contains("cost") {
+    } else if e.contains("cost") {
         "the run hit a budget: raise the role's budget or approve the cost, then retry".into()
     } else {
         "read the error history (keel task show ID), fix the cause or edit the input, then retry — or cancel".into()

@@ -269,7 +269,7 @@ fn intend(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments)] // one ledger row's columns plus who, when and the audit action
 fn record(
     store: &mut Store,
     clock: &dyn Clock,

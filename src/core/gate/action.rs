@@ -29,6 +29,9 @@ pub struct GatedAction {
     pub proposed_body: Option<Value>,
     /// The affected thing as it is now (the card shows the diff to `proposed_body`).
     pub current_body: Option<Value>,
+    /// The canonical object the action carries out (an approved edit becomes its next
+    /// version, authored by the operator).
+    pub object: Option<crate::protocol::ObjectRef>,
 }
 
 /// How a gated action ended for this run.
@@ -86,6 +89,7 @@ pub fn perform_gated(ctx: &mut StepContext<'_>, action: &GatedAction) -> Result<
         undo_available: spec.compensation.is_some(),
         proposed_body: action.proposed_body.clone(),
         current_body: action.current_body.clone(),
+        object: action.object.clone(),
         ..NewApproval::default()
     };
     let policy = gates.policy()?;

@@ -63,6 +63,8 @@ pub fn publish(ctx: &mut StepContext<'_>) -> Result<Outcome, RunError> {
         rationale,
         proposed_body: Some(json!({"title": title, "body": body})),
         current_body,
+        // The draft a workflow's stage wrote (an agent task's output carries `object_ref`).
+        object: field("object_ref").and_then(|v| serde_json::from_value(v).ok()),
         args,
         ..GatedAction::default()
     };
@@ -123,6 +125,9 @@ pub fn effect(ctx: &mut StepContext<'_>) -> Result<Outcome, RunError> {
         action: name,
         proposed_body: None,
         current_body: None,
+        object: input
+            .get("object")
+            .and_then(|v| serde_json::from_value(v.clone()).ok()),
     };
     Ok(finish(perform_gated(ctx, &action)?))
 }

@@ -28,6 +28,7 @@ impl RetryPolicy {
             .saturating_mul(1u64 << attempt.min(16))
             .min(self.max_backoff_ms);
         let jitter = rand::random_range(0.8..1.2);
+        // At most 1.2 × max_backoff_ms and never negative, so the round trip through f64 fits.
         #[allow(
             clippy::cast_possible_truncation,
             clippy::cast_sign_loss,

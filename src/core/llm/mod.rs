@@ -157,7 +157,7 @@ pub struct Price {
 
 impl Price {
     #[must_use]
-    #[allow(clippy::cast_precision_loss)]
+    #[allow(clippy::cast_precision_loss)] // token counts stay far below 2^52
     pub fn cost(&self, usage: Usage) -> f64 {
         (usage.input as f64 * self.input_per_mtok + usage.output as f64 * self.output_per_mtok)
             / 1_000_000.0

@@ -41,7 +41,7 @@ impl Tally {
 }
 
 /// `part / whole`, 0 when nothing was counted (the row's counts say so).
-#[allow(clippy::cast_precision_loss)]
+#[allow(clippy::cast_precision_loss)] // task counts stay far below 2^52
 fn ratio(part: i64, whole: i64) -> f64 {
     if whole == 0 {
         0.0
@@ -100,7 +100,7 @@ fn add_tasks(conn: &Connection, value: &ValueConfig, ledger: &mut Ledger) -> Res
         let (done, failed, escalated, finished): (i64, i64, i64, i64) =
             (r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?);
         let revenue: f64 = r.get(6)?;
-        #[allow(clippy::cast_precision_loss)]
+        #[allow(clippy::cast_precision_loss)] // task counts stay far below 2^52
         let minutes = done as f64 * value.minutes_for(&role);
         ledger.add(workflow.as_deref(), &role, |t| {
             t.done += done;

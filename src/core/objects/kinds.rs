@@ -130,6 +130,36 @@ impl Kinds {
         })
     }
 
+    /// These kinds plus `name` checked against `schema` (an agent role's output kind). A
+    /// kind already known keeps its own schema.
+    pub fn with_kind(&self, name: &str, description: &str, schema: &Value) -> Result<Self> {
+        if self.kinds.contains_key(name) {
+            return Ok(self.clone());
+        }
+        check_kind_name(name).map_err(|message| Error::Invalid {
+            what: format!("kind {name:?}"),
+            message,
+        })?;
+        let validator = compile(schema).map_err(|message| Error::Invalid {
+            what: format!("schema of kind {name:?}"),
+            message,
+        })?;
+        let mut map = (*self.kinds).clone();
+        map.insert(
+            name.to_string(),
+            Arc::new(Kind {
+                name: name.to_string(),
+                description: description.to_string(),
+                builtin: false,
+                schema: Some(schema.clone()),
+                validator: Some(Arc::new(validator)),
+            }),
+        );
+        Ok(Kinds {
+            kinds: Arc::new(map),
+        })
+    }
+
     /// The kind called `name`, or an error listing the known ones.
     pub fn get(&self, name: &str) -> Result<&Kind> {
         self.kinds.get(name).map(AsRef::as_ref).ok_or_else(|| {

@@ -27,7 +27,6 @@ pub const DEFAULT_TIMEOUT_MS: i64 = 600_000;
 pub const DEFAULT_MAX_ATTEMPTS: i64 = 3;
 
 /// A work item as submitted (the JSON shape of `Op::SubmitTask`).
-#[allow(clippy::struct_excessive_bools)] // independent flags of the wire format
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NewTask {

@@ -84,6 +84,11 @@ impl RoleCatalog {
     /// its file, line and column.
     pub fn load(workspace_root: &Path) -> Result<Self> {
         let mut catalog = Self::builtin();
+        // The shipped agent templates are compiled in; the workspace's files add roles or
+        // override them (same name).
+        for (name, text) in crate::core::agents::template::SHIPPED {
+            catalog.add_template(text, Path::new(&format!("agents/{name}.toml")))?;
+        }
         let dir = workspace_root.join("agents");
         let mut paths: Vec<_> = std::fs::read_dir(&dir)
             .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
@@ -302,10 +307,14 @@ mod tests {
                 .is_ok()
         );
         assert!(catalog.check_input("researcher", &json!(1)).is_err());
-        assert_eq!(
-            catalog.subscriptions().collect::<Vec<_>>(),
-            vec![("researcher", "leads")]
-        );
+        // The workspace file replaces the shipped researcher's subscriptions; other shipped
+        // roles keep theirs.
+        let researcher: Vec<_> = catalog
+            .subscriptions()
+            .filter(|(role, _)| *role == "researcher")
+            .collect();
+        assert_eq!(researcher, vec![("researcher", "leads")]);
+        assert!(catalog.contains("writer"), "shipped templates are roles");
         std::fs::write(dir.path().join("agents/bad.toml"), "name = \n").unwrap();
         let err = RoleCatalog::load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("bad.toml:1:"), "{err}");

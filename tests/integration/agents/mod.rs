@@ -4,6 +4,6 @@
 
 mod cli;
 mod offline;
-mod providers;
+pub(crate) mod providers;
 mod runtime;
-mod server;
+pub(crate) mod server;

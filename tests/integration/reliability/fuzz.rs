@@ -65,6 +65,7 @@ fn edits() -> impl Strategy<Value = Vec<(f64, u8, usize, usize)>> {
 fn mutate(seed: &str, edits: &[(f64, u8, usize, usize)]) -> String {
     let mut chars: Vec<char> = seed.chars().collect();
     for &(at, kind, c, len) in edits {
+        // `at` is in 0..1, so the position is in 0..=chars.len().
         #[allow(
             clippy::cast_possible_truncation,
             clippy::cast_sign_loss,

@@ -21,7 +21,7 @@ fn sigkill_torture_loses_nothing_and_applies_nothing_twice() {
         seed,
         dir: dir.path().to_path_buf(),
     })
-    .unwrap();
+    .unwrap_or_else(|e| panic!("torture with seed {seed} failed: {e:#}"));
     eprintln!("{}", serde_json::to_string(&report).unwrap());
     assert_eq!(report.violations(), Vec::<String>::new(), "{report:?}");
     assert!(report.kills >= TRIALS);

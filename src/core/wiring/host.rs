@@ -1,0 +1,234 @@
+//! [`ToolHost`] over the real modules: objects (versions authored by `agent:<run>`, optimistic
+//! writes with `based_on`), the blackboard, the queue and the policy gate.
+//!
+//! Blackboard findings, spawned tasks and external actions run on a step context of their
+//! own, keyed `<run>#<agent step>` in `run_steps`: each commits with its checkpoint, so a run
+//! resumed after a crash between the tool call and the agent's own step record finds it
+//! done instead of doing it twice. External actions go through
+//! [`gate::perform_gated`](crate::core::gate::perform_gated) — policy, approval, effects
+//! ledger — so nothing a model asks for can bypass policy.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+
+use crate::core::agents::tools::{CallContext, ToolError, ToolHost};
+use crate::core::audit::Actor;
+use crate::core::clock::Clock;
+use crate::core::coordinator::{Env, Outcome, RunControl, RunError, StepContext};
+use crate::core::gate::{Gated, GatedAction, perform_gated};
+use crate::core::objects::{self, Kinds, Stamp};
+use crate::core::queue::{NewTask, Task};
+use crate::core::store::Store;
+
+/// The `run_steps` key of the side effects of one agent step.
+#[must_use]
+pub fn sub_run(run: &str, step: i64) -> String {
+    format!("{run}#{step}")
+}
+
+/// What one execution of an agent role owns to reach the rest of keel.
+struct Parts {
+    store: Store,
+    env: Env,
+    task: Task,
+    control: RunControl,
+}
+
+pub struct WiredHost {
+    parts: Mutex<Parts>,
+    kinds: Kinds,
+    clock: Arc<dyn Clock>,
+    /// External actions that wait for the operator (approval or hold window).
+    waiting: Mutex<Vec<String>>,
+}
+
+impl WiredHost {
+    /// A host for one execution of `task`. `env` is the coordinator's (copied: the host has
+    /// its own store connection and write gate; the lease owner is the same).
+    #[must_use]
+    pub fn new(store: Store, env: &Env, task: Task, deadline_ms: i64, kinds: Kinds) -> Self {
+        let env = Env {
+            clock: env.clock.clone(),
+            catalog: env.catalog.clone(),
+            config: env.config.clone(),
+            scheduler: env.scheduler.clone(),
+            owner: env.owner.clone(),
+            owners_dir: env.owners_dir.clone(),
+            notifier: env.notifier.clone(),
+            write_gate: Mutex::new(()),
+            gates: env.gates.clone(),
+        };
+        WiredHost {
+            clock: env.clock.clone(),
+            parts: Mutex::new(Parts {
+                store,
+                env,
+                task,
+                control: RunControl::new(deadline_ms),
+            }),
+            kinds,
+            waiting: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The external actions of this execution that wait for the operator.
+    #[must_use]
+    pub fn waiting(&self) -> Vec<String> {
+        self.waiting.lock().map(|w| w.clone()).unwrap_or_default()
+    }
+
+    fn with_parts<T>(
+        &self,
+        f: impl FnOnce(&mut Parts) -> Result<T, ToolError>,
+    ) -> Result<T, ToolError> {
+        let mut guard = self
+            .parts
+            .lock()
+            .map_err(|_| ToolError::Failed("the host lock is poisoned".into()))?;
+        f(&mut guard)
+    }
+
+    /// Runs `f` on the step context of agent step `cx.step`, signed `agent:<run>`.
+    fn with_step<T>(
+        &self,
+        cx: &CallContext,
+        f: impl FnOnce(&mut StepContext<'_>) -> Result<T, RunError>,
+    ) -> Result<T, ToolError> {
+        self.with_parts(|p| {
+            let mut ctx = StepContext::new(
+                &mut p.store,
+                &p.env,
+                &p.task,
+                sub_run(&cx.run, cx.step),
+                &p.control,
+            );
+            ctx.set_actor(Actor::agent(&cx.run));
+            f(&mut ctx).map_err(|e| match e {
+                RunError::Refused(m) => ToolError::Failed(format!("refused by policy: {m}")),
+                other => ToolError::Failed(other.to_string()),
+            })
+        })
+    }
+}
+
+fn failed(e: &crate::core::Error) -> ToolError {
+    ToolError::Failed(e.to_string())
+}
+
+impl ToolHost for WiredHost {
+    fn object_read(
+        &self,
+        _cx: &CallContext,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<(i64, Value)>, ToolError> {
+        self.with_parts(|p| {
+            objects::find(p.store.conn(), kind, id)
+                .map(|o| o.filter(|o| !o.archived).map(|o| (o.version, o.body)))
+                .map_err(|e| failed(&e))
+        })
+    }
+
+    fn object_write(
+        &self,
+        cx: &CallContext,
+        kind: &str,
+        id: &str,
+        based_on: Option<i64>,
+        body: &Value,
+    ) -> Result<i64, ToolError> {
+        let stamp = Stamp::new(Actor::agent(&cx.run), self.clock.now_ms());
+        let written = self.with_parts(|p| {
+            p.store
+                .write(|tx| objects::put(tx, &self.kinds, &stamp, kind, id, based_on, body))
+                .map_err(|e| failed(&e))
+        })?;
+        self.with_parts(|p| {
+            p.env.notify(&objects::subject(kind, id), "object.put");
+            Ok(())
+        })?;
+        Ok(written.version)
+    }
+
+    fn blackboard_publish(
+        &self,
+        cx: &CallContext,
+        topic: &str,
+        text: &str,
+        data: &Value,
+    ) -> Result<String, ToolError> {
+        self.with_step(cx, |ctx| ctx.publish(topic, text, data))
+    }
+
+    fn spawn_task(
+        &self,
+        cx: &CallContext,
+        role: &str,
+        title: &str,
+        input: &Value,
+    ) -> Result<String, ToolError> {
+        let child = NewTask {
+            role: role.to_string(),
+            title: title.to_string(),
+            input: input.clone(),
+            ..NewTask::default()
+        };
+        let key = sub_run(&cx.run, cx.step);
+        let ids = self.with_step(cx, |ctx| ctx.spawn(&key, vec![child]))?;
+        ids.into_iter()
+            .next()
+            .ok_or_else(|| ToolError::Failed("the queue returned no task".into()))
+    }
+
+    fn external_action(
+        &self,
+        cx: &CallContext,
+        action: &str,
+        args: &Value,
+    ) -> Result<Value, ToolError> {
+        let gated = gated_action(&cx.role, action, args);
+        match self.with_step(cx, |ctx| perform_gated(ctx, &gated))? {
+            Gated::Done(out) => Ok(out),
+            Gated::Wait(outcome) => {
+                let why = match outcome {
+                    Outcome::WaitApproval(why) => why,
+                    Outcome::WaitTimer(until) => format!("held until {until} (hold window)"),
+                    other => format!("{other:?}"),
+                };
+                if let Ok(mut w) = self.waiting.lock() {
+                    w.push(why.clone());
+                }
+                Err(ToolError::Pending(why))
+            }
+        }
+    }
+}
+
+/// What a model's `external_action` call asks the gate for. Only typed fields reach the
+/// policy; the model's rationale is shown to the operator, never obeyed.
+#[must_use]
+pub fn gated_action(role: &str, action: &str, args: &Value) -> GatedAction {
+    let text = |key: &str| args.get(key).and_then(Value::as_str).map(str::to_string);
+    let target = ["target", "slug", "url", "to", "recipient"]
+        .iter()
+        .find_map(|k| text(k))
+        .unwrap_or_default();
+    let proposed_body = text("body").map(|body| json!({"title": text("title"), "body": body}));
+    GatedAction {
+        step: "external_action".into(),
+        action: action.to_string(),
+        args: args.clone(),
+        summary: format!("{role} asks for {action} on {target}"),
+        target,
+        object_kind: text("kind"),
+        amount: args.get("amount").and_then(Value::as_f64),
+        cost: args.get("cost").and_then(Value::as_f64).unwrap_or(0.0),
+        rationale: text("rationale").unwrap_or_default(),
+        proposed_body,
+        current_body: None,
+        object: args
+            .get("object")
+            .and_then(|v| serde_json::from_value(v.clone()).ok()),
+    }
+}
