@@ -288,3 +288,189 @@ fn pending_for(ws: &Path, task: &str) -> keel::protocol::ApprovalRow {
             .find(|a| a.task.as_deref() == Some(task) && a.status == "pending")
     })
 }
+
+const FAST: &str = "[store]\ndurability = \"full\"\n[orchestrator]\nworkers = 2\nlease_ms = 3000\npoll_ms = 20\nbackoff_base_ms = 20\nbackoff_max_ms = 100\n";
+
+/// A demo workspace whose config is `FAST` + `extra` (+ the demo's additions).
+fn demo_workspace(extra: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let (dir, root) = temp_workspace();
+    std::fs::write(root.join("config.toml"), format!("{FAST}{extra}")).unwrap();
+    let ws = Workspace::open(&root).unwrap();
+    let clock: Arc<dyn Clock> = Arc::new(keel::core::clock::SystemClock);
+    keel::core::demo::seed_workspace(&ws, &clock)
+        .unwrap()
+        .unwrap();
+    (dir, root)
+}
+
+fn daemon(ws: &Path, failpoint: Option<&str>) -> Daemon {
+    let mut cmd = Command::new(keel_bin());
+    cmd.arg("--workspace")
+        .arg(ws)
+        .arg("run")
+        .env_remove("KEEL_WORKSPACE")
+        .env_remove("KEEL_FAILPOINT")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some(f) = failpoint {
+        cmd.env("KEEL_FAILPOINT", f);
+    }
+    Daemon(cmd.spawn().unwrap())
+}
+
+/// The first round's publish approval, once the research, write and edit stages are done.
+fn publish_approval(ws: &Path) -> keel::protocol::ApprovalRow {
+    eventually_long("the publish approval", || {
+        keel::core::approvals::list(store(ws).conn(), true, 0, 100)
+            .unwrap()
+            .items
+            .into_iter()
+            .find(|a| a.action == "site.publish" && a.status == "pending")
+    })
+}
+
+fn first_round(ws: &Path) -> String {
+    store(ws)
+        .conn()
+        .query_row(
+            "SELECT id FROM tasks WHERE idempotency_key = 'demo-first-round'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+fn eventually_long<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Runs the demo's first round to the end: research → write → edit → (approve) → publish.
+fn full_round(extra: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let (dir, ws) = demo_workspace(extra);
+    let _daemon = daemon(&ws, None);
+    let round = first_round(&ws);
+    let approval = publish_approval(&ws);
+    assert_eq!(approval.rule, "approve-public");
+    assert!(
+        !ws.join("site/pricing-page-experiments.md").exists(),
+        "nothing before approval"
+    );
+    ok(&ws, &["approvals", "approve", &approval.id]);
+    eventually_long("the round to finish", || {
+        (state(&ws, &round) == "succeeded").then_some(())
+    });
+    let page = std::fs::read_to_string(ws.join("site/pricing-page-experiments.md")).unwrap();
+    assert!(page.contains("Pricing page experiments"), "{page}");
+    // Every stage ran as its role, and the draft has the writer's and the editor's versions.
+    let stages: Vec<(String, String)> = {
+        let s = store(&ws);
+        let mut stmt = s
+            .conn()
+            .prepare("SELECT role, state FROM tasks WHERE parent = ?1 ORDER BY created_ms")
+            .unwrap();
+        stmt.query_map([&round], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let roles: Vec<&str> = stages.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(
+        roles,
+        ["researcher", "writer", "editor", "publisher"],
+        "{stages:?}"
+    );
+    (dir, ws)
+}
+
+#[test]
+fn the_whole_round_runs_headless_with_the_offline_provider() {
+    let (_dir, ws) = full_round("");
+    let page = std::fs::read_to_string(ws.join("site/pricing-page-experiments.md")).unwrap();
+    assert!(!page.is_empty());
+    // The weekly analyst job, then the researcher's next ranking weighs the outcomes.
+    ok(
+        &ws,
+        &[
+            "analytics",
+            "import",
+            &ws.join("analytics.csv").display().to_string(),
+        ],
+    );
+    let ranked: Value = serde_json::from_str(&ok(&ws, &["analytics", "rank", "--json"])).unwrap();
+    assert!(
+        ranked
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["rationale"].as_str().unwrap().contains("past outcome")),
+        "{ranked}"
+    );
+}
+
+#[test]
+fn the_whole_round_runs_against_a_loopback_model_server() {
+    let model = crate::model_server::ModelServer::start();
+    let (_dir, ws) = full_round(&model.config());
+    for role in ["researcher", "writer", "editor"] {
+        assert!(
+            model.calls(role) >= 1,
+            "{role} asked the model: {:?}",
+            model.calls
+        );
+    }
+    let page = std::fs::read_to_string(ws.join("site/pricing-page-experiments.md")).unwrap();
+    assert!(
+        page.contains("Add an annual toggle"),
+        "the editor's revision is published: {page}"
+    );
+}
+
+#[test]
+fn sigkill_in_the_middle_of_publishing_publishes_nothing_twice() {
+    let (_dir, ws) = demo_workspace("");
+    let first = daemon(&ws, None);
+    let round = first_round(&ws);
+    let approval = publish_approval(&ws);
+    drop(first);
+    ok(&ws, &["approvals", "approve", &approval.id]);
+    // This daemon writes the page, then stalls before recording it: SIGKILLed right there.
+    let second = daemon(&ws, Some("effect.after_perform:60000"));
+    let page = ws.join("site/pricing-page-experiments.md");
+    eventually_long("the page to be written", || page.exists().then_some(()));
+    drop(second);
+    let written = std::fs::read(&page).unwrap();
+    let _third = daemon(&ws, None);
+    eventually_long("the round to finish", || {
+        (state(&ws, &round) == "succeeded").then_some(())
+    });
+    let publish_task = approval.task.clone().unwrap();
+    let rows = keel::core::effects::ledger::for_task(store(&ws).conn(), &publish_task).unwrap();
+    assert_eq!(rows.len(), 1, "one effect for the publish");
+    assert_eq!(rows[0].state.as_str(), "done");
+    let done = keel::core::audit::query(
+        store(&ws).conn(),
+        &keel::core::audit::Filter {
+            action: Some("effect.done".into()),
+            subject: Some(format!("effect/{}", rows[0].key)),
+            ..Default::default()
+        },
+        100,
+        false,
+    )
+    .unwrap()
+    .len();
+    assert_eq!(done, 0, "resolved by lookup, never performed again");
+    assert_eq!(std::fs::read(&page).unwrap(), written);
+    let replaced = std::fs::read_dir(ws.join("site-history")).map_or(0, Iterator::count);
+    assert_eq!(replaced, 0, "the page was written once");
+}

@@ -12,6 +12,7 @@ mod layering;
 mod live;
 mod memory;
 mod metrics;
+mod model_server;
 mod objects;
 mod orchestrator;
 mod policy;
