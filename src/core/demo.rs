@@ -184,6 +184,9 @@ fn queue_first_round(store: &mut Store, root: &Path, now: Millis) -> Result<Stri
             "topic": "pricing page experiments for small apps",
             "goals": GOALS,
             "slug": "pricing-page-experiments",
+            // The draft is written as draft/<idea id>: attached to the idea, and the
+            // editor's revision is its next version.
+            "target_id": "pricing-page-experiments",
             "title": "Pricing page experiments that moved conversion",
         }}),
         idempotency_key: Some("demo-first-round".into()),

@@ -389,6 +389,16 @@ fn full_round(extra: &str) -> (tempfile::TempDir, std::path::PathBuf) {
         ["researcher", "writer", "editor", "publisher"],
         "{stages:?}"
     );
+    // The draft is attached to the idea (same id); the editor's revision is its next version,
+    // and the published page is the revised one.
+    let history = objects::history(store(&ws).conn(), "draft", "pricing-page-experiments").unwrap();
+    assert_eq!(history.len(), 2, "writer's version, then the editor's");
+    let draft = objects::get(store(&ws).conn(), "draft", "pricing-page-experiments").unwrap();
+    let body = draft.body["body"].as_str().unwrap();
+    assert!(
+        page.contains(body.trim()),
+        "published the editor's version: {page} vs {body}"
+    );
     (dir, ws)
 }
 

@@ -234,10 +234,16 @@ fn writer(input: &Value, memory: &[Slice]) -> Value {
 }
 
 fn editor(input: &Value) -> Value {
+    // In a workflow the draft is the writer's output, passed on under `upstream`.
+    let upstream = input["upstream"]
+        .as_object()
+        .and_then(|up| up.values().rev().find(|o| o["body"].is_string()));
     let draft = if input["draft"].is_object() {
         &input["draft"]
-    } else {
+    } else if input["body"].is_string() {
         input
+    } else {
+        upstream.unwrap_or(input)
     };
     let body = draft["body"].as_str().unwrap_or_default();
     let mut changes = Vec::new();
@@ -486,6 +492,15 @@ mod tests {
         assert!(
             out["ideas"][0]["score"].as_f64().unwrap() > out["ideas"][1]["score"].as_f64().unwrap()
         );
+    }
+
+    #[test]
+    fn editor_revises_the_upstream_draft_in_a_workflow() {
+        let out = editor(&json!({"topic": "x", "upstream": {"write": {
+            "title": "Pricing", "body": "Intro\nIntro\nWhat we tested:\nthree things"}}}));
+        let body = out["body"].as_str().unwrap();
+        assert!(body.contains("## What we tested"), "{body}");
+        assert_eq!(body.matches("Intro").count(), 1, "{body}");
     }
 
     #[test]

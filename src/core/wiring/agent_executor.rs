@@ -229,6 +229,14 @@ impl TaskExecutor for AgentExecutor {
             task: task.id.clone(),
             role: task.role.clone(),
             input: task.input.clone(),
+            // `target_id` in the input names the object the output becomes a new version
+            // of (the content workflow: the idea's id, so the editor revises the writer's
+            // draft and both stay attached to the idea).
+            target_id: task
+                .input
+                .get("target_id")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_string),
             ..AgentTask::default()
         };
         match latest {
