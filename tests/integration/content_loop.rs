@@ -277,6 +277,59 @@ fn invoicing_gate_holds_above_the_threshold_and_allows_below() {
         0,
         "a cancelled invoice is never sent"
     );
+    // The invoicing workflow: the accountant drafts from the contract, the send stage is
+    // gated on the drafted total.
+    let contract = json!({"contract": {"customer": "workflow-client", "currency": "USD",
+        "terms_days": 14, "lines": [{"description": "Consulting day", "quantity": 2, "unit_price": 1200.0}]}})
+    .to_string();
+    let row: Value = serde_json::from_str(&ok(
+        &ws,
+        &[
+            "task",
+            "add",
+            "--workflow",
+            "invoicing",
+            "--input",
+            &contract,
+            "--json",
+        ],
+    ))
+    .unwrap();
+    let wf = row["id"].as_str().unwrap().to_string();
+    let card = eventually("the workflow's invoice approval", || {
+        keel::core::approvals::list(store(&ws).conn(), true, 0, 100)
+            .unwrap()
+            .items
+            .into_iter()
+            .find(|a| a.target == "workflow-client" && a.status == "pending")
+    });
+    assert_eq!(card.rule, "approve-large-invoices");
+    assert_eq!(card.amount, Some(2400.0));
+    assert_eq!(card.reversibility, "irreversible");
+    assert!(!card.undo_available);
+    assert_eq!(posts("workflow-client"), 0);
+    ok(
+        &ws,
+        &[
+            "approvals",
+            "reject",
+            &card.id,
+            "--reason",
+            "not this month",
+        ],
+    );
+    eventually("the workflow to end", || {
+        matches!(
+            state(&ws, &wf).as_str(),
+            "failed" | "escalated" | "cancelled"
+        )
+        .then_some(())
+    });
+    assert_eq!(
+        posts("workflow-client"),
+        0,
+        "a rejected invoice is never sent"
+    );
 }
 
 fn pending_for(ws: &Path, task: &str) -> keel::protocol::ApprovalRow {
