@@ -23,7 +23,9 @@ use crate::core::workspace::Workspace;
 pub enum AnalyticsCommand {
     /// Import a CSV (columns publication,metric,value,date) and reconcile it.
     Import {
+        /// The CSV file to import.
         file: PathBuf,
+        /// One JSON object (import report and reconciliation) instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -32,6 +34,7 @@ pub enum AnalyticsCommand {
         /// A goal to rank against (repeat); defaults to the demo business's goal.
         #[arg(long = "goal")]
         goals: Vec<String>,
+        /// The ranking as a JSON array instead of a table.
         #[arg(long)]
         json: bool,
     },
