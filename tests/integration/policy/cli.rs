@@ -28,7 +28,7 @@ fn policy_check_and_explain() {
         keel::core::policy::DEFAULT_POLICY
     );
     let ok = keel(&ws, &["policy", "check"]);
-    let expected = format!("{}: 6 rules, 0 errors", ws.join("policy.toml").display());
+    let expected = format!("{}: 8 rules, 0 errors", ws.join("policy.toml").display());
     assert!(stdout(&ok).contains(&expected), "{}", stdout(&ok));
     std::fs::write(
         ws.join("policy.toml"),
