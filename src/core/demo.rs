@@ -53,7 +53,7 @@ task = { role = "scheduler", title = "Daily triage of incoming notes", input = {
 [[schedules]]
 name = "weekly-analytics"
 cron = "0 7 * * MON"
-task = { role = "analyst", title = "Weekly analytics import and reconciliation", input = { source = "analytics.csv" } }
+task = { role = "analytics-import", title = "Weekly analytics import and reconciliation", input = { file = "analytics.csv" } }
 
 [[schedules]]
 name = "weekly-content"

@@ -466,14 +466,53 @@ fn the_whole_round_runs_headless_with_the_offline_provider() {
     let (_dir, ws) = full_round("");
     let page = std::fs::read_to_string(ws.join("site/pricing-page-experiments.md")).unwrap();
     assert!(!page.is_empty());
-    // The weekly analyst job, then the researcher's next ranking weighs the outcomes.
-    ok(
+    // The weekly job (what the `weekly-analytics` schedule submits), with this week's row
+    // for the new page; then the researcher's next ranking weighs the outcomes.
+    let mut csv = std::fs::read_to_string(ws.join("analytics.csv")).unwrap();
+    csv.push_str("pricing-page-experiments,signups,130,2026-11-24\n");
+    std::fs::write(ws.join("analytics.csv"), csv).unwrap();
+    // The publication record of the new page (what the operator or a CMS sync keeps).
+    let pub_body = json!({"title": "Pricing page experiments that moved conversion",
+        "slug": "pricing-page-experiments", "topic": "pricing"});
+    let kinds = Kinds::builtin().unwrap();
+    let stamp = objects::Stamp::new(Actor::Operator, NOW);
+    store(&ws)
+        .write(|tx| {
+            objects::put(
+                tx,
+                &kinds,
+                &stamp,
+                "publication",
+                "pricing-page-experiments",
+                None,
+                &pub_body,
+            )
+        })
+        .unwrap();
+    let _daemon = daemon(&ws, None);
+    let row: Value = serde_json::from_str(&ok(
         &ws,
         &[
-            "analytics",
-            "import",
-            &ws.join("analytics.csv").display().to_string(),
+            "task",
+            "add",
+            "--role",
+            "analytics-import",
+            "--input",
+            r#"{"file": "analytics.csv"}"#,
+            "--json",
         ],
+    ))
+    .unwrap();
+    let import = row["id"].as_str().unwrap().to_string();
+    eventually_long("the import", || {
+        (state(&ws, &import) == "succeeded").then_some(())
+    });
+    let published =
+        objects::get(store(&ws).conn(), "publication", "pricing-page-experiments").unwrap();
+    assert_eq!(
+        published.body["outcomes"]["signups"],
+        json!(130.0),
+        "reconciled onto the new publication"
     );
     let ranked: Value = serde_json::from_str(&ok(&ws, &["analytics", "rank", "--json"])).unwrap();
     assert!(

@@ -28,7 +28,7 @@ impl TaskExecutor for BuiltinExecutor {
     fn handles(&self, role: &str) -> bool {
         matches!(
             role,
-            "workflow" | "noop" | "webhook" | "publisher" | "effect"
+            "workflow" | "noop" | "webhook" | "publisher" | "effect" | "analytics-import"
         ) || self.agents.as_ref().is_some_and(|a| a.handles(role))
     }
 
@@ -39,6 +39,7 @@ impl TaskExecutor for BuiltinExecutor {
             "webhook" => run_webhook(ctx),
             "publisher" => crate::core::gate::roles::publish(ctx),
             "effect" => crate::core::gate::roles::effect(ctx),
+            "analytics-import" => crate::core::outcomes::import_task(ctx),
             role => match &self.agents {
                 Some(agents) => agents.execute(ctx),
                 None => Err(RunError::Permanent(format!(

@@ -94,6 +94,12 @@ impl Gates {
         })
     }
 
+    /// The workspace these gates belong to.
+    #[must_use]
+    pub fn root(&self) -> &std::path::Path {
+        &self.root
+    }
+
     #[must_use]
     pub fn site(&self) -> &connectors::SiteConnector {
         &self.site

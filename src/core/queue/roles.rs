@@ -20,6 +20,10 @@ use crate::core::workflow::{self, Workflow};
 /// Roles run by the orchestrator itself rather than by an agent template.
 pub const BUILTIN_ROLES: &[(&str, &str)] = &[
     (
+        "analytics-import",
+        "imports an analytics CSV (input: file) and reconciles it into publications, ideas and memory",
+    ),
+    (
         "workflow",
         "runs a workflow file: spawns each stage and waits for it",
     ),
