@@ -38,7 +38,7 @@ method = "POST"
 url = "http://127.0.0.1:8790/invoices"
 description = "Send an invoice to the customer (irreversible)"
 
-# Daily: research and triage before the operator's morning. Weekly: analytics import and
+# Daily: research and a day plan before the operator's morning. Weekly: analytics import and
 # a fresh ranking that weighs last week's outcomes.
 [[schedules]]
 name = "daily-research"
@@ -46,9 +46,9 @@ cron = "0 6 * * *"
 task = { role = "researcher", title = "Daily research: rank ideas", input = { goals = ["grow newsletter subscribers with pricing and launch content that converts to the guide bundle"] } }
 
 [[schedules]]
-name = "daily-triage"
+name = "daily-plan"
 cron = "30 6 * * *"
-task = { role = "scheduler", title = "Daily triage of incoming notes", input = { tasks = [] } }
+task = { role = "scheduler", title = "Plan the day around open work", input = { tasks = [] } }
 
 [[schedules]]
 name = "weekly-analytics"
