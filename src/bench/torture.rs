@@ -273,6 +273,7 @@ pub fn torture(opts: &Options) -> anyhow::Result<Report> {
 
 /// A clean run finishes everything, then stops on SIGTERM with exit status 0.
 fn finish_cleanly(bin: &Path, ws: &Path, acknowledged: &[String]) -> anyhow::Result<()> {
+    let starts_before = daemon_starts(ws);
     let mut last = daemon(bin, ws)?;
     let deadline = Instant::now() + Duration::from_mins(2);
     let outcome = loop {
@@ -292,6 +293,12 @@ fn finish_cleanly(bin: &Path, ws: &Path, acknowledged: &[String]) -> anyhow::Res
         }
         std::thread::sleep(Duration::from_millis(100));
     };
+    // SIGTERM before the daemon has installed its handler would kill it the default way;
+    // the clean-stop check is only meaningful once it says it has started.
+    let started_by = Instant::now() + Duration::from_secs(30);
+    while daemon_starts(ws) <= starts_before && Instant::now() < started_by {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let status = Command::new("kill")
         .args(["-TERM", &last.id().to_string()])
         .status()?;
@@ -413,4 +420,10 @@ pub fn lmdb_opens(dir: &Path) -> Option<bool> {
     // could hold the environment has exited.
     let env = unsafe { heed::EnvOpenOptions::new().max_dbs(16).open(dir) };
     Some(env.is_ok_and(|env| env.read_txn().is_ok()))
+}
+
+/// How many times a `keel run` has logged that it started on `ws`.
+fn daemon_starts(ws: &Path) -> usize {
+    std::fs::read_to_string(ws.join(crate::core::workspace::LOGS_DIR).join("keel.log"))
+        .map_or(0, |log| log.matches("keel run: started").count())
 }
