@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
+use super::args::ListPage;
 use crate::core::approvals::{self, allow_rules};
 use crate::core::audit::Actor;
 use crate::core::clock;
@@ -18,12 +19,8 @@ pub enum ApprovalsCommand {
         /// Include decided ones.
         #[arg(long)]
         all: bool,
-        /// Show at most this many.
-        #[arg(long, default_value_t = 50)]
-        limit: usize,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        page: ListPage,
     },
     /// Show one approval: what, why, cost, risk, undo, diff and memory used.
     Show {
@@ -98,7 +95,10 @@ pub fn run(ws: &Workspace, cmd: &ApprovalsCommand) -> anyhow::Result<ExitCode> {
     let me = Actor::Operator;
     let swept = approvals::sweep_expired(&mut store, now)?;
     match cmd {
-        ApprovalsCommand::List { all, limit, json } => {
+        ApprovalsCommand::List {
+            all,
+            page: ListPage { limit, json },
+        } => {
             let page = approvals::list(store.conn(), !*all, 0, *limit)?;
             if *json {
                 super::say_json(&page)?;

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
+use super::args::ListPage;
 use crate::core::audit::Actor;
 use crate::core::clock::{SystemClock, rfc3339};
 use crate::core::connectors;
@@ -18,12 +19,8 @@ pub enum EffectsCommand {
         /// Only effects in this state: intended, done, failed, compensated.
         #[arg(long)]
         state: Option<String>,
-        /// Show at most this many.
-        #[arg(long, default_value_t = 50)]
-        limit: usize,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        page: ListPage,
     },
     /// Show one effect (its key, or a unique prefix of 8+ characters).
     Show {
@@ -46,7 +43,10 @@ pub enum EffectsCommand {
 pub fn run(ws: &Workspace, cmd: &EffectsCommand) -> anyhow::Result<ExitCode> {
     let mut store = ws.store()?;
     match cmd {
-        EffectsCommand::List { state, limit, json } => {
+        EffectsCommand::List {
+            state,
+            page: ListPage { limit, json },
+        } => {
             if let Some(s) = state
                 && !["intended", "done", "failed", "compensated"].contains(&s.as_str())
             {

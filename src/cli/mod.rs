@@ -4,6 +4,7 @@
 mod agents;
 mod analytics;
 mod approvals;
+mod args;
 mod audit;
 mod bench;
 mod doctor;

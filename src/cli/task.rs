@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use serde_json::{Value, json};
 
+use super::args::ListPage;
 use super::{say, say_json};
 use crate::core::handle::CoreHandle;
 use crate::core::queue::{self, NewTask};
@@ -66,12 +67,8 @@ pub enum TaskCommand {
         /// Only tasks whose id, role, title or a tag matches this text.
         #[arg(long)]
         text: Option<String>,
-        /// Show at most this many.
-        #[arg(long, default_value_t = 50)]
-        limit: usize,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        page: ListPage,
     },
     /// Show one task: input, output, error history, children and effects.
     Show {
@@ -137,8 +134,7 @@ fn dispatch(handle: &CoreHandle, cmd: &TaskCommand) -> anyhow::Result<ExitCode> 
         TaskCommand::List {
             state,
             text,
-            limit,
-            json,
+            page: ListPage { limit, json },
         } => {
             let body = handle.request_blocking(Op::Query {
                 query: Query::Tasks {
