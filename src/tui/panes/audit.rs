@@ -7,7 +7,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 
-use super::{Ctx, filter_tokens};
+use super::{Ctx, filter_tokens, table};
 use serde::Deserialize;
 
 use crate::core::audit::{Entry, Filter};
@@ -361,18 +361,17 @@ impl AuditPane {
         let rows: Vec<Row<'static>> = (top..len.min(top + height))
             .map(|d| (shown(d), &self.entries[shown(d)]))
             .map(|(i, e)| {
-                let row = Row::new(vec![
-                    Cell::from(e.seq.to_string()),
-                    Cell::from(format::time(e.ts_ms)),
-                    Cell::from(e.actor.clone()),
-                    Cell::from(e.action.clone()),
-                    Cell::from(e.subject.clone()),
-                ]);
-                if i == self.selected {
-                    row.style(theme.style(Role::Selection))
-                } else {
-                    row
-                }
+                table::row(
+                    vec![
+                        Cell::from(e.seq.to_string()),
+                        Cell::from(format::time(e.ts_ms)),
+                        Cell::from(e.actor.clone()),
+                        Cell::from(e.action.clone()),
+                        Cell::from(e.subject.clone()),
+                    ],
+                    i == self.selected,
+                    theme,
+                )
             })
             .collect();
         let table = Table::new(
@@ -385,10 +384,10 @@ impl AuditPane {
                 Constraint::Fill(1),
             ],
         )
-        .header(
-            Row::new(vec!["seq", "time (UTC)", "actor", "action", "subject"])
-                .style(theme.style(Role::Header)),
-        )
+        .header(table::header(
+            &["seq", "time (UTC)", "actor", "action", "subject"],
+            theme,
+        ))
         .style(theme.style(Role::Text));
         frame.render_widget(table, inner);
         if detail_area.height > 0 {

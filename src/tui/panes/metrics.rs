@@ -4,7 +4,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::widgets::{Gauge, Row, Table};
 
-use super::Ctx;
+use super::{Ctx, table};
 use crate::protocol::Metrics;
 use crate::tui::format;
 use crate::tui::keymap::Action;
@@ -85,22 +85,21 @@ impl MetricsPane {
             .skip(top)
             .take(height)
             .map(|(i, r)| {
-                let row = Row::new(vec![
-                    r.scope.clone(),
-                    r.name.clone(),
-                    r.tasks_done.to_string(),
-                    format!("{:.0}", r.minutes_saved),
-                    format::money(r.model_spend_usd),
-                    format::money(r.revenue_usd),
-                    format::rate(r.approval_rate, r.approvals_decided),
-                    format::rate(r.failure_rate, r.tasks_finished),
-                    format::rate(r.escalation_rate, r.tasks_finished),
-                ]);
-                if i == self.selected {
-                    row.style(theme.style(Role::Selection))
-                } else {
-                    row
-                }
+                table::row(
+                    vec![
+                        r.scope.clone(),
+                        r.name.clone(),
+                        r.tasks_done.to_string(),
+                        format!("{:.0}", r.minutes_saved),
+                        format::money(r.model_spend_usd),
+                        format::money(r.revenue_usd),
+                        format::rate(r.approval_rate, r.approvals_decided),
+                        format::rate(r.failure_rate, r.tasks_finished),
+                        format::rate(r.escalation_rate, r.tasks_finished),
+                    ],
+                    i == self.selected,
+                    theme,
+                )
             })
             .collect();
         let table = Table::new(
@@ -117,8 +116,8 @@ impl MetricsPane {
                 Constraint::Length(6),
             ],
         )
-        .header(
-            Row::new(vec![
+        .header(table::header(
+            &[
                 "scope",
                 "name",
                 "done",
@@ -128,9 +127,9 @@ impl MetricsPane {
                 "approved",
                 "failed",
                 "escal.",
-            ])
-            .style(theme.style(Role::Header)),
-        )
+            ],
+            theme,
+        ))
         .style(theme.style(Role::Text));
         frame.render_widget(table, table_area);
     }

@@ -13,6 +13,7 @@ pub mod objects;
 pub mod queue;
 pub mod run_detail;
 pub mod runs;
+pub mod table;
 
 use ratatui::Frame;
 use ratatui::layout::Rect;

@@ -6,7 +6,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 
 use super::approvals::diff_line;
-use super::{Ctx, filter_tokens, nav_message};
+use super::{Ctx, filter_tokens, nav_message, table};
 use crate::protocol::{ObjectRow, ObjectVersionRow, Op, Query};
 use crate::tui::format;
 use crate::tui::keymap::Action;
@@ -230,17 +230,16 @@ impl ObjectsPane {
                 .skip(top)
                 .take(height)
                 .map(|(i, v)| {
-                    let row = Row::new(vec![
-                        Cell::from(v.version.to_string()),
-                        Cell::from(v.author.clone()),
-                        Cell::from(format::short_time(v.created_ms)),
-                        Cell::from(format::one_line(&v.note)),
-                    ]);
-                    if i == self.history_selected {
-                        row.style(theme.style(Role::Selection))
-                    } else {
-                        row
-                    }
+                    table::row(
+                        vec![
+                            Cell::from(v.version.to_string()),
+                            Cell::from(v.author.clone()),
+                            Cell::from(format::short_time(v.created_ms)),
+                            Cell::from(format::one_line(&v.note)),
+                        ],
+                        i == self.history_selected,
+                        theme,
+                    )
                 })
                 .collect();
             let table = Table::new(
@@ -252,7 +251,7 @@ impl ObjectsPane {
                     Constraint::Fill(1),
                 ],
             )
-            .header(Row::new(vec!["v", "author", "when", "note"]).style(theme.style(Role::Header)));
+            .header(table::header(&["v", "author", "when", "note"], theme));
             frame.render_widget(table, inner);
         }
     }

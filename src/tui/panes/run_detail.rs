@@ -6,8 +6,8 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 
-use super::Ctx;
 use super::runs::run_action;
+use super::{Ctx, table};
 use crate::protocol::{Op, Query, RunDetail};
 use crate::tui::format;
 use crate::tui::keymap::Action;
@@ -148,20 +148,19 @@ impl RunDetailPane {
             .skip(top)
             .take(height)
             .map(|(i, s)| {
-                let row = Row::new(vec![
-                    Cell::from(s.index.to_string()),
-                    Cell::from(s.kind.clone()),
-                    Cell::from(s.name.clone()),
-                    Cell::from(format!("{}/{}", s.tokens_in, s.tokens_out)),
-                    Cell::from(format::money(s.cost_usd)),
-                    Cell::from(format!("{}ms", s.latency_ms)),
-                    Cell::from(format::one_line(&s.rationale)),
-                ]);
-                if i == self.step {
-                    row.style(theme.style(Role::Selection))
-                } else {
-                    row
-                }
+                table::row(
+                    vec![
+                        Cell::from(s.index.to_string()),
+                        Cell::from(s.kind.clone()),
+                        Cell::from(s.name.clone()),
+                        Cell::from(format!("{}/{}", s.tokens_in, s.tokens_out)),
+                        Cell::from(format::money(s.cost_usd)),
+                        Cell::from(format!("{}ms", s.latency_ms)),
+                        Cell::from(format::one_line(&s.rationale)),
+                    ],
+                    i == self.step,
+                    theme,
+                )
             })
             .collect();
         frame.render_widget(
@@ -177,18 +176,10 @@ impl RunDetailPane {
                     Constraint::Fill(1),
                 ],
             )
-            .header(
-                Row::new(vec![
-                    "#",
-                    "kind",
-                    "name",
-                    "tokens",
-                    "cost",
-                    "time",
-                    "rationale",
-                ])
-                .style(theme.style(Role::Header)),
-            ),
+            .header(table::header(
+                &["#", "kind", "name", "tokens", "cost", "time", "rationale"],
+                theme,
+            )),
             list_area,
         );
         let block = paged::block("Step".into(), false, theme);
