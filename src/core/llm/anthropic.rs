@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::http::{read_sse, send_with_retry};
-use super::openai::{preview, remaining, retry_policy};
+use super::remote::{body_text, finish, preview, price, protocol, remaining, retry_policy};
 use super::{
     ChatRequest, ChatResponse, DeltaSink, LlmError, Price, Provider, ProviderConfig, Role,
     ToolCall, Usage,
@@ -128,7 +128,7 @@ impl Anthropic {
             },
         )
         .await?;
-        let mut out = if self.cfg.stream {
+        let out = if self.cfg.stream {
             let mut acc = StreamAcc::default();
             read_sse(
                 &self.name,
@@ -140,17 +140,9 @@ impl Anthropic {
             .await?;
             acc.finish(&self.name)
         } else {
-            let text = resp
-                .text()
-                .await
-                .map_err(|e| protocol(&self.name, format!("reading the body: {e}")))?;
-            parse_full(&self.name, &text)?
+            parse_full(&self.name, &body_text(&self.name, resp).await?)?
         };
-        out.retries = retries;
-        if out.model.is_empty() {
-            out.model = body["model"].as_str().unwrap_or_default().to_string();
-        }
-        Ok(out)
+        Ok(finish(out, retries, &body))
     }
 }
 
@@ -165,10 +157,7 @@ impl Provider for Anthropic {
         &self.cfg.model
     }
     fn price(&self) -> Price {
-        Price {
-            input_per_mtok: self.cfg.price_in_per_mtok,
-            output_per_mtok: self.cfg.price_out_per_mtok,
-        }
+        price(&self.cfg)
     }
     fn chat<'a>(
         &'a self,
@@ -177,13 +166,6 @@ impl Provider for Anthropic {
         cancel: &'a CancellationToken,
     ) -> BoxFuture<'a, Result<ChatResponse, LlmError>> {
         Box::pin(self.call(req, sink, cancel))
-    }
-}
-
-fn protocol(provider: &str, message: impl Into<String>) -> LlmError {
-    LlmError::Protocol {
-        provider: provider.to_string(),
-        message: message.into(),
     }
 }
 

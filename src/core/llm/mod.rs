@@ -12,6 +12,7 @@ pub mod offline_recipes;
 pub mod openai;
 pub mod recorded;
 pub mod registry;
+pub mod remote;
 pub mod sse;
 
 use futures_util::future::BoxFuture;

@@ -3,13 +3,14 @@
 //! vLLM, LM Studio and `OpenRouter`.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::http::{RetryPolicy, read_sse, send_with_retry};
+use super::http::{read_sse, send_with_retry};
+use super::remote::{body_text, finish, preview, price, protocol, remaining, retry_policy};
 use super::{
     ChatRequest, ChatResponse, DeltaSink, LlmError, Message, Price, Provider, ProviderConfig, Role,
     ToolCall, Usage,
@@ -87,34 +88,11 @@ impl OpenAi {
             .await?;
             acc.finish(&self.name)?
         } else {
-            let text = resp.text().await.map_err(|e| LlmError::Protocol {
-                provider: self.name.clone(),
-                message: format!("reading the body: {e}"),
-            })?;
-            parse_full(&self.name, &text)?
+            parse_full(&self.name, &body_text(&self.name, resp).await?)?
         };
         out.provider.clone_from(&self.name);
-        if out.model.is_empty() {
-            out.model = body["model"].as_str().unwrap_or_default().to_string();
-        }
-        out.retries = retries;
-        Ok(out)
+        Ok(finish(out, retries, &body))
     }
-}
-
-pub(crate) fn retry_policy(cfg: &ProviderConfig) -> RetryPolicy {
-    RetryPolicy {
-        max_retries: cfg.max_retries,
-        base_backoff_ms: 250,
-        max_backoff_ms: cfg.max_backoff_ms,
-    }
-}
-
-/// Time left of the whole-request timeout, used as the stream's idle limit.
-pub(crate) fn remaining(cfg: &ProviderConfig, started: Instant) -> Duration {
-    Duration::from_secs(cfg.timeout_secs.max(1))
-        .saturating_sub(started.elapsed())
-        .max(Duration::from_millis(100))
 }
 
 impl Provider for OpenAi {
@@ -128,10 +106,7 @@ impl Provider for OpenAi {
         &self.cfg.model
     }
     fn price(&self) -> Price {
-        Price {
-            input_per_mtok: self.cfg.price_in_per_mtok,
-            output_per_mtok: self.cfg.price_out_per_mtok,
-        }
+        price(&self.cfg)
     }
     fn chat<'a>(
         &'a self,
@@ -159,13 +134,6 @@ fn wire_message(m: &Message) -> Value {
             })).collect::<Vec<_>>(),
         }),
         role => json!({"role": role, "content": m.content}),
-    }
-}
-
-fn protocol(provider: &str, message: impl Into<String>) -> LlmError {
-    LlmError::Protocol {
-        provider: provider.to_string(),
-        message: message.into(),
     }
 }
 
@@ -338,15 +306,6 @@ impl StreamAcc {
             finish: self.finish,
             retries: 0,
         })
-    }
-}
-
-pub(crate) fn preview(s: &str) -> String {
-    let p: String = s.chars().take(80).collect();
-    if p.len() < s.len() {
-        format!("{p}…")
-    } else {
-        p
     }
 }
 
