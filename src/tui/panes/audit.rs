@@ -5,7 +5,7 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Cell, Paragraph, Row, Wrap};
 
 use super::{Ctx, filter_tokens, table};
 use serde::Deserialize;
@@ -374,7 +374,7 @@ impl AuditPane {
                 )
             })
             .collect();
-        let table = Table::new(
+        let grid = table::with_header(
             rows,
             [
                 Constraint::Length(8),
@@ -383,13 +383,11 @@ impl AuditPane {
                 Constraint::Length(20),
                 Constraint::Fill(1),
             ],
-        )
-        .header(table::header(
             &["seq", "time (UTC)", "actor", "action", "subject"],
             theme,
-        ))
+        )
         .style(theme.style(Role::Text));
-        frame.render_widget(table, inner);
+        frame.render_widget(grid, inner);
         if detail_area.height > 0 {
             self.render_entry(frame, detail_area, ctx);
         }

@@ -2,7 +2,7 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::widgets::{Gauge, Row, Table};
+use ratatui::widgets::{Gauge, Row};
 
 use super::{Ctx, table};
 use crate::protocol::Metrics;
@@ -102,7 +102,7 @@ impl MetricsPane {
                 )
             })
             .collect();
-        let table = Table::new(
+        let grid = table::with_header(
             rows,
             [
                 Constraint::Length(8),
@@ -115,8 +115,6 @@ impl MetricsPane {
                 Constraint::Length(6),
                 Constraint::Length(6),
             ],
-        )
-        .header(table::header(
             &[
                 "scope",
                 "name",
@@ -129,8 +127,8 @@ impl MetricsPane {
                 "escal.",
             ],
             theme,
-        ))
+        )
         .style(theme.style(Role::Text));
-        frame.render_widget(table, table_area);
+        frame.render_widget(grid, table_area);
     }
 }

@@ -3,7 +3,7 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
-use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Cell, Paragraph, Row, Wrap};
 
 use super::approvals::diff_line;
 use super::{Ctx, filter_tokens, nav_message, table};
@@ -242,7 +242,7 @@ impl ObjectsPane {
                     )
                 })
                 .collect();
-            let table = Table::new(
+            let grid = table::with_header(
                 rows,
                 [
                     Constraint::Length(3),
@@ -250,9 +250,10 @@ impl ObjectsPane {
                     Constraint::Length(11),
                     Constraint::Fill(1),
                 ],
-            )
-            .header(table::header(&["v", "author", "when", "note"], theme));
-            frame.render_widget(table, inner);
+                &["v", "author", "when", "note"],
+                theme,
+            );
+            frame.render_widget(grid, inner);
         }
     }
 

@@ -4,7 +4,7 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Cell, Paragraph, Row, Wrap};
 
 use super::runs::run_action;
 use super::{Ctx, table};
@@ -164,7 +164,7 @@ impl RunDetailPane {
             })
             .collect();
         frame.render_widget(
-            Table::new(
+            table::with_header(
                 rows,
                 [
                     Constraint::Length(3),
@@ -175,11 +175,9 @@ impl RunDetailPane {
                     Constraint::Length(7),
                     Constraint::Fill(1),
                 ],
-            )
-            .header(table::header(
                 &["#", "kind", "name", "tokens", "cost", "time", "rationale"],
                 theme,
-            )),
+            ),
             list_area,
         );
         let block = paged::block("Step".into(), false, theme);
