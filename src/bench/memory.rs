@@ -85,9 +85,23 @@ pub fn recall_at_10(
     queries: &[Vec<f32>],
     search_k: Option<NonZeroUsize>,
 ) -> f64 {
+    let exact: Vec<Vec<u32>> = queries
+        .iter()
+        .map(|q| brute_force_top10(vectors, q))
+        .collect();
+    recall_against(store, index, &exact, queries, search_k)
+}
+
+/// Mean recall@10 against precomputed exact answers (one per query).
+fn recall_against(
+    store: &VectorStore,
+    index: u16,
+    exact: &[Vec<u32>],
+    queries: &[Vec<f32>],
+    search_k: Option<NonZeroUsize>,
+) -> f64 {
     let mut total = 0.0;
-    for q in queries {
-        let exact = brute_force_top10(vectors, q);
+    for (q, exact) in queries.iter().zip(exact) {
         let got = store
             .search(index, q, 10, search_k, None)
             .unwrap_or_default();
@@ -243,10 +257,18 @@ fn index_bench(n: usize, json: bool) -> anyhow::Result<()> {
         json,
     );
     // arroy's default inspects n_trees × k nodes; `memory search` asks arroy for
-    // `candidates` (50) items, which is a budget of n_trees × 50.
+    // `candidates` (50) items, which is a budget of n_trees × 50. The sweep in between
+    // finds the cheapest budget that reaches recall@10 ≥ 0.95.
+    let exact: Vec<Vec<u32>> = queries
+        .iter()
+        .map(|q| brute_force_top10(&vectors, q))
+        .collect();
+    let mut cheapest: Option<(usize, f64, f64)> = None;
     for search_k in [
         None,
         NonZeroUsize::new(trees * 20),
+        NonZeroUsize::new(trees * 30),
+        NonZeroUsize::new(trees * 40),
         NonZeroUsize::new(trees * 50),
     ] {
         let tag = search_k.map_or_else(|| "default".to_string(), |k| format!("search_k{k}"));
@@ -257,14 +279,8 @@ fn index_bench(n: usize, json: bool) -> anyhow::Result<()> {
             times.push(t.elapsed().as_secs_f64() * 1000.0);
         }
         times.sort_by(f64::total_cmp);
-        emit(
-            &m(
-                format!("query_p50_{label}_{tag}"),
-                percentile(&times, 0.5),
-                "ms",
-            ),
-            json,
-        );
+        let p50 = percentile(&times, 0.5);
+        emit(&m(format!("query_p50_{label}_{tag}"), p50, "ms"), json);
         emit(
             &m(
                 format!("query_p99_{label}_{tag}"),
@@ -273,11 +289,26 @@ fn index_bench(n: usize, json: bool) -> anyhow::Result<()> {
             ),
             json,
         );
-        let recall = recall_at_10(&store, 0, &vectors, &queries[..100], search_k);
+        let recall = recall_against(&store, 0, &exact, &queries, search_k);
         emit(
             &m(format!("recall_at_10_{label}_{tag}"), recall, "ratio"),
             json,
         );
+        let budget = search_k.map_or(trees * 10, NonZeroUsize::get);
+        if recall >= 0.95 && cheapest.is_none_or(|(_, _, best)| p50 < best) {
+            cheapest = Some((budget, recall, p50));
+        }
+    }
+    if let Some((budget, recall, p50)) = cheapest {
+        emit(
+            &m(format!("recall95_search_k_{label}"), budget as f64, "nodes"),
+            json,
+        );
+        emit(
+            &m(format!("recall95_recall_at_10_{label}"), recall, "ratio"),
+            json,
+        );
+        emit(&m(format!("recall95_query_p50_{label}"), p50, "ms"), json);
     }
     Ok(())
 }
