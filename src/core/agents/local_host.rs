@@ -1,8 +1,8 @@
-//! Stand-alone implementations of the seams, good enough to run agents end to end on the
-//! foundation tables alone: objects are read and versioned directly in `objects` /
-//! `object_versions`, and memory is a keyword-overlap search over current object versions.
-//! At merge the lead swaps in the objects module, vector memory, the blackboard, the queue
-//! and the effects ledger; until then those tools answer "not available".
+//! The stand-alone host `keel agents run` and replay use outside the queue: objects are read
+//! and versioned in `objects` / `object_versions` (checked against the kind schemas when
+//! given kinds), and memory is a keyword-overlap search over current object versions. The
+//! queue, the blackboard and external actions answer "not available" here: those exist only
+//! for runs the coordinator drives (`crate::core::wiring`), behind the policy gate.
 
 use std::sync::{Arc, Mutex};
 
@@ -15,6 +15,7 @@ use super::tools::{
 use crate::core::audit::{self, Actor};
 use crate::core::clock::{Clock, Millis};
 use crate::core::error::{Error, Result};
+use crate::core::objects::{self, Kinds, Stamp};
 use crate::core::store::Store;
 
 /// Writes a new version of `kind/id` (a new object when `based_on` is None) and audits it.
@@ -91,6 +92,9 @@ pub fn read_current(
 pub struct LocalHost {
     store: Arc<Mutex<Store>>,
     clock: Arc<dyn Clock>,
+    /// When set, object writes go through the objects module (kind schemas, archived
+    /// objects refused) like the coordinator's host; `None` only in fixtures.
+    kinds: Option<Kinds>,
 }
 
 impl LocalHost {
@@ -99,7 +103,15 @@ impl LocalHost {
         LocalHost {
             store: Arc::new(Mutex::new(store)),
             clock,
+            kinds: None,
         }
+    }
+
+    /// Checks every object write against `kinds`, as the coordinator's host does.
+    #[must_use]
+    pub fn with_kinds(mut self, kinds: Kinds) -> Self {
+        self.kinds = Some(kinds);
+        self
     }
 
     fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T, ToolError> {
@@ -130,8 +142,21 @@ impl ToolHost for LocalHost {
         body: &Value,
     ) -> Result<i64, ToolError> {
         let now = self.clock.now_ms();
+        let actor = Actor::agent(&cx.run);
         self.with_store(|s| {
-            s.write(|tx| put_version(tx, now, &Actor::agent(&cx.run), kind, id, based_on, body))
+            s.write(|tx| match &self.kinds {
+                Some(kinds) => objects::put(
+                    tx,
+                    kinds,
+                    &Stamp::new(actor.clone(), now),
+                    kind,
+                    id,
+                    based_on,
+                    body,
+                )
+                .map(|w| w.version),
+                None => put_version(tx, now, &actor, kind, id, based_on, body),
+            })
         })
     }
 

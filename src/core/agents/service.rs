@@ -10,13 +10,16 @@ use super::template::Templates;
 use crate::core::clock::Clock;
 use crate::core::error::{Error, Result};
 use crate::core::llm::Registry;
+use crate::core::objects::Kinds;
 use crate::core::workspace::Workspace;
 
 /// The workspace's own templates live here (they add roles or override shipped ones).
 pub const AGENTS_DIR: &str = "agents";
 
 /// A runtime on `ws` with the configured providers (an `auto` provider is probed now).
-/// Until the lead connects them, objects and memory use the stand-alone [`LocalHost`].
+/// Outside the queue, objects (schema-checked) and keyword memory use the stand-alone
+/// [`LocalHost`]; its queue, blackboard and external-action tools refuse, so a run here
+/// can never reach past the policy gate.
 pub async fn runtime(ws: &Workspace, clock: Arc<dyn Clock>, on_delta: RunSink) -> Result<Runtime> {
     let registry = Registry::from_config(&ws.config.providers, &ws.config.routing)
         .await
@@ -32,7 +35,8 @@ pub fn runtime_with(
     registry: Registry,
 ) -> Result<Runtime> {
     let templates = Templates::load(&ws.root.join(AGENTS_DIR))?;
-    let host = Arc::new(LocalHost::new(ws.store()?, clock.clone()));
+    let kinds = kinds_with_outputs(ws, &templates)?;
+    let host = Arc::new(LocalHost::new(ws.store()?, clock.clone()).with_kinds(kinds));
     Ok(Runtime {
         store: ws.store()?,
         clock,
@@ -42,6 +46,21 @@ pub fn runtime_with(
         host,
         on_delta,
     })
+}
+
+/// The workspace's kinds plus each role's output kind (checked against the role's output
+/// schema), so agent writes are validated the same way wherever a run happens.
+pub fn kinds_with_outputs(ws: &Workspace, templates: &Templates) -> Result<Kinds> {
+    let mut kinds = Kinds::from_config(&ws.config)?;
+    for (name, tpl) in &templates.by_name {
+        let out = &tpl.template.output;
+        kinds = kinds.with_kind(
+            &out.kind,
+            &format!("output of the {name} role"),
+            &tpl.schema,
+        )?;
+    }
+    Ok(kinds)
 }
 
 /// Replays `run`. It builds no network client: every answer comes from the record, so it

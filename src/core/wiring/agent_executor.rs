@@ -60,15 +60,7 @@ impl AgentExecutor {
     /// An executor over the templates of `ws` (shipped ones overlaid with `agents/*.toml`).
     pub fn new(ws: &Workspace, clock: Arc<dyn Clock>, sink: RunSink) -> Result<Self> {
         let templates = Templates::load(&ws.root.join(crate::core::agents::service::AGENTS_DIR))?;
-        let mut kinds = Kinds::from_config(&ws.config)?;
-        for (name, tpl) in &templates.by_name {
-            let out = &tpl.template.output;
-            kinds = kinds.with_kind(
-                &out.kind,
-                &format!("output of the {name} role"),
-                &tpl.schema,
-            )?;
-        }
+        let kinds = crate::core::agents::service::kinds_with_outputs(ws, &templates)?;
         Ok(AgentExecutor {
             ws: ws.clone(),
             clock,

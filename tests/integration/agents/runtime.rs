@@ -800,3 +800,44 @@ async fn an_oversized_tool_result_is_cut_for_the_model_but_kept_in_the_record() 
     let recorded = steps.iter().find(|s| s.kind == "tool").unwrap().output["content"].to_string();
     assert!(recorded.len() > 50_000);
 }
+
+#[tokio::test]
+async fn an_object_write_that_breaks_the_kind_schema_is_refused_and_nothing_is_written() {
+    let (_d, ws) = workspace();
+    let server = Server::start(vec![
+        openai_tools(&[(
+            "c1",
+            "object_write",
+            r#"{"kind":"draft","id":"bad","body":{"body":"no title"}}"#,
+        )]),
+        openai_text(r#"{"note":"not a writer output"}"#),
+        openai_text(r#"{"note":"still not a writer output"}"#),
+    ])
+    .await;
+    let mut rt = mock_runtime(&ws, &server);
+    let _ = rt
+        .execute(
+            &task("writer", json!({"brief": "pricing"})),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    let answer: Vec<String> = server.request(1).body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| m["content"].as_str().unwrap().to_string())
+        .collect();
+    assert!(answer[0].contains("title"), "{}", answer[0]);
+    let store = ws.store().unwrap();
+    let written: i64 = store
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM objects WHERE kind = 'draft' AND id = 'bad'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(written, 0);
+}
