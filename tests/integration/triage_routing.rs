@@ -557,3 +557,82 @@ fn without_the_model_an_item_escalates_and_says_what_to_run() {
         .unwrap();
     assert_eq!(learned, 1);
 }
+
+/// The demo's own examples and daily schedule, on the demo's incoming requests.
+#[test]
+fn the_demo_triages_its_incoming_requests() {
+    let e = Embedder::shared().expect("start embedder");
+    e.wait_ready()
+        .expect("the embedding model is required for this test");
+    let (_dir, root) = temp_workspace();
+    let ws = Workspace::open(&root).unwrap();
+    let clock = ManualClock::at(NOW);
+    let shared: Arc<dyn Clock> = Arc::new(clock.clone());
+    keel::core::demo::seed_workspace(&ws, &shared)
+        .unwrap()
+        .unwrap();
+    let ws = Workspace::open(&root).unwrap();
+    assert!(ws.config.triage.examples.len() >= 12);
+    let daily = ws
+        .config
+        .schedules
+        .iter()
+        .find(|s| s.name == "daily-triage")
+        .expect("the daily triage schedule")
+        .clone();
+    assert_eq!(daily.task.role, "triage");
+    assert_eq!(daily.task.input, json!({"kind": "request"}));
+    let coordinator = Coordinator::for_workspace(
+        &ws,
+        shared,
+        Arc::new(TriageOnly(BuiltinExecutor::default())),
+    )
+    .unwrap();
+    let f = Fixture {
+        _dir: tempfile::tempdir().unwrap(),
+        ws,
+        coordinator,
+        clock,
+    };
+    let sweep = f.submit(daily.task.input.clone());
+    f.run();
+    let mut outcomes = std::collections::BTreeMap::new();
+    for note in f.children(&sweep) {
+        let t = f.task(&note.id);
+        let title = t.input["text"]
+            .as_str()
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .to_string();
+        let outcome = match t.output {
+            Some(out) if out["action"] == "route" => {
+                format!("route {}", out["to"].as_str().unwrap())
+            }
+            Some(out) => out["action"].as_str().unwrap().to_string(),
+            None => {
+                eprintln!("{title}: {:?}", t.errors.last());
+                t.state.to_string()
+            }
+        };
+        outcomes.insert(title, outcome);
+    }
+    eprintln!("{outcomes:#?}");
+    let expect = [
+        ("Reader question: discount codes", "route writer"),
+        ("Reader question: free tier", "route writer"),
+        ("Reader question: trial length", "route writer"),
+        ("Invoice request: Northwind workshops", "route accountant"),
+        ("Consulting inquiry: Lumen Apps", "escalated"),
+        ("Sponsor inquiry: devtools company", "escalated"),
+        ("Sponsorship offer: casino backlinks", "discard"),
+    ];
+    for (title, outcome) in expect {
+        assert_eq!(
+            outcomes.get(title).map(String::as_str),
+            Some(outcome),
+            "{title}: {outcomes:#?}"
+        );
+    }
+}
