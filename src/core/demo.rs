@@ -255,8 +255,11 @@ fn install_files(root: &Path) -> Result<()> {
         text = text
             .lines()
             .filter(|line| line.trim() != "examples = []")
-            .map(|line| format!("{line}\n"))
-            .collect();
+            .fold(String::new(), |mut kept, line| {
+                kept.push_str(line);
+                kept.push('\n');
+                kept
+            });
         text.push_str(CONFIG_ADDITIONS);
         crate::core::workspace::write_private_file(&config, text.as_bytes())?;
     }
