@@ -461,9 +461,78 @@ fn full_round(extra: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     (dir, ws)
 }
 
+/// The ranking the latest `researcher` task produced (its output, best first), checked
+/// against the idea objects: each ranked idea is an object whose current body carries that
+/// rank, score and rationale, written by a researcher's agent run. Returns the task's run
+/// and the ranking.
+fn latest_ranking(ws: &Path) -> (Value, String, Vec<keel::core::research::Ranked>) {
+    let s = store(ws);
+    let (task, run): (String, String) = s
+        .conn()
+        .query_row(
+            "SELECT t.id, r.id FROM agent_runs r JOIN tasks t ON t.id = r.task
+             WHERE t.role = 'researcher' AND r.status = 'succeeded'
+             ORDER BY r.started_ms DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let task = keel::core::queue::get(s.conn(), &task).unwrap();
+    let output = task.output.unwrap();
+    let ranked = keel::core::research::ranked_from(&output);
+    for (i, r) in ranked.iter().enumerate() {
+        let idea = objects::get(s.conn(), "idea", &r.id).unwrap();
+        if idea.body["rank"] != json!(i + 1) {
+            continue; // a later title with the same id
+        }
+        assert_eq!(idea.body["score"], json!(r.score), "{}", r.id);
+        assert_eq!(idea.body["rationale"], json!(r.rationale), "{}", r.id);
+        assert!(r.rationale.len() > 10 && (0.0..=1.0).contains(&r.score));
+        assert!(
+            idea.author.starts_with("agent:"),
+            "{}: {}",
+            r.id,
+            idea.author
+        );
+    }
+    (task.input, run, ranked)
+}
+
+fn outcome_notes(ws: &Path) -> Vec<String> {
+    let s = store(ws);
+    let mut stmt = s
+        .conn()
+        .prepare("SELECT id FROM memory_items WHERE kind = 'outcome'")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
 #[test]
+#[allow(clippy::too_many_lines)] // one round, then the next ranking
 fn the_whole_round_runs_headless_with_the_offline_provider() {
     let (_dir, ws) = full_round("");
+    // The researcher's run ranked ideas as idea objects: one per idea, each with its
+    // score and rationale, written by the run (a new version of an idea seen before).
+    let (first_input, first_run, first) = latest_ranking(&ws);
+    let known_outcomes = outcome_notes(&ws);
+    assert!(first.len() >= 3, "{first:?}");
+    let seeded = objects::history(store(&ws).conn(), "idea", "pricing-page-experiments").unwrap();
+    assert!(
+        seeded.len() >= 2
+            && seeded
+                .iter()
+                .any(|v| v.author == format!("agent:{first_run}")),
+        "the seeded idea got a new version by the run, not a duplicate: {seeded:?}"
+    );
+    assert_eq!(
+        objects::get(store(&ws).conn(), "idea", &first[0].id)
+            .unwrap()
+            .author,
+        format!("agent:{first_run}")
+    );
     let page = std::fs::read_to_string(ws.join("site/pricing-page-experiments.md")).unwrap();
     assert!(!page.is_empty());
     // The weekly job (what the `weekly-analytics` schedule submits), with this week's row
@@ -513,6 +582,52 @@ fn the_whole_round_runs_headless_with_the_offline_provider() {
         published.body["outcomes"]["signups"],
         json!(130.0),
         "reconciled onto the new publication"
+    );
+    // The researcher runs again on the same input: its ranking now weighs the new outcome.
+    let new_outcomes: Vec<String> = outcome_notes(&ws)
+        .into_iter()
+        .filter(|o| !known_outcomes.contains(o))
+        .collect();
+    assert!(
+        !new_outcomes.is_empty(),
+        "the import recorded the outcome in memory"
+    );
+    let goals = first_input.to_string();
+    let row: Value = serde_json::from_str(&ok(
+        &ws,
+        &[
+            "task",
+            "add",
+            "--role",
+            "researcher",
+            "--input",
+            &goals,
+            "--json",
+        ],
+    ))
+    .unwrap();
+    let research = row["id"].as_str().unwrap().to_string();
+    eventually_long("the next research run", || {
+        (state(&ws, &research) == "succeeded").then_some(())
+    });
+    let (_, second_run, second) = latest_ranking(&ws);
+    assert_ne!(first_run, second_run);
+    assert!(
+        second.iter().any(|r| r
+            .sources
+            .iter()
+            .any(|s| new_outcomes.iter().any(|o| s.ends_with(o.as_str())))),
+        "the new ranking draws on the new outcome {new_outcomes:?}: {second:#?}"
+    );
+    let shape = |r: &[keel::core::research::Ranked]| {
+        r.iter()
+            .map(|i| (i.id.clone(), i.score.to_bits()))
+            .collect::<Vec<_>>()
+    };
+    assert_ne!(
+        shape(&first),
+        shape(&second),
+        "the ranking moved with the outcomes"
     );
     let ranked: Value = serde_json::from_str(&ok(&ws, &["analytics", "rank", "--json"])).unwrap();
     assert!(
