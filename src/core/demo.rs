@@ -32,10 +32,11 @@ pub const GOALS: &[&str] = &[
 /// The demo's schedules, connectors and routing, added to its config.toml.
 const CONFIG_ADDITIONS: &str = r#"
 # ---- added by `keel demo` ----
-# Invoices are sent to this endpoint (a local outbox; nothing leaves the machine).
-[connectors.webhooks.invoice]
-method = "POST"
-url = "http://127.0.0.1:8790/invoices"
+# Invoices are sent to a local outbox (action `outbox.invoice`): each one is written once
+# as a JSON file in outbox/invoices/; nothing leaves the machine. To send them for real,
+# point the invoicing workflow at a webhook instead (see the template's [connectors]).
+[connectors.outboxes.invoice]
+dir = "outbox/invoices"
 description = "Send an invoice to the customer (irreversible)"
 
 # Daily: research and a day plan before the operator's morning. Weekly: analytics import and
