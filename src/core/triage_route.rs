@@ -47,7 +47,12 @@ pub fn run(ctx: &mut StepContext<'_>) -> Result<Outcome, RunError> {
         .ok_or_else(|| RunError::Permanent("triage input needs \"text\" or \"kind\"".into()))?
         .to_string();
     if let Some(label) = input.get("label").and_then(Value::as_str) {
-        return operator_route(ctx, &text, label);
+        let by = input
+            .get("decided_by")
+            .and_then(Value::as_str)
+            .unwrap_or("submitter")
+            .to_string();
+        return operator_route(ctx, &text, label, &by);
     }
     // A resumed run acts on the route it already recorded.
     if let Some(plan) = ctx.replay_next("route")? {
@@ -189,17 +194,23 @@ fn act(ctx: &mut StepContext<'_>, text: &str, plan: Value) -> Result<Outcome, Ru
     Ok(Outcome::Succeeded(out))
 }
 
-/// The operator already chose `label` (see [`decide`]): route as told.
-fn operator_route(ctx: &mut StepContext<'_>, text: &str, label: &str) -> Result<Outcome, RunError> {
+/// Someone already chose `label` (the operator through [`decide`], or whoever submitted
+/// the item with a label): route as told.
+fn operator_route(
+    ctx: &mut StepContext<'_>,
+    text: &str,
+    label: &str,
+    by: &str,
+) -> Result<Outcome, RunError> {
     let plan = if label == SPAM {
-        json!({"action": "discard", "label": SPAM, "by": "operator"})
+        json!({"action": "discard", "label": SPAM, "by": by})
     } else {
         let target = target_kind(ctx.catalog(), label).ok_or_else(|| {
             RunError::Permanent(format!(
                 "triage: label {label:?} is neither a role nor a workflow"
             ))
         })?;
-        json!({"action": "route", "to": label, "target": target, "by": "operator"})
+        json!({"action": "route", "to": label, "target": target, "by": by})
     };
     let now = ctx.now_ms();
     let task = ctx.task().id.clone();
@@ -235,7 +246,17 @@ fn record_escalation(
     let actor = ctx.actor().clone();
     let mut payload = plan.clone();
     payload["action"] = json!("escalate");
-    ctx.env.write(ctx.store, |tx| {
+    let owner = ctx.env.owner.clone();
+    let recorded = ctx.env.write(ctx.store, |tx| {
+        // Only while this process holds the task (as every step does).
+        let held: Option<i64> = rusqlite::OptionalExtension::optional(tx.query_row(
+            "SELECT 1 FROM tasks WHERE id = ?1 AND state = 'running' AND lease_owner = ?2",
+            [&task, &owner],
+            |r| r.get(0),
+        ))?;
+        if held.is_none() {
+            return Ok(false);
+        }
         triage::record(tx, now, &actor, text, embedding, decisions)?;
         audit::append(
             tx,
@@ -244,9 +265,16 @@ fn record_escalation(
             "triage.route",
             &format!("task/{task}"),
             &payload,
-        )
+        )?;
+        Ok(true)
     })?;
-    Ok(())
+    if recorded {
+        Ok(())
+    } else {
+        Err(RunError::Interrupted(
+            crate::core::coordinator::Interrupt::LeaseLost,
+        ))
+    }
 }
 
 fn workspace(ctx: &StepContext<'_>) -> crate::core::Result<Workspace> {
@@ -381,6 +409,7 @@ pub fn decide(
     triage::learn(tx, now, actor, facet, &text, label, decision.as_deref())?;
     let mut input = task.input.clone();
     input["label"] = json!(label);
+    input["decided_by"] = json!(actor.to_string());
     crate::core::queue::ops::retry(tx, now, actor, catalog, task_id, Some(input))
 }
 

@@ -276,9 +276,28 @@ fn items_are_routed_discarded_or_escalated_and_the_operator_is_learned_from() {
         }
     }
     assert_eq!(routes_action(&f, &doubtful), "escalate");
+    // A plain retry classifies again (an escalation is not a checkpoint): a new decision.
+    let catalog = RoleCatalog::load(&f.ws.root).unwrap();
+    f.ws.store()
+        .unwrap()
+        .write(|tx| {
+            queue::ops::retry(
+                tx,
+                f.clock.now_ms(),
+                &Actor::Operator,
+                &catalog,
+                &doubtful,
+                None,
+            )
+        })
+        .unwrap();
+    f.run();
+    assert_eq!(f.task(&doubtful).state.to_string(), "escalated");
+    let routes = f.routes(&doubtful);
+    assert_eq!(routes.len(), 2);
+    assert_ne!(routes[0]["decisions"], routes[1]["decisions"]);
 
     // A decision needs a real target.
-    let catalog = RoleCatalog::load(&f.ws.root).unwrap();
     let now = f.clock.now_ms();
     let mut store = f.ws.store().unwrap();
     let err = store
@@ -329,6 +348,7 @@ fn items_are_routed_discarded_or_escalated_and_the_operator_is_learned_from() {
     let t = f.task(&doubtful);
     assert_eq!(t.state.to_string(), "succeeded", "{}", t.detail);
     assert_eq!(t.output.as_ref().unwrap()["by"], "operator");
+    assert_eq!(t.input["decided_by"], "operator");
     let kids = f.children(&doubtful);
     assert_eq!(kids.len(), 1);
     assert_eq!(kids[0].role, "researcher");
