@@ -92,12 +92,16 @@ pub enum MemoryCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Record the operator's label for a triage decision (it becomes an example).
+    /// Record the operator's label for a triage decision (it becomes an example); with
+    /// --task, answer an escalated `triage` task: learn the label and route the item by it.
     Decide {
-        /// The decision id printed by `keel memory triage`.
+        /// The decision id printed by `keel memory triage` (a task id with --task).
         decision: String,
-        /// The correct label.
+        /// The correct label (with --task: a role, a workflow, or spam).
         label: String,
+        /// DECISION is an escalated triage task.
+        #[arg(long)]
+        task: bool,
     },
 }
 
@@ -267,7 +271,25 @@ pub fn run(ws: &Workspace, cmd: &MemoryCommand) -> anyhow::Result<ExitCode> {
         }
         MemoryCommand::Check { repair, json } => check_index(ws, *repair, *json),
         MemoryCommand::Triage { text, json } => triage_item(ws, &actor, text, *json),
-        MemoryCommand::Decide { decision, label } => {
+        MemoryCommand::Decide {
+            decision,
+            label,
+            task: true,
+        } => {
+            let catalog = crate::core::queue::RoleCatalog::load(&ws.root)?;
+            let mut store = ws.store()?;
+            let now = crate::core::clock::Clock::now_ms(&crate::core::clock::SystemClock);
+            store.write(|tx| {
+                crate::core::triage_route::decide(tx, now, &actor, &catalog, decision, label)
+            })?;
+            say(&format!(
+                "task {decision}: routed by the operator as {label}; the label is learned"
+            ));
+            Ok(ExitCode::SUCCESS)
+        }
+        MemoryCommand::Decide {
+            decision, label, ..
+        } => {
             let (mut store, memory) = open(ws)?;
             triage(ws, &memory).resolve(&mut store, &actor, decision, label)?;
             say(&format!("decision {decision} labelled {label}"));

@@ -32,6 +32,7 @@ pub mod redact;
 pub mod research;
 pub mod scheduler;
 pub mod store;
+pub mod triage_route;
 pub mod watch;
 pub mod wiring;
 pub mod workflow;

@@ -23,6 +23,8 @@ pub struct Ranked {
     pub title: String,
     pub score: f64,
     pub rationale: String,
+    /// The memory items it draws on.
+    pub sources: Vec<String>,
 }
 
 /// Ranks every long-term `idea` note against `goals`, weighing `outcome` notes, and
@@ -36,7 +38,17 @@ pub fn rank_ideas(
 ) -> Result<Vec<Ranked>> {
     let slices = slices(store.conn())?;
     let out = offline_recipes::run("researcher", &json!({"goals": goals}), &slices);
-    let ranked: Vec<Ranked> = out["ideas"]
+    let ranked = ranked_from(&out);
+    let stamp = Stamp::new(actor.clone(), now_ms);
+    store.write(|tx| record_ranking(tx, kinds, &stamp, &ranked))?;
+    Ok(ranked)
+}
+
+/// The ideas of a researcher's output (`{"ideas": [{title, score, rationale, sources}]}`),
+/// in its order (best first), each with the id its idea object has.
+#[must_use]
+pub fn ranked_from(output: &Value) -> Vec<Ranked> {
+    output["ideas"]
         .as_array()
         .into_iter()
         .flatten()
@@ -46,35 +58,61 @@ pub fn rank_ideas(
                 id: slug(&title),
                 score: i["score"].as_f64().unwrap_or(0.0),
                 rationale: i["rationale"].as_str().unwrap_or("").to_string(),
+                sources: i["sources"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect(),
                 title,
             }
         })
         .filter(|r| !r.id.is_empty())
-        .collect();
-    let stamp = Stamp::new(actor.clone(), now_ms);
-    store.write(|tx| {
-        for (rank, r) in ranked.iter().enumerate() {
-            let current = objects::find(tx, "idea", &r.id)?;
-            let mut body = current
-                .as_ref()
-                .map_or_else(|| json!({"status": "proposed"}), |o| o.body.clone());
-            body["title"] = json!(r.title);
-            body["score"] = json!(r.score);
-            body["rank"] = json!(rank + 1);
-            body["rationale"] = json!(r.rationale);
-            objects::put(
-                tx,
-                kinds,
-                &stamp,
-                "idea",
-                &r.id,
-                current.map(|o| o.version),
-                &body,
-            )?;
+        .collect()
+}
+
+/// Records a ranking on `idea` objects in the caller's transaction: one object per idea
+/// (its id from the title), a new version when its score, rank or rationale moved (an
+/// unchanged one is left alone), keeping what else the object holds (status, evidence).
+/// Returns the ids of the ideas that got a new version.
+pub fn record_ranking(
+    tx: &rusqlite::Transaction<'_>,
+    kinds: &Kinds,
+    stamp: &Stamp,
+    ranked: &[Ranked],
+) -> Result<Vec<String>> {
+    let mut changed = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (rank, r) in ranked.iter().enumerate() {
+        // Two titles with the same id: the better-ranked one stands.
+        if !seen.insert(r.id.clone()) {
+            continue;
         }
-        Ok(())
-    })?;
-    Ok(ranked)
+        let current = objects::find(tx, "idea", &r.id)?;
+        let mut body = current
+            .as_ref()
+            .map_or_else(|| json!({"status": "proposed"}), |o| o.body.clone());
+        body["title"] = json!(r.title);
+        body["score"] = json!(r.score);
+        body["rank"] = json!(rank + 1);
+        body["rationale"] = json!(r.rationale);
+        if !r.sources.is_empty() {
+            body["sources"] = json!(r.sources);
+        }
+        let written = objects::put(
+            tx,
+            kinds,
+            stamp,
+            "idea",
+            &r.id,
+            current.map(|o| o.version),
+            &body,
+        )?;
+        if written.changed {
+            changed.push(r.id.clone());
+        }
+    }
+    Ok(changed)
 }
 
 /// The knowledge base's ideas and outcomes, as the offline researcher reads them.
@@ -124,4 +162,52 @@ pub fn stored_ranking(conn: &Connection) -> Result<Vec<(String, f64)>> {
         .collect();
     rows.sort_by_key(|r| r.1);
     Ok(rows.into_iter().map(|(id, _, s)| (id, s)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::store::Durability;
+
+    #[test]
+    fn a_ranking_updates_one_object_per_idea_and_skips_unchanged_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("keel.db"), Durability::Normal).unwrap();
+        let kinds = Kinds::builtin().unwrap();
+        let stamp = Stamp::new(Actor::agent("run-1"), 1);
+        let output = json!({"ideas": [
+            {"title": "Idea backlog: price increases", "score": 0.6, "rationale": "goals", "sources": ["memory/a"]},
+            {"title": "Refund policies", "score": 0.2, "rationale": "weak", "sources": []},
+            {"title": "Price increases", "score": 0.1, "rationale": "same id, worse", "sources": []},
+        ]});
+        let ranked = ranked_from(&output);
+        assert_eq!(ranked[0].id, "price-increases");
+        let changed = store
+            .write(|tx| record_ranking(tx, &kinds, &stamp, &ranked))
+            .unwrap();
+        assert_eq!(changed, ["price-increases", "refund-policies"]);
+        let idea = objects::get(store.conn(), "idea", "price-increases").unwrap();
+        assert_eq!(idea.body["score"], json!(0.6));
+        assert_eq!(idea.body["sources"], json!(["memory/a"]));
+        assert_eq!(idea.author, "agent:run-1");
+        // The same ranking again writes nothing; a moved score is a new version.
+        let again = store
+            .write(|tx| record_ranking(tx, &kinds, &stamp, &ranked))
+            .unwrap();
+        assert!(again.is_empty());
+        let mut moved = ranked.clone();
+        moved[0].score = 0.7;
+        let stamp = Stamp::new(Actor::agent("run-2"), 2);
+        store
+            .write(|tx| record_ranking(tx, &kinds, &stamp, &moved))
+            .unwrap();
+        let history = objects::history(store.conn(), "idea", "price-increases").unwrap();
+        assert_eq!(history.len(), 2);
+        assert_eq!(
+            objects::get(store.conn(), "idea", "price-increases")
+                .unwrap()
+                .author,
+            "agent:run-2"
+        );
+    }
 }

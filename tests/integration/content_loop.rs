@@ -1,6 +1,6 @@
 //! The content business end to end, headless: the demo workspace, the researcher's ranking
 //! moving once analytics are reconciled, and the invoicing gate (shipped policy) on the
-//! real binary with a loopback invoice endpoint.
+//! real binary with the demo's invoice outbox.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -15,7 +15,6 @@ use keel::core::store::{Durability, Store};
 use keel::core::workspace::Workspace;
 use serde_json::{Value, json};
 
-use crate::policy::receiver::Receiver;
 use crate::support::{keel, keel_bin, temp_workspace};
 
 const NOW: i64 = 1_795_000_000_000;
@@ -67,7 +66,10 @@ fn demo_workspace_has_the_business_memory_analytics_schedules_and_a_first_round(
         .collect();
     assert!(names.contains(&"daily-research") && names.contains(&"weekly-analytics"));
     keel::core::scheduler::SchedulerSettings::from_config(&ws.config).unwrap();
-    assert!(ws.config.connectors.webhooks.contains_key("invoice"));
+    assert_eq!(
+        ws.config.connectors.outboxes["invoice"].dir,
+        "outbox/invoices"
+    );
     // The first round is queued, and the pinned guide is there.
     let first =
         keel::core::queue::get(store.conn(), report.first_task.as_deref().unwrap()).unwrap();
@@ -196,7 +198,7 @@ fn state(ws: &Path, id: &str) -> String {
 }
 
 fn invoice_task(ws: &Path, amount: f64, customer: &str) -> String {
-    let input = json!({"action": "webhook.invoice", "amount": amount, "kind": "contract",
+    let input = json!({"action": "outbox.invoice", "amount": amount, "kind": "contract",
         "target": customer, "summary": format!("Send invoice to {customer}"),
         "args": {"customer": customer, "total": amount}})
     .to_string();
@@ -210,36 +212,35 @@ fn invoice_task(ws: &Path, amount: f64, customer: &str) -> String {
     row["id"].as_str().unwrap().to_string()
 }
 
-/// A workspace with the invoice endpoint on `rx` and the shipped policy (2-second hold
+/// The demo's invoice connector: a local outbox.
+const INVOICE_OUTBOX: &str = "[connectors.outboxes.invoice]\ndir = \"outbox/invoices\"\n";
+
+/// A workspace with the demo's invoice outbox and the shipped policy (2-second hold
 /// instead of 10 minutes), and its daemon.
-fn invoicing_workspace(rx: &Receiver) -> (tempfile::TempDir, std::path::PathBuf, Daemon) {
+fn invoicing_workspace() -> (tempfile::TempDir, std::path::PathBuf, Daemon) {
     let (dir, ws) = temp_workspace();
-    let config = format!(
-        "{FAST}[connectors.webhooks.invoice]\nurl = \"{0}/orders\"\nlookup_url = \"{0}/lookup/{{{{idempotency_key}}}}\"\n",
-        rx.base
-    );
-    std::fs::write(ws.join("config.toml"), config).unwrap();
+    std::fs::write(ws.join("config.toml"), format!("{FAST}{INVOICE_OUTBOX}")).unwrap();
     let policy = keel::core::policy::DEFAULT_POLICY.replace("hold_secs = 600", "hold_secs = 2");
     std::fs::write(ws.join("policy.toml"), policy).unwrap();
     let daemon = daemon(&ws, None);
     (dir, ws, daemon)
 }
 
-fn posts(rx: &Receiver, who: &str) -> usize {
-    rx.state
-        .lock()
-        .unwrap()
-        .requests
-        .iter()
-        .filter(|r| r.method == "POST" && r.body.contains(who))
+/// Invoices to `who` in the outbox.
+fn sent(ws: &Path, who: &str) -> usize {
+    let Ok(entries) = std::fs::read_dir(ws.join("outbox/invoices")) else {
+        return 0;
+    };
+    entries
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap_or_default())
+        .filter(|text| text.contains(who))
         .count()
 }
 
 #[test]
 fn invoicing_gate_holds_above_the_threshold_and_allows_below() {
-    let rx = Receiver::start();
-    let (_dir, ws, _daemon) = invoicing_workspace(&rx);
-    let posts = |who: &str| posts(&rx, who);
+    let (_dir, ws, _daemon) = invoicing_workspace();
+    let posts = |who: &str| sent(&ws, who);
     // Below the threshold: sent on its own, once.
     let small = invoice_task(&ws, 450.0, "maria-lopez");
     eventually("the small invoice to be sent", || {
@@ -280,9 +281,8 @@ fn invoicing_gate_holds_above_the_threshold_and_allows_below() {
 
 #[test]
 fn the_invoicing_workflow_is_gated_on_the_drafted_total() {
-    let rx = Receiver::start();
-    let (_dir, ws, _daemon) = invoicing_workspace(&rx);
-    let posts = |who: &str| posts(&rx, who);
+    let (_dir, ws, _daemon) = invoicing_workspace();
+    let posts = |who: &str| sent(&ws, who);
     // The invoicing workflow: the accountant drafts from the contract, the send stage is
     // gated on the drafted total.
     let contract = json!({"contract": {"customer": "workflow-client", "currency": "USD",
@@ -336,6 +336,46 @@ fn the_invoicing_workflow_is_gated_on_the_drafted_total() {
         0,
         "a rejected invoice is never sent"
     );
+}
+
+#[test]
+fn a_crash_between_writing_an_invoice_and_recording_it_sends_it_once() {
+    let (_dir, ws) = temp_workspace();
+    std::fs::write(ws.join("config.toml"), format!("{FAST}{INVOICE_OUTBOX}")).unwrap();
+    // This daemon writes the invoice file, then stalls before recording it: killed there.
+    let first = daemon(&ws, Some("effect.after_perform:60000"));
+    let task = invoice_task(&ws, 450.0, "crash-client");
+    eventually("the invoice to be written", || {
+        (sent(&ws, "crash-client") == 1).then_some(())
+    });
+    drop(first);
+    let written: Vec<std::path::PathBuf> = std::fs::read_dir(ws.join("outbox/invoices"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let before = std::fs::read(&written[0]).unwrap();
+    let _second = daemon(&ws, None);
+    eventually_long("the invoice task to finish", || {
+        (state(&ws, &task) == "succeeded").then_some(())
+    });
+    assert_eq!(sent(&ws, "crash-client"), 1, "written once");
+    assert_eq!(std::fs::read(&written[0]).unwrap(), before);
+    let rows = keel::core::effects::ledger::for_task(store(&ws).conn(), &task).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].state.as_str(), "done");
+    let performed = keel::core::audit::query(
+        store(&ws).conn(),
+        &keel::core::audit::Filter {
+            action: Some("effect.done".into()),
+            subject: Some(format!("effect/{}", rows[0].key)),
+            ..Default::default()
+        },
+        100,
+        false,
+    )
+    .unwrap()
+    .len();
+    assert_eq!(performed, 0, "resolved by lookup, never performed again");
 }
 
 fn pending_for(ws: &Path, task: &str) -> keel::protocol::ApprovalRow {
@@ -461,9 +501,78 @@ fn full_round(extra: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     (dir, ws)
 }
 
+/// The ranking the latest `researcher` task produced (its output, best first), checked
+/// against the idea objects: each ranked idea is an object whose current body carries that
+/// rank, score and rationale, written by a researcher's agent run. Returns the task's run
+/// and the ranking.
+fn latest_ranking(ws: &Path) -> (Value, String, Vec<keel::core::research::Ranked>) {
+    let s = store(ws);
+    let (task, run): (String, String) = s
+        .conn()
+        .query_row(
+            "SELECT t.id, r.id FROM agent_runs r JOIN tasks t ON t.id = r.task
+             WHERE t.role = 'researcher' AND r.status = 'succeeded'
+             ORDER BY r.started_ms DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let task = keel::core::queue::get(s.conn(), &task).unwrap();
+    let output = task.output.unwrap();
+    let ranked = keel::core::research::ranked_from(&output);
+    for (i, r) in ranked.iter().enumerate() {
+        let idea = objects::get(s.conn(), "idea", &r.id).unwrap();
+        if idea.body["rank"] != json!(i + 1) {
+            continue; // a later title with the same id
+        }
+        assert_eq!(idea.body["score"], json!(r.score), "{}", r.id);
+        assert_eq!(idea.body["rationale"], json!(r.rationale), "{}", r.id);
+        assert!(r.rationale.len() > 10 && (0.0..=1.0).contains(&r.score));
+        assert!(
+            idea.author.starts_with("agent:"),
+            "{}: {}",
+            r.id,
+            idea.author
+        );
+    }
+    (task.input, run, ranked)
+}
+
+fn outcome_notes(ws: &Path) -> Vec<String> {
+    let s = store(ws);
+    let mut stmt = s
+        .conn()
+        .prepare("SELECT id FROM memory_items WHERE kind = 'outcome'")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
 #[test]
+#[allow(clippy::too_many_lines)] // one round, then the next ranking
 fn the_whole_round_runs_headless_with_the_offline_provider() {
     let (_dir, ws) = full_round("");
+    // The researcher's run ranked ideas as idea objects: one per idea, each with its
+    // score and rationale, written by the run (a new version of an idea seen before).
+    let (first_input, first_run, first) = latest_ranking(&ws);
+    let known_outcomes = outcome_notes(&ws);
+    assert!(first.len() >= 3, "{first:?}");
+    let seeded = objects::history(store(&ws).conn(), "idea", "pricing-page-experiments").unwrap();
+    assert!(
+        seeded.len() >= 2
+            && seeded
+                .iter()
+                .any(|v| v.author == format!("agent:{first_run}")),
+        "the seeded idea got a new version by the run, not a duplicate: {seeded:?}"
+    );
+    assert_eq!(
+        objects::get(store(&ws).conn(), "idea", &first[0].id)
+            .unwrap()
+            .author,
+        format!("agent:{first_run}")
+    );
     let page = std::fs::read_to_string(ws.join("site/pricing-page-experiments.md")).unwrap();
     assert!(!page.is_empty());
     // The weekly job (what the `weekly-analytics` schedule submits), with this week's row
@@ -513,6 +622,52 @@ fn the_whole_round_runs_headless_with_the_offline_provider() {
         published.body["outcomes"]["signups"],
         json!(130.0),
         "reconciled onto the new publication"
+    );
+    // The researcher runs again on the same input: its ranking now weighs the new outcome.
+    let new_outcomes: Vec<String> = outcome_notes(&ws)
+        .into_iter()
+        .filter(|o| !known_outcomes.contains(o))
+        .collect();
+    assert!(
+        !new_outcomes.is_empty(),
+        "the import recorded the outcome in memory"
+    );
+    let goals = first_input.to_string();
+    let row: Value = serde_json::from_str(&ok(
+        &ws,
+        &[
+            "task",
+            "add",
+            "--role",
+            "researcher",
+            "--input",
+            &goals,
+            "--json",
+        ],
+    ))
+    .unwrap();
+    let research = row["id"].as_str().unwrap().to_string();
+    eventually_long("the next research run", || {
+        (state(&ws, &research) == "succeeded").then_some(())
+    });
+    let (_, second_run, second) = latest_ranking(&ws);
+    assert_ne!(first_run, second_run);
+    assert!(
+        second.iter().any(|r| r
+            .sources
+            .iter()
+            .any(|s| new_outcomes.iter().any(|o| s.ends_with(o.as_str())))),
+        "the new ranking draws on the new outcome {new_outcomes:?}: {second:#?}"
+    );
+    let shape = |r: &[keel::core::research::Ranked]| {
+        r.iter()
+            .map(|i| (i.id.clone(), i.score.to_bits()))
+            .collect::<Vec<_>>()
+    };
+    assert_ne!(
+        shape(&first),
+        shape(&second),
+        "the ranking moved with the outcomes"
     );
     let ranked: Value = serde_json::from_str(&ok(&ws, &["analytics", "rank", "--json"])).unwrap();
     assert!(

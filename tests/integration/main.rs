@@ -18,6 +18,7 @@ mod orchestrator;
 mod policy;
 mod reliability;
 mod support;
+mod triage_routing;
 mod tui;
 mod tui_live;
 mod workspace;

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::outbox::OutboxConfig;
 use super::webhook::WebhookConfig;
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -12,6 +13,8 @@ pub struct ConnectorsConfig {
     pub site: SiteConfig,
     /// Webhook targets by name; each provides the action `webhook.<name>`.
     pub webhooks: BTreeMap<String, WebhookConfig>,
+    /// Local outboxes by name; each provides the action `outbox.<name>`.
+    pub outboxes: BTreeMap<String, OutboxConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,6 +1,6 @@
 //! Connectors to the outside world, each implementing [`crate::core::effects::Connector`]:
 //! a static-site CMS (Markdown with front matter in a directory; the offline default), a
-//! generic HTTP JSON/webhook target, and analytics import. Plus `undo`, which runs a
+//! generic HTTP JSON/webhook target, a local outbox directory, and analytics import. Plus `undo`, which runs a
 //! connector's compensation and audits it.
 
 pub mod analytics;
@@ -8,12 +8,14 @@ pub mod atomic;
 pub mod config;
 pub mod csv;
 pub mod front_matter;
+pub mod outbox;
 pub mod site;
 pub mod template;
 pub mod undo;
 pub mod webhook;
 
 pub use config::ConnectorsConfig;
+pub use outbox::OutboxConnector;
 pub use site::SiteConnector;
 pub use webhook::WebhookConnector;
 
@@ -21,7 +23,8 @@ use crate::core::effects::{Connector, ConnectorError};
 use crate::core::error::Result;
 use crate::core::workspace::Workspace;
 
-/// Every connector the workspace configures: the site, then each webhook by name.
+/// Every connector the workspace configures: the site, then each webhook and each outbox
+/// by name.
 pub fn registry(ws: &Workspace) -> Result<Vec<Box<dyn Connector>>> {
     let cfg = &ws.config.connectors;
     let mut out: Vec<Box<dyn Connector>> = vec![Box::new(SiteConnector::open(
@@ -30,6 +33,9 @@ pub fn registry(ws: &Workspace) -> Result<Vec<Box<dyn Connector>>> {
     )?)];
     for (name, hook) in &cfg.webhooks {
         out.push(Box::new(WebhookConnector::new(name, hook.clone())?));
+    }
+    for (name, outbox) in &cfg.outboxes {
+        out.push(Box::new(OutboxConnector::open(&ws.root, name, outbox)?));
     }
     Ok(out)
 }

@@ -28,7 +28,13 @@ impl TaskExecutor for BuiltinExecutor {
     fn handles(&self, role: &str) -> bool {
         matches!(
             role,
-            "workflow" | "noop" | "webhook" | "publisher" | "effect" | "analytics-import"
+            "workflow"
+                | "noop"
+                | "webhook"
+                | "publisher"
+                | "effect"
+                | "analytics-import"
+                | "triage"
         ) || self.agents.as_ref().is_some_and(|a| a.handles(role))
     }
 
@@ -40,6 +46,7 @@ impl TaskExecutor for BuiltinExecutor {
             "publisher" => crate::core::gate::roles::publish(ctx),
             "effect" => crate::core::gate::roles::effect(ctx),
             "analytics-import" => crate::core::outcomes::import_task(ctx),
+            "triage" => crate::core::triage_route::run(ctx),
             role => match &self.agents {
                 Some(agents) => agents.execute(ctx),
                 None => Err(RunError::Permanent(format!(

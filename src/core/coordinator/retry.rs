@@ -35,6 +35,8 @@ pub fn suggested_fix(role: &str, error: &str) -> String {
         format!(
             "the {role} run keeps timing out: raise the task's timeout_ms or split the work, then retry"
         )
+    } else if role == "triage" && e.contains("operator decides") {
+        "route it yourself: keel memory decide --task ID LABEL (a role, a workflow or spam; the label is learned for later items) — or add examples / fetch the model and retry".into()
     } else if e.contains("schema") || e.contains("invalid") {
         "the input was refused (it does not fit its schema or is invalid): edit it (keel task retry ID --input …) and retry".into()
     } else if e.contains("budget") {

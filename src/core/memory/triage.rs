@@ -103,16 +103,15 @@ impl Triage {
         }
     }
 
-    fn examples(&self, store: &Store) -> Result<Vec<(Example, String)>> {
+    fn examples(&self, conn: &rusqlite::Connection) -> Result<Vec<(Example, String)>> {
         let mut out: Vec<(Example, String)> = self
             .config
             .examples
             .iter()
             .map(|e| (e.clone(), "config".to_string()))
             .collect();
-        let mut stmt = store
-            .conn()
-            .prepare("SELECT facet, label, text, source FROM triage_examples ORDER BY id")?;
+        let mut stmt =
+            conn.prepare("SELECT facet, label, text, source FROM triage_examples ORDER BY id")?;
         let rows = stmt.query_map([], |r| {
             Ok((
                 Example {
@@ -160,8 +159,24 @@ impl Triage {
 
     /// Classifies `text` on every facet that has examples and records each decision.
     pub fn classify(&self, store: &mut Store, actor: &Actor, text: &str) -> Result<Vec<Decision>> {
+        let decisions = self.decide(store.conn(), text)?;
+        let now = self.clock.now_ms();
+        let embedding = self.embedding();
+        store.write(|tx| record(tx, now, actor, text, &embedding, &decisions))?;
+        Ok(decisions)
+    }
+
+    /// The embedding version decisions are made with.
+    #[must_use]
+    pub fn embedding(&self) -> String {
+        self.embedder.version().id()
+    }
+
+    /// Classifies `text` on every facet that has examples, without recording anything
+    /// (the caller records the decisions with [`record`], e.g. in its own transaction).
+    pub fn decide(&self, conn: &rusqlite::Connection, text: &str) -> Result<Vec<Decision>> {
         super::kb::validate_text(text, 1 << 20)?;
-        let examples = self.examples(store)?;
+        let examples = self.examples(conn)?;
         if examples.is_empty() {
             return Err(Error::invalid(
                 "triage",
@@ -211,29 +226,6 @@ impl Triage {
                 neighbours,
             });
         }
-        let now = self.clock.now_ms();
-        let embedding = self.embedder.version().id();
-        store.write(|tx| {
-            for d in &decisions {
-                let neighbours = serde_json::to_string(&d.neighbours)
-                    .map_err(|e| Error::Other(format!("triage neighbours: {e}")))?;
-                tx.execute(
-                    "INSERT INTO triage_decisions (id, ts_ms, facet, text, label, confidence, routed, embedding, neighbours)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                    params![d.id, now, d.facet, text, d.label, f64::from(d.confidence), d.routed, embedding, neighbours],
-                )?;
-                audit::append(
-                    tx,
-                    now,
-                    actor,
-                    "triage.decide",
-                    &format!("triage/{}", d.id),
-                    &json!({"facet": d.facet, "label": d.label, "confidence": d.confidence, "routed": d.routed,
-                            "embedding": embedding, "neighbours": d.neighbours.iter().map(|n| json!([n.label, n.similarity])).collect::<Vec<_>>()}),
-                )?;
-            }
-            Ok(())
-        })?;
         Ok(decisions)
     }
 
@@ -262,27 +254,73 @@ impl Triage {
             id: decision.into(),
         })?;
         let now = self.clock.now_ms();
-        store.write(|tx| {
-            tx.execute(
-                "UPDATE triage_decisions SET final_label = ?2, decided_by = ?3 WHERE id = ?1",
-                params![decision, label, actor.to_string()],
-            )?;
-            tx.execute(
-                "INSERT OR IGNORE INTO triage_examples (facet, text, label, source, decision, created_ms)
-                 VALUES (?1, ?2, ?3, 'operator', ?4, ?5)",
-                params![facet, text, label, decision, now],
-            )?;
-            audit::append(
-                tx,
-                now,
-                actor,
-                "triage.resolve",
-                &format!("triage/{decision}"),
-                &json!({"facet": facet, "label": label}),
-            )?;
-            Ok(())
-        })
+        store.write(|tx| learn(tx, now, actor, &facet, &text, label, Some(decision)))
     }
+}
+
+/// Records `decisions` on `text` (table rows and one audit entry each) in the caller's
+/// transaction.
+pub fn record(
+    tx: &rusqlite::Transaction<'_>,
+    now: i64,
+    actor: &Actor,
+    text: &str,
+    embedding: &str,
+    decisions: &[Decision],
+) -> Result<()> {
+    for d in decisions {
+        let neighbours = serde_json::to_string(&d.neighbours)
+            .map_err(|e| Error::Other(format!("triage neighbours: {e}")))?;
+        tx.execute(
+            "INSERT INTO triage_decisions (id, ts_ms, facet, text, label, confidence, routed, embedding, neighbours)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![d.id, now, d.facet, text, d.label, f64::from(d.confidence), d.routed, embedding, neighbours],
+        )?;
+        audit::append(
+            tx,
+            now,
+            actor,
+            "triage.decide",
+            &format!("triage/{}", d.id),
+            &json!({"facet": d.facet, "label": d.label, "confidence": d.confidence, "routed": d.routed,
+                    "embedding": embedding, "neighbours": d.neighbours.iter().map(|n| json!([n.label, n.similarity])).collect::<Vec<_>>()}),
+        )?;
+    }
+    Ok(())
+}
+
+/// The operator's label for `text` on `facet` becomes a labelled example for later triage;
+/// the decision it answers (if one was recorded) keeps the final label and who gave it.
+pub fn learn(
+    tx: &rusqlite::Transaction<'_>,
+    now: i64,
+    actor: &Actor,
+    facet: &str,
+    text: &str,
+    label: &str,
+    decision: Option<&str>,
+) -> Result<()> {
+    if let Some(decision) = decision {
+        tx.execute(
+            "UPDATE triage_decisions SET final_label = ?2, decided_by = ?3 WHERE id = ?1",
+            params![decision, label, actor.to_string()],
+        )?;
+    }
+    tx.execute(
+        "INSERT OR IGNORE INTO triage_examples (facet, text, label, source, decision, created_ms)
+         VALUES (?1, ?2, ?3, 'operator', ?4, ?5)",
+        params![facet, text, label, decision, now],
+    )?;
+    let subject = decision.map_or_else(|| "triage/example".to_string(), |d| format!("triage/{d}"));
+    audit::append(
+        tx,
+        now,
+        actor,
+        "triage.resolve",
+        &subject,
+        &json!({"facet": facet, "label": label}),
+    )?;
+    Ok(())
 }
 
 /// Weighted vote of the nearest examples: weights `exp(sim / T)`; the confidence is the

@@ -20,6 +20,10 @@ use crate::core::workflow::{self, Workflow};
 /// Roles run by the orchestrator itself rather than by an agent template.
 pub const BUILTIN_ROLES: &[(&str, &str)] = &[
     (
+        "triage",
+        "routes an incoming item (input: text, or kind: every note of that kind) by local embeddings; below the threshold, to the operator",
+    ),
+    (
         "analytics-import",
         "imports an analytics CSV (input: file) and reconciles it into publications, ideas and memory",
     ),

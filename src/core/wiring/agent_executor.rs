@@ -232,7 +232,13 @@ impl TaskExecutor for AgentExecutor {
             ..AgentTask::default()
         };
         match latest {
-            Some((run, status)) if status == "succeeded" => return settle(ctx, &run),
+            Some((run, status)) if status == "succeeded" => {
+                let settled = settle(ctx, &run)?;
+                if let Outcome::Succeeded(output) = &settled {
+                    self.record_ideas(ctx, &task.role, &run, output)?;
+                }
+                return Ok(settled);
+            }
             Some((run, status)) if status == "running" && self.resumable(ctx, &run)? => {
                 agent_task.resume = Some(run);
             }
@@ -293,7 +299,45 @@ impl TaskExecutor for AgentExecutor {
         });
         let outcome = outcome.map_err(RunError::from)?;
         let waiting = host.waiting();
+        if let RunOutcome::Succeeded { run, output, .. } = &outcome
+            && waiting.is_empty()
+        {
+            self.record_ideas(ctx, &task.role, run, output)?;
+        }
         to_result(ctx, outcome, &waiting)
+    }
+}
+
+impl AgentExecutor {
+    /// A role whose output is an `idea_list` (the researcher) ranks ideas: each becomes an
+    /// `idea` object (a new version for a title seen before) with its score, rank and
+    /// rationale, authored by the run. One step of the task, so it commits once even when
+    /// the task is claimed again after a crash (then from [`settle`]).
+    fn record_ideas(
+        &self,
+        ctx: &mut StepContext<'_>,
+        role: &str,
+        run: &str,
+        output: &Value,
+    ) -> std::result::Result<(), RunError> {
+        let lists_ideas = self
+            .templates
+            .get(role)
+            .is_ok_and(|t| t.template.output.kind == "idea_list");
+        let ranked = crate::core::research::ranked_from(output);
+        if !lists_ideas || ranked.is_empty() {
+            return Ok(());
+        }
+        let stamp = crate::core::objects::Stamp::new(Actor::agent(run), self.clock.now_ms());
+        let kinds = self.kinds.clone();
+        let input = serde_json::json!({"ideas": output["ideas"]});
+        let changed: Vec<String> = ctx.db_step("ideas", &input, |tx, _| {
+            crate::core::research::record_ranking(tx, &kinds, &stamp, &ranked)
+        })?;
+        for id in changed {
+            ctx.env.notify(&format!("idea/{id}"), "object.put");
+        }
+        Ok(())
     }
 }
 
