@@ -65,6 +65,12 @@ pub enum Op {
     },
     PauseQueue,
     ResumeQueue,
+    /// Route an escalated triage item: `label` is a role, a workflow or `spam`. The label
+    /// is learned as a triage example and the item is retried with it.
+    DecideTriage {
+        id: String,
+        label: String,
+    },
     /// Run a background task now, ignoring the off-peak window.
     RunNow {
         id: String,

@@ -747,3 +747,37 @@ fn editor_searches_and_toggles_wrapping() {
     press(&mut a, &[code(KeyCode::Esc)]);
     assert!(a.overlay.is_none(), "no edits: esc closes without asking");
 }
+
+#[test]
+fn an_escalated_triage_item_is_routed_by_a_typed_label() {
+    let mut a = filled_app();
+    // Only an escalated triage item asks; any other task says why not.
+    press(&mut a, &[key('L')]);
+    assert!(a.overlay.is_none());
+    let row = &mut a.queue.list.rows[0];
+    row.role = "triage".into();
+    row.state = "escalated".into();
+    press(&mut a, &[key('L')]);
+    assert!(matches!(&a.overlay, Some(Overlay::Input(_))));
+    // An empty label is refused in place; a typed one becomes the op.
+    assert!(ops(&press(&mut a, &[code(KeyCode::Enter)])).is_empty());
+    assert!(a.overlay.is_some());
+    assert_eq!(
+        ops(&press(
+            &mut a,
+            &[
+                key('w'),
+                key('r'),
+                key('i'),
+                key('t'),
+                key('e'),
+                key('r'),
+                code(KeyCode::Enter)
+            ]
+        )),
+        vec![Op::DecideTriage {
+            id: "task-0000".into(),
+            label: "writer".into()
+        }]
+    );
+}

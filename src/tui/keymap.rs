@@ -91,6 +91,7 @@ actions! {
     RetryTask => (Queue, "retry_task", "Retry the selected task"),
     CancelTask => (Queue, "cancel_task", "Cancel the selected task"),
     RunNow => (Queue, "run_now", "Run the selected background task now"),
+    DecideTriage => (Queue, "decide_triage", "Route an escalated triage item; learns the label"),
     RetryRun => (Runs, "retry_run", "Retry the selected run's task"),
     CancelRun => (Runs, "cancel_run", "Cancel the selected run's task"),
     ReplayRun => (Runs, "replay_run", "Replay the selected run exactly"),

@@ -146,6 +146,10 @@ pub enum Message {
         lines: Vec<String>,
         then: Box<Message>,
     },
+    /// Ask the operator where an escalated triage item goes.
+    AskLabel {
+        task: String,
+    },
     AskReason {
         ids: Vec<String>,
     },

@@ -332,18 +332,19 @@ fn items_are_routed_discarded_or_escalated_and_the_operator_is_learned_from() {
 
     // The operator routes it to the researcher: the item is routed as told, and the answer
     // is learned (the decision keeps it, and it is a labelled example now).
-    store
-        .write(|tx| {
-            keel::core::triage_route::decide(
-                tx,
-                now,
-                &Actor::Operator,
-                &catalog,
-                &doubtful,
-                "researcher",
-            )
+    // Through the core handle, as the console sends it (`L` on the escalated item).
+    let handle = keel::core::handle::CoreHandle::start_with_clock(
+        Workspace::open(&f.ws.root).unwrap(),
+        Arc::new(f.clock.clone()),
+    )
+    .unwrap();
+    let row = handle
+        .request_blocking(keel::protocol::Op::DecideTriage {
+            id: doubtful.clone(),
+            label: "researcher".into(),
         })
         .unwrap();
+    assert_eq!(row["state"], "queued", "{row}");
     f.run();
     let t = f.task(&doubtful);
     assert_eq!(t.state.to_string(), "succeeded", "{}", t.detail);

@@ -42,7 +42,8 @@ pub fn dispatch(ctx: &mut CoreContext, op: Op) -> Result<Value> {
         | Op::ResumeTask { .. }
         | Op::PauseQueue
         | Op::ResumeQueue
-        | Op::RunNow { .. }) => crate::core::queue::api::handle_op(ctx, &op),
+        | Op::RunNow { .. }
+        | Op::DecideTriage { .. }) => crate::core::queue::api::handle_op(ctx, &op),
         Op::ReplayRun { id } => {
             let report = agents::service::replay_blocking(&ctx.workspace, ctx.clock.clone(), &id)?;
             ctx.notify(&format!("run/{}", report.replay), "replayed");

@@ -28,6 +28,11 @@ pub fn handle_op(ctx: &mut CoreContext, op: &Op) -> Result<Value> {
             .store
             .write(|tx| ops::set_task_paused(tx, now, &actor, id, false)),
         Op::RunNow { id } => ctx.store.write(|tx| ops::run_now(tx, now, &actor, id)),
+        Op::DecideTriage { id, label } => {
+            let catalog = RoleCatalog::load(&ctx.workspace.root)?;
+            ctx.store
+                .write(|tx| crate::core::triage_route::decide(tx, now, &actor, &catalog, id, label))
+        }
         Op::PauseQueue | Op::ResumeQueue => {
             let paused = matches!(op, Op::PauseQueue);
             return ctx

@@ -15,6 +15,7 @@ use crate::tui::theme::{Role, Theme};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Purpose {
     RejectReason { ids: Vec<String> },
+    TriageLabel { task: String },
     Filter,
 }
 
@@ -34,6 +35,19 @@ impl Input {
             purpose: Purpose::RejectReason { ids },
             title: format!("Reject {n} item{}", if n == 1 { "" } else { "s" }),
             hint: "Why? The reason is recorded and shown to the agent.".into(),
+            text: String::new(),
+            error: None,
+        }
+    }
+
+    pub fn triage_label(task: String) -> Self {
+        Input {
+            title: format!(
+                "Route triage item {}",
+                crate::tui::panes::queue::short(&task)
+            ),
+            purpose: Purpose::TriageLabel { task },
+            hint: "A role, a workflow or spam. keel learns it as an example for next time.".into(),
             text: String::new(),
             error: None,
         }
@@ -68,6 +82,21 @@ impl Input {
                                 reason: reason.clone(),
                             })
                             .collect(),
+                        cleanup: None,
+                    })
+                }
+                Purpose::TriageLabel { task } => {
+                    let label = self.text.trim().to_string();
+                    if label.is_empty() {
+                        self.error = Some("A label is required.".into());
+                        return Outcome::Keep;
+                    }
+                    Outcome::Emit(Message::Send {
+                        label: format!("route as {label}"),
+                        ops: vec![Op::DecideTriage {
+                            id: task.clone(),
+                            label,
+                        }],
                         cleanup: None,
                     })
                 }

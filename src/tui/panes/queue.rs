@@ -69,6 +69,12 @@ impl QueuePane {
                     cleanup: None,
                 }),
             }),
+            Action::DecideTriage if task.role == "triage" && task.state == "escalated" => {
+                Some(Message::AskLabel { task: id })
+            }
+            Action::DecideTriage => Some(Message::Flash(
+                "only an escalated triage item waits for a route".into(),
+            )),
             Action::RunNow => Some(Message::Send {
                 label: format!("run now {}", short(&id)),
                 ops: vec![Op::RunNow { id }],

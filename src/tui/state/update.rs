@@ -70,6 +70,9 @@ impl App {
                     then: *then,
                 }));
             }
+            Message::AskLabel { task } => {
+                self.overlay = Some(Overlay::Input(input::Input::triage_label(task)));
+            }
             Message::AskReason { ids } => {
                 self.overlay = Some(Overlay::Input(input::Input::reject(ids)));
             }
