@@ -79,20 +79,27 @@ pub fn run(ctx: &mut StepContext<'_>) -> Result<Outcome, RunError> {
         return Err(RunError::Escalate(why));
     }
     let now = ctx.now_ms();
-    let task = ctx.task().id.clone();
-    let plan = ctx.db_step("route", &json!({"text": text}), |tx, actor| {
-        triage::record(tx, now, actor, &text, &embedding, &decisions)?;
-        audit::append(
-            tx,
-            now,
-            actor,
-            "triage.route",
-            &format!("task/{task}"),
-            &plan,
-        )?;
-        Ok(plan)
+    let plan = route_step(ctx, &json!({"text": text}), plan, |tx, actor| {
+        triage::record(tx, now, actor, &text, &embedding, &decisions)
     })?;
     act(ctx, &text, plan)
+}
+
+/// The checkpointed `route` step: `also` (the decision rows, when there are any) and the
+/// audited route commit together, so a resumed run acts on exactly this route.
+fn route_step(
+    ctx: &mut StepContext<'_>,
+    input: &Value,
+    plan: Value,
+    also: impl FnOnce(&rusqlite::Transaction<'_>, &Actor) -> crate::core::Result<()>,
+) -> Result<Value, RunError> {
+    let now = ctx.now_ms();
+    let subject = format!("task/{}", ctx.task().id);
+    ctx.db_step("route", input, |tx, actor| {
+        also(tx, actor)?;
+        audit::append(tx, now, actor, "triage.route", &subject, &plan)?;
+        Ok(plan)
+    })
 }
 
 /// Classifies `text` with the shared embedder and the workspace's `[triage]` settings.
@@ -212,23 +219,9 @@ fn operator_route(
         })?;
         json!({"action": "route", "to": label, "target": target, "by": by})
     };
-    let now = ctx.now_ms();
-    let task = ctx.task().id.clone();
-    let plan = ctx.db_step(
-        "route",
-        &json!({"text": text, "label": label}),
-        |tx, actor| {
-            audit::append(
-                tx,
-                now,
-                actor,
-                "triage.route",
-                &format!("task/{task}"),
-                &plan,
-            )?;
-            Ok(plan)
-        },
-    )?;
+    let plan = route_step(ctx, &json!({"text": text, "label": label}), plan, |_, _| {
+        Ok(())
+    })?;
     act(ctx, text, plan)
 }
 

@@ -4,7 +4,7 @@
 //! the policy gate, a loopback model server, and a `keel run` killed with SIGKILL that resumes
 //! without paying for a model call twice.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,7 +30,7 @@ use serde_json::{Value, json};
 
 use super::agents::providers::cfg;
 use super::agents::server::{Reply, Server, openai_text, openai_text_stream, openai_tools};
-use super::support::keel_bin;
+use super::support::{Daemon, keel_bin};
 
 fn workspace() -> (tempfile::TempDir, Workspace) {
     let dir = tempfile::tempdir().unwrap();
@@ -508,15 +508,6 @@ fn the_console_runs_agent_roles_and_streams_their_output_as_events() {
         (run.provider.as_str(), model_calls(&ws, &run.id)),
         ("mock", 1)
     );
-}
-
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn daemon(ws: &Workspace) -> Daemon {

@@ -3,7 +3,7 @@
 //! real binary with the demo's invoice outbox.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ use keel::core::store::{Durability, Store};
 use keel::core::workspace::Workspace;
 use serde_json::{Value, json};
 
-use crate::support::{keel, keel_bin, temp_workspace};
+use crate::support::{Daemon, eventually, keel, keel_bin, temp_workspace};
 
 const NOW: i64 = 1_795_000_000_000;
 
@@ -152,16 +152,6 @@ fn ranking_changes_once_analytics_are_reconciled() {
     );
 }
 
-/// A daemon that is killed when dropped.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn ok(ws: &Path, args: &[&str]) -> String {
     let out = keel(ws, args);
     assert!(
@@ -174,20 +164,6 @@ fn ok(ws: &Path, args: &[&str]) -> String {
 
 fn store(ws: &Path) -> Store {
     Store::open(&ws.join("keel.db"), Durability::Full).unwrap()
-}
-
-fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn state(ws: &Path, id: &str) -> String {

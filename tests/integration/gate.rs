@@ -3,19 +3,16 @@
 //! CLI) on a temporary workspace; webhooks go to a loopback receiver.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use keel::core::store::{Durability, Store};
 use serde_json::{Value, json};
 
 use crate::policy::receiver::Receiver;
-use crate::support::{keel, keel_bin, temp_workspace};
+use crate::support::{Daemon, eventually, keel, keel_bin, temp_workspace};
 
 const CONFIG: &str = "[store]\ndurability = \"full\"\n[orchestrator]\nworkers = 2\nlease_ms = 3000\npoll_ms = 20\nbackoff_base_ms = 20\nbackoff_max_ms = 100\n";
-
-/// A daemon that is killed (SIGKILL) when dropped (a test that fails never leaves one behind).
-struct Daemon(Child);
 
 impl Daemon {
     fn start(ws: &Path, failpoint: Option<&str>) -> Self {
@@ -34,13 +31,6 @@ impl Daemon {
     }
 
     fn kill(mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -80,21 +70,6 @@ fn add_task(ws: &Path, role_args: &[&str], input: &Value) -> String {
 
 fn task(ws: &Path, id: &str) -> keel::core::queue::Task {
     keel::core::queue::get(store(ws).conn(), id).unwrap()
-}
-
-/// Waits (up to 30 s) until `f` returns something.
-fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// The pending approval of `task`, once it exists.

@@ -8,9 +8,8 @@
 //! not the agents it hands work to.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use keel::core::audit::{self, Actor};
 use keel::core::clock::{Clock, ManualClock};
@@ -22,7 +21,7 @@ use keel::core::queue::{self, NewTask, RoleCatalog, Task};
 use keel::core::workspace::Workspace;
 use serde_json::{Value, json};
 
-use super::support::{keel_bin, keel_json, temp_workspace};
+use super::support::{Daemon, eventually, keel_bin, keel_json, temp_workspace};
 
 const NOW: i64 = 1_796_000_000_000;
 
@@ -448,30 +447,6 @@ fn the_daily_sweep_triages_each_incoming_note_once() {
         4,
         "two sweeps and one task per note"
     );
-}
-
-/// A `keel run` daemon, killed when dropped.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn without_model(ws: &Path, models: &Path, args: &[&str]) -> Command {
