@@ -1,5 +1,7 @@
 //! Crash torture of the real binary with fewer trials than `keel bench torture` (200), so the
-//! suite stays fast. The invariants are the bench's: see `keel::bench::torture`.
+//! suite stays fast. The invariants are the bench's: see `keel::bench::torture` (workflows
+//! with effects) and `keel::bench::torture_memory` (memory adds and forgets; the vector
+//! index and `SQLite` agree afterwards). Needs the embedding model (`keel models fetch`).
 
 use keel::bench::torture::{Options, torture};
 
@@ -28,4 +30,22 @@ fn sigkill_torture_loses_nothing_and_applies_nothing_twice() {
     assert!(report.tasks > 0 && report.effects_applied > 0);
     // The kills really interrupted work: leases held by killed processes were recovered.
     assert!(report.leases_recovered > 0, "{report:?}");
+    // Memory was written and forgotten while being killed; the last two kills landed
+    // between the vector index's commit and SQLite's, so the index disagreed with SQLite
+    // before the final run, whose start-up reconcile repaired it (the agreement itself,
+    // vectors re-embedded and compared, is among the violations above).
+    assert!(
+        report.memory_adds > 0 && report.memory_forgets > 0,
+        "{report:?}"
+    );
+    assert!(
+        report.memory_kills > report.memory_faults_injected,
+        "{report:?}"
+    );
+    assert!(report.memory_faults_injected >= 2, "{report:?}");
+    assert!(report.vector_drift_before_repair >= Some(2), "{report:?}");
+    assert!(report.vector_repairs > 0, "{report:?}");
+    let agreement = report.vector_agreement.as_ref().unwrap();
+    assert!(agreement.chunks > 0, "{report:?}");
+    assert_eq!(agreement.mismatches(), 0, "{report:?}");
 }
