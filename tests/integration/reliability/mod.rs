@@ -4,5 +4,7 @@
 mod concurrency;
 mod disk;
 mod fuzz;
+mod fuzz_inputs;
+mod fuzz_llm;
 mod security;
 mod torture;
