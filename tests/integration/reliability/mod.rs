@@ -2,6 +2,7 @@
 //! secrets and permissions. Each file covers one concern.
 
 mod concurrency;
+mod concurrency_console;
 mod disk;
 mod fuzz;
 mod fuzz_inputs;
