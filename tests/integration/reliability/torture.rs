@@ -51,7 +51,7 @@ fn sigkill_torture_loses_nothing_and_applies_nothing_twice() {
 }
 
 /// Runs `keel memory ARGS` with the `memory.after_vectors` failpoint and SIGKILLs it once it
-/// is there: the vector index has committed, SQLite has not.
+/// is there: the vector index has committed, `SQLite` has not.
 fn kill_between_commits(ws: &std::path::Path, args: &[&str]) {
     let marker = ws.with_file_name(format!("at-failpoint-{}", args[0]));
     let mut child = std::process::Command::new(keel_bin())
