@@ -79,6 +79,8 @@ pub struct Report {
     pub memory_kills: usize,
     /// Memory commands killed exactly between the vector index's commit and `SQLite`'s.
     pub memory_faults_injected: usize,
+    /// Memory commands refused on a busy database (clearly, nothing committed).
+    pub memory_busy: usize,
     /// Acknowledged memory items missing at the end; acknowledged forgets still present.
     pub memory_lost: usize,
     pub memory_resurrected: usize,
@@ -178,7 +180,7 @@ fn print_report(r: &Report, json: bool) {
         .vector_agreement
         .as_ref()
         .map_or(-1.0, |a| a.mismatches() as f64);
-    let figures: [(&str, f64, &'static str); 23] = [
+    let figures: [(&str, f64, &'static str); 24] = [
         ("trials", r.trials as f64, "count"),
         ("sigkills", r.kills as f64, "count"),
         ("writer_sigkills", r.writer_kills as f64, "count"),
@@ -216,6 +218,7 @@ fn print_report(r: &Report, json: bool) {
             r.memory_faults_injected as f64,
             "count",
         ),
+        ("memory_busy_refusals", r.memory_busy as f64, "count"),
         ("memory_items_lost", r.memory_lost as f64, "count"),
         (
             "memory_forgotten_back",
@@ -353,6 +356,7 @@ pub fn torture(opts: &Options) -> anyhow::Result<Report> {
         memory_forgets: memory.forgets_acknowledged,
         memory_kills: memory.kills,
         memory_faults_injected: memory.faults_injected,
+        memory_busy: memory.busy,
         memory_lost,
         memory_resurrected,
         vector_drift_before_repair: drift,
