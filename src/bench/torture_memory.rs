@@ -122,7 +122,6 @@ impl Workload {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)] // one command's whole plan
     fn spawn(
         &mut self,
         bin: &Path,
