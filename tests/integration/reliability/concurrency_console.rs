@@ -126,6 +126,9 @@ fn console_approve_once(t: &Tmux) -> bool {
         }
         std::thread::sleep(Duration::from_millis(40));
     }
+    // Nothing was selected, or the dialog came too late: close it if it is there, so the
+    // next keys reach the screen.
+    t.keys(&["Escape"]);
     false
 }
 
