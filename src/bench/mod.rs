@@ -33,4 +33,5 @@ pub mod memory;
 pub mod orchestrator;
 pub mod store;
 pub mod torture;
+pub mod torture_memory;
 pub mod tui;

@@ -4,7 +4,10 @@
 //! A final clean run finishes the work; then the invariants are checked: no acknowledged task
 //! lost, every idempotency key applied at most once (and every expected one exactly once), the
 //! audit chain verifies, `PRAGMA integrity_check` is ok, no task was ever claimed twice at once,
-//! and the LMDB vector directory opens (when one exists).
+//! the LMDB vector directory opens, and the vector index and `SQLite` agree on which memory
+//! chunks exist (every trial also runs a `keel memory add` or `forget`, killed 60% of the
+//! time; see [`super::torture_memory`]). Before the final run the index may lag `SQLite`
+//! (a kill between the two commits); the final run's start-up reconcile must repair that.
 //!
 //! The integration test `reliability::torture` calls [`torture`] with fewer trials.
 
@@ -18,6 +21,7 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde_json::{Value, json};
 
 use super::loopback::Receiver;
+use super::torture_memory::{self, Agreement, Workload};
 use super::{Measurement, emit};
 use crate::core::store::{Durability, Store};
 
@@ -69,6 +73,24 @@ pub struct Report {
     pub integrity: String,
     /// `Some(true)` if the LMDB directory opened, `None` if the workspace has none yet.
     pub lmdb_opened: Option<bool>,
+    /// `keel memory add` / `forget` processes acknowledged, and killed mid-command.
+    pub memory_adds: usize,
+    pub memory_forgets: usize,
+    pub memory_kills: usize,
+    /// Memory commands killed exactly between the vector index's commit and `SQLite`'s.
+    pub memory_faults_injected: usize,
+    /// Memory commands refused on a busy database (clearly, nothing committed).
+    pub memory_busy: usize,
+    /// Acknowledged memory items missing at the end; acknowledged forgets still present.
+    pub memory_lost: usize,
+    pub memory_resurrected: usize,
+    /// Disagreements between the vector index and `SQLite` left by the kills, before the
+    /// final run's reconcile (`None`: no index).
+    pub vector_drift_before_repair: Option<u64>,
+    /// Repairs recorded in the audit log (the reconcile step at start-up made them).
+    pub vector_repairs: usize,
+    /// The agreement at the end, stored vectors re-embedded and compared (`None`: no index).
+    pub vector_agreement: Option<Agreement>,
 }
 
 impl Report {
@@ -109,8 +131,19 @@ impl Report {
         if self.integrity != "ok" {
             out.push(format!("integrity_check: {}", self.integrity));
         }
-        if self.lmdb_opened == Some(false) {
-            out.push("the LMDB vector directory does not open".into());
+        if self.lmdb_opened != Some(true) {
+            out.push("the LMDB vector directory does not open (or was never created)".into());
+        }
+        if self.memory_lost > 0 || self.memory_resurrected > 0 {
+            out.push(format!(
+                "{} memory items lost, {} that must not exist present",
+                self.memory_lost, self.memory_resurrected
+            ));
+        }
+        match &self.vector_agreement {
+            Some(a) if a.mismatches() == 0 => {}
+            Some(a) => out.push(format!("the vector index and SQLite disagree: {a:?}")),
+            None => out.push("no vector index to compare with SQLite".into()),
         }
         out
     }
@@ -143,7 +176,11 @@ pub fn run(json: bool, trials: usize) -> anyhow::Result<()> {
 
 #[allow(clippy::cast_precision_loss)] // counts far below 2^52
 fn print_report(r: &Report, json: bool) {
-    let figures: [(&str, f64, &'static str); 13] = [
+    let mismatches = r
+        .vector_agreement
+        .as_ref()
+        .map_or(-1.0, |a| a.mismatches() as f64);
+    let figures: [(&str, f64, &'static str); 24] = [
         ("trials", r.trials as f64, "count"),
         ("sigkills", r.kills as f64, "count"),
         ("writer_sigkills", r.writer_kills as f64, "count"),
@@ -168,6 +205,41 @@ fn print_report(r: &Report, json: bool) {
                 None => -1.0,
             },
             "bool (-1 = no vectors yet)",
+        ),
+        ("memory_adds_acknowledged", r.memory_adds as f64, "count"),
+        (
+            "memory_forgets_acknowledged",
+            r.memory_forgets as f64,
+            "count",
+        ),
+        ("memory_sigkills", r.memory_kills as f64, "count"),
+        (
+            "memory_faults_injected",
+            r.memory_faults_injected as f64,
+            "count",
+        ),
+        ("memory_busy_refusals", r.memory_busy as f64, "count"),
+        ("memory_items_lost", r.memory_lost as f64, "count"),
+        (
+            "memory_forgotten_back",
+            r.memory_resurrected as f64,
+            "count",
+        ),
+        (
+            "vector_drift_before_repair",
+            r.vector_drift_before_repair.map_or(-1.0, |d| d as f64),
+            "count (-1 = no index)",
+        ),
+        ("vector_repairs", r.vector_repairs as f64, "count"),
+        (
+            "vector_chunks_checked",
+            r.vector_agreement.as_ref().map_or(0.0, |a| a.chunks as f64),
+            "count",
+        ),
+        (
+            "vector_sqlite_mismatches",
+            mismatches,
+            "count (-1 = no index)",
         ),
     ];
     for (metric, value, unit) in figures {
@@ -196,11 +268,13 @@ pub fn torture(opts: &Options) -> anyhow::Result<Report> {
     let workflows = (opts.trials / 3).max(1);
 
     let mut acknowledged = Vec::new();
+    let mut memory = Workload::default();
     let (mut kills, mut writer_kills) = (0, 0);
     for trial in 0..opts.trials {
         if acknowledged.len() < workflows {
             acknowledged.push(add_workflow(&opts.bin, &ws, &receiver.url)?);
         }
+        let memory_step = memory.start(&opts.bin, &ws, &mut rng)?;
         let mut procs = vec![daemon(&opts.bin, &ws)?];
         if rng.random_bool(0.3) {
             procs.push(daemon(&opts.bin, &ws)?);
@@ -231,11 +305,21 @@ pub fn torture(opts: &Options) -> anyhow::Result<Report> {
             p.wait()?;
             kills += 1;
         }
+        memory.finish(memory_step)?;
     }
+    // The last kills land between the two commits for sure, so the final run has drift to
+    // repair whatever the random kills left.
+    memory.inject_drift(&opts.bin, &ws, &mut rng)?;
+    let vectors_dir = ws.join(crate::core::workspace::VECTORS_DIR);
+    let drift = {
+        let store = Store::open(&ws.join("keel.db"), Durability::Full)?;
+        torture_memory::agreement(&store, &vectors_dir, false)?.map(|a| a.mismatches())
+    };
     finish_cleanly(&opts.bin, &ws, &acknowledged)?;
 
     let seen = receiver.snapshot();
     let store = Store::open(&ws.join("keel.db"), Durability::Full)?;
+    let (memory_lost, memory_resurrected) = torture_memory::lost_and_resurrected(&store, &memory)?;
     let states = states(&store, &acknowledged);
     let lost = states.iter().filter(|s| *s != "succeeded").count();
     let effects_expected = acknowledged.len() * STAGES * usize::try_from(STEPS)?;
@@ -267,13 +351,24 @@ pub fn torture(opts: &Options) -> anyhow::Result<Report> {
         audit_entries: verification.entries,
         audit_ok: verification.first_broken.is_none() && cli_verified,
         integrity: integrity_check(&store)?,
-        lmdb_opened: lmdb_opens(&ws.join(crate::core::workspace::VECTORS_DIR)),
+        lmdb_opened: lmdb_opens(&vectors_dir),
+        memory_adds: memory.adds_acknowledged,
+        memory_forgets: memory.forgets_acknowledged,
+        memory_kills: memory.kills,
+        memory_faults_injected: memory.faults_injected,
+        memory_busy: memory.busy,
+        memory_lost,
+        memory_resurrected,
+        vector_drift_before_repair: drift,
+        vector_repairs: torture_memory::repairs(&store)?,
+        vector_agreement: torture_memory::agreement(&store, &vectors_dir, true)?,
     })
 }
 
 /// A clean run finishes everything, then stops on SIGTERM with exit status 0.
 fn finish_cleanly(bin: &Path, ws: &Path, acknowledged: &[String]) -> anyhow::Result<()> {
     let starts_before = daemon_starts(ws);
+    let reconciles_before = log_count(ws, "memory reconcile");
     let mut last = daemon(bin, ws)?;
     let deadline = Instant::now() + Duration::from_mins(2);
     let outcome = loop {
@@ -295,10 +390,15 @@ fn finish_cleanly(bin: &Path, ws: &Path, acknowledged: &[String]) -> anyhow::Res
     };
     // SIGTERM before the daemon has installed its handler would kill it the default way;
     // the clean-stop check is only meaningful once it says it has started.
+    // The start-up reconcile of memory must have run too (it repairs what the kills left).
     let started_by = Instant::now() + Duration::from_secs(30);
-    while daemon_starts(ws) <= starts_before && Instant::now() < started_by {
+    while (daemon_starts(ws) <= starts_before
+        || log_count(ws, "memory reconcile") <= reconciles_before)
+        && Instant::now() < started_by
+    {
         std::thread::sleep(Duration::from_millis(20));
     }
+    let reconciled = log_count(ws, "memory reconcile") > reconciles_before;
     let status = Command::new("kill")
         .args(["-TERM", &last.id().to_string()])
         .status()?;
@@ -307,10 +407,13 @@ fn finish_cleanly(bin: &Path, ws: &Path, acknowledged: &[String]) -> anyhow::Res
     if !status.success() || !exit.success() {
         bail!("the final keel run did not exit 0 on SIGTERM: {exit:?}");
     }
+    if !reconciled {
+        bail!("the final keel run did not log its memory reconcile within 30 s");
+    }
     Ok(())
 }
 
-fn keel_cmd(bin: &Path, ws: &Path) -> Command {
+pub(super) fn keel_cmd(bin: &Path, ws: &Path) -> Command {
     let mut cmd = Command::new(bin);
     cmd.arg("--workspace").arg(ws).env_remove("KEEL_WORKSPACE");
     cmd
@@ -408,22 +511,27 @@ pub fn integrity_check(store: &Store) -> anyhow::Result<String> {
     Ok(rows.join("; "))
 }
 
-/// Opens the LMDB environment in `dir` and starts a read transaction; `None` if the
-/// directory holds no environment yet (the vector memory creates it on first use).
-#[allow(unsafe_code)]
+/// Opens the LMDB environment in `dir` (through the process's one handle per directory,
+/// as heed requires) and reads its items; `None` if the directory holds no environment yet
+/// (the vector memory creates it on first use).
 pub fn lmdb_opens(dir: &Path) -> Option<bool> {
     if !dir.join("data.mdb").exists() {
         return None;
     }
-    // SAFETY: heed requires that the same environment is not opened twice in one process
-    // with different options; this function is called once, after every keel process that
-    // could hold the environment has exited.
-    let env = unsafe { heed::EnvOpenOptions::new().max_dbs(16).open(dir) };
-    Some(env.is_ok_and(|env| env.read_txn().is_ok()))
+    Some(
+        crate::core::memory::vectors::VectorStore::open(dir)
+            .and_then(|index| index.ids(0))
+            .is_ok(),
+    )
 }
 
 /// How many times a `keel run` has logged that it started on `ws`.
 fn daemon_starts(ws: &Path) -> usize {
+    log_count(ws, "keel run: started")
+}
+
+/// How many times `needle` occurs in the workspace's log.
+fn log_count(ws: &Path, needle: &str) -> usize {
     std::fs::read_to_string(ws.join(crate::core::workspace::LOGS_DIR).join("keel.log"))
-        .map_or(0, |log| log.matches("keel run: started").count())
+        .map_or(0, |log| log.matches(needle).count())
 }

@@ -37,6 +37,8 @@ pub fn run(ws: &Workspace, workers: Option<usize>) -> anyhow::Result<ExitCode> {
     tracing::info!(workspace = %ws.root.display(), owner = %coordinator.env.owner,
         workers = ws.config.orchestrator.workers, "keel run: started");
     let running = coordinator.start()?;
+    // A kill between the vector index's commit and SQLite's leaves them disagreeing.
+    crate::core::memory::check::reconcile_in_background(&ws, Arc::new(SystemClock));
     let signal = runtime.block_on(async {
         tokio::select! {
             _ = int.recv() => "SIGINT",

@@ -54,12 +54,14 @@ impl Live {
         executor: Arc<dyn TaskExecutor>,
     ) -> Result<Self> {
         let notifier = event_notifier(events.clone());
-        let coordinator = Coordinator::for_workspace(ws, clock, executor)?.configure(|env| {
-            env.notifier = Some(notifier);
-        });
+        let coordinator =
+            Coordinator::for_workspace(ws, clock.clone(), executor)?.configure(|env| {
+                env.notifier = Some(notifier);
+            });
         tracing::info!(owner = %coordinator.env.owner, "console: coordinator started");
         let watcher = AuditWatcher::start(&ws.db_path(), events.clone(), watch::DEFAULT_INTERVAL)?;
         let running = Arc::new(coordinator).start()?;
+        crate::core::memory::check::reconcile_in_background(ws, clock);
         Ok(Live { running, watcher })
     }
 

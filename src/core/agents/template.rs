@@ -269,10 +269,11 @@ fn parse_schema(t: &Template, text: &str, path: &Path) -> Result<Value> {
         // Point into the file: the schema text starts after `schema = '''`.
         let start = text.find(&t.output.schema).or_else(|| text.find("schema"));
         let base = start.map_or((1, 1), |s| line_col(text, s));
+        // serde_json counts columns from 1 but says 0 at the end of the input.
         let (line, column) = if e.line() <= 1 {
             (base.0, base.1 + e.column().saturating_sub(1))
         } else {
-            (base.0 + e.line() - 1, e.column())
+            (base.0 + e.line() - 1, e.column().max(1))
         };
         Error::Config {
             file: path.to_path_buf(),

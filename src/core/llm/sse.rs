@@ -65,7 +65,9 @@ impl SseParser {
     pub fn feed_into(&mut self, chunk: &[u8], out: &mut Vec<SseEvent>) {
         self.bytes_seen += chunk.len() as u64;
         let mut rest = chunk;
-        if self.after_cr {
+        // An empty chunk between the `\r` and the `\n` of a CRLF must not forget the `\r`
+        // (found by fuzzing: the `\n` then read as a blank line and dispatched early).
+        if self.after_cr && !rest.is_empty() {
             self.after_cr = false;
             if let Some(stripped) = rest.strip_prefix(b"\n") {
                 rest = stripped;
@@ -244,6 +246,13 @@ mod tests {
     fn invalid_utf8_does_not_panic() {
         let (ev, _) = parse_all(&[b"data: \xff\xfe\n\n"]);
         assert_eq!(ev.len(), 1);
+    }
+
+    #[test]
+    fn an_empty_chunk_inside_a_crlf_keeps_the_line_together() {
+        let (ev, _) = parse_all(&[b"event: a\r", b"", b"\ndata: x\r\n\r\n"]);
+        assert_eq!(ev.len(), 1);
+        assert_eq!((ev[0].event.as_str(), ev[0].data.as_str()), ("a", "x"));
     }
 
     proptest! {

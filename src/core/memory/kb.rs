@@ -229,6 +229,8 @@ fn add_inner(
                 )?;
             }
         }
+        // Crash tests stop here: vectors committed in LMDB, rows not yet in SQLite.
+        crate::core::failpoint::pause("memory.after_vectors");
         audit::append(
             tx,
             now,
@@ -392,6 +394,8 @@ fn delete_items(tx: &Transaction<'_>, memory: &Memory, ids: &[String]) -> Result
     for row in versions::list(tx)? {
         memory.vectors.remove(row.arroy_index, row.dims, &chunks)?;
     }
+    // Crash tests stop here: vectors removed in LMDB, the deletion not yet in SQLite.
+    crate::core::failpoint::pause("memory.after_vectors");
     Ok(chunks.len())
 }
 

@@ -21,9 +21,9 @@ use crate::support::{keel, keel_bin, temp_workspace};
 
 /// How long the writers keep going (bounded: the suite must stay fast).
 const SUSTAIN: Duration = Duration::from_secs(20);
-const BUSY_MESSAGE: &str = "locked by another process";
+pub(super) const BUSY_MESSAGE: &str = "locked by another process";
 
-fn daemon(ws: &Path) -> Child {
+pub(super) fn daemon(ws: &Path) -> Child {
     Command::new(keel_bin())
         .arg("--workspace")
         .arg(ws)
@@ -36,7 +36,7 @@ fn daemon(ws: &Path) -> Child {
 }
 
 /// Records a failed CLI call: a busy database must say so; anything else is a bug.
-fn check_failure(what: &str, out: &Output, busy: &Mutex<Vec<String>>) {
+pub(super) fn check_failure(what: &str, out: &Output, busy: &Mutex<Vec<String>>) {
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(
         err.contains(BUSY_MESSAGE) && err.contains("try again"),
@@ -47,7 +47,7 @@ fn check_failure(what: &str, out: &Output, busy: &Mutex<Vec<String>>) {
 
 /// Submits noop and webhook tasks; returns the ids keel acknowledged and how many of them
 /// were webhook tasks (two effects each).
-fn submitter(
+pub(super) fn submitter(
     ws: &Path,
     url: &str,
     stop: &AtomicBool,
@@ -79,7 +79,7 @@ fn submitter(
     (acknowledged, webhooks)
 }
 
-fn pauser(ws: &Path, stop: &AtomicBool, busy: &Mutex<Vec<String>>) -> usize {
+pub(super) fn pauser(ws: &Path, stop: &AtomicBool, busy: &Mutex<Vec<String>>) -> usize {
     let mut toggles = 0;
     while !stop.load(Ordering::Relaxed) {
         for cmd in ["pause", "resume"] {
@@ -151,7 +151,7 @@ fn approver(ws: &Path, stop: &AtomicBool, busy: &Mutex<Vec<String>>) -> Vec<Stri
 }
 
 /// Kills the daemons if the test fails before stopping them.
-struct Daemons(Vec<Child>);
+pub(super) struct Daemons(pub(super) Vec<Child>);
 impl Drop for Daemons {
     fn drop(&mut self) {
         for child in &mut self.0 {
@@ -162,7 +162,7 @@ impl Drop for Daemons {
 }
 
 /// SIGTERM, then wait a bounded time: a process that does not exit is deadlocked.
-fn stop_daemon(mut child: Child) {
+pub(super) fn stop_daemon(mut child: Child) {
     let pid = child.id().to_string();
     assert!(
         Command::new("kill")

@@ -2,7 +2,10 @@
 //! secrets and permissions. Each file covers one concern.
 
 mod concurrency;
+mod concurrency_console;
 mod disk;
 mod fuzz;
+mod fuzz_inputs;
+mod fuzz_llm;
 mod security;
 mod torture;
