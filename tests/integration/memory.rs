@@ -1382,3 +1382,55 @@ fn cli_without_the_model_says_what_to_run_and_keyword_search_still_works() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn processes_registering_the_same_embedding_version_at_once_agree_on_one_row() {
+    let version = EmbeddingVersion {
+        name: "race-model".into(),
+        sha256: "ab".repeat(32),
+        dims: 8,
+    };
+    // Each thread is a separate connection, as separate processes are; all start together.
+    for _ in 0..20 {
+        let (_d, root) = super::support::temp_workspace();
+        let ws = Workspace::open(&root).unwrap();
+        let barrier = std::sync::Barrier::new(6);
+        let rows: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..6)
+                .map(|_| {
+                    let mut store = ws.store().unwrap();
+                    let (barrier, version) = (&barrier, &version);
+                    s.spawn(move || {
+                        barrier.wait();
+                        versions::register(&mut store, version, 1)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for row in &rows {
+            let row = row.as_ref().unwrap();
+            assert_eq!(
+                (row.id.as_str(), row.arroy_index),
+                (version.id().as_str(), 0)
+            );
+        }
+        let registered = audit_count_of(&ws, "memory.embedding_register");
+        assert_eq!(registered, 1, "registered once, audited once");
+    }
+}
+
+fn audit_count_of(ws: &Workspace, action: &str) -> usize {
+    let store = ws.store().unwrap();
+    audit::query(
+        store.conn(),
+        &audit::Filter {
+            action: Some(action.into()),
+            ..audit::Filter::default()
+        },
+        100,
+        true,
+    )
+    .unwrap()
+    .len()
+}

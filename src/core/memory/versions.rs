@@ -66,6 +66,11 @@ pub fn register(store: &mut Store, version: &EmbeddingVersion, now: Millis) -> R
         return Ok(existing);
     }
     store.write(|tx| {
+        // Checked again under the write lock: another process (a console, `keel run`, a CLI
+        // writer) may have registered it since the read above.
+        if get(tx, &version.id())?.is_some() {
+            return Ok(());
+        }
         let next: i64 = tx.query_row(
             "SELECT coalesce(max(arroy_index) + 1, 0) FROM embedding_versions",
             [],
