@@ -95,6 +95,50 @@ pub(super) fn pauser(ws: &Path, stop: &AtomicBool, busy: &Mutex<Vec<String>>) ->
     toggles
 }
 
+/// An agent's payment of 5 for invoice `i`, gated: returns the approval it waits on, or None
+/// when the database was busy (the clear message is recorded in `busy`).
+pub(super) fn raise_payment_approval(
+    store: &mut Store,
+    policy: &Policy,
+    i: usize,
+    summary: String,
+    busy: &Mutex<Vec<String>>,
+) -> Option<String> {
+    let req = ActionRequest {
+        agent: "accountant".into(),
+        action: "payment.send".into(),
+        object_kind: None,
+        amount: Some(5.0),
+        reversibility: Reversibility::Irreversible,
+        target: format!("supplier-{i}"),
+        cost: 0.0,
+        workflow: None,
+    };
+    let card = NewApproval {
+        args: json!({"invoice": i}),
+        summary,
+        ..NewApproval::default()
+    };
+    let now = keel::core::clock::Clock::now_ms(&keel::core::clock::SystemClock);
+    match gate(
+        store,
+        now,
+        policy,
+        &Actor::agent(format!("run-{i}")),
+        &req,
+        &card,
+    ) {
+        Ok(GateResult::Pending { approval, .. }) => Some(approval),
+        Ok(other) => panic!("a payment did not wait for approval: {other:?}"),
+        Err(e) => {
+            let msg = e.to_string();
+            assert!(msg.contains(BUSY_MESSAGE), "gate failed: {msg}");
+            busy.lock().unwrap().push(msg);
+            None
+        }
+    }
+}
+
 /// An agent (this thread, with its own connection) raises approvals for small payments; the
 /// operator approves each through the CLI. Returns the approval ids.
 fn approver(ws: &Path, stop: &AtomicBool, busy: &Mutex<Vec<String>>) -> Vec<String> {
@@ -104,38 +148,10 @@ fn approver(ws: &Path, stop: &AtomicBool, busy: &Mutex<Vec<String>>) -> Vec<Stri
     let mut i = 0;
     while !stop.load(Ordering::Relaxed) {
         i += 1;
-        let req = ActionRequest {
-            agent: "accountant".into(),
-            action: "payment.send".into(),
-            object_kind: None,
-            amount: Some(5.0),
-            reversibility: Reversibility::Irreversible,
-            target: format!("supplier-{i}"),
-            cost: 0.0,
-            workflow: None,
-        };
-        let card = NewApproval {
-            args: json!({"invoice": i}),
-            summary: format!("pay invoice {i}"),
-            ..NewApproval::default()
-        };
-        let now = keel::core::clock::Clock::now_ms(&keel::core::clock::SystemClock);
-        let id = match gate(
-            &mut store,
-            now,
-            &policy,
-            &Actor::agent(format!("run-{i}")),
-            &req,
-            &card,
-        ) {
-            Ok(GateResult::Pending { approval, .. }) => approval,
-            Ok(other) => panic!("a payment did not wait for approval: {other:?}"),
-            Err(e) => {
-                let msg = e.to_string();
-                assert!(msg.contains(BUSY_MESSAGE), "gate failed: {msg}");
-                busy.lock().unwrap().push(msg);
-                continue;
-            }
+        let Some(id) =
+            raise_payment_approval(&mut store, &policy, i, format!("pay invoice {i}"), busy)
+        else {
+            continue;
         };
         loop {
             let out = keel(ws, &["approvals", "approve", &id]);

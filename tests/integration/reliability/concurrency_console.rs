@@ -12,15 +12,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use keel::core::approvals::{GateResult, NewApproval, gate};
-use keel::core::audit::Actor;
-use keel::core::effects::Reversibility;
-use keel::core::policy::{ActionRequest, Policy};
+use keel::core::policy::Policy;
 use keel::core::store::{Durability, Store};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::concurrency::{
-    BUSY_MESSAGE, Daemons, check_failure, daemon, pauser, stop_daemon, submitter,
+    Daemons, check_failure, daemon, pauser, raise_payment_approval, stop_daemon, submitter,
 };
 use crate::support::{keel, temp_workspace};
 use crate::tui::Tmux;
@@ -41,42 +38,13 @@ fn approver(ws: &Path, stop: &AtomicBool, busy: &Mutex<Vec<String>>) -> (Vec<Str
     while !stop.load(Ordering::Relaxed) {
         i += 1;
         let console = i % 2 == 0;
-        let req = ActionRequest {
-            agent: "accountant".into(),
-            action: "payment.send".into(),
-            object_kind: None,
-            amount: Some(5.0),
-            reversibility: Reversibility::Irreversible,
-            target: format!("supplier-{i}"),
-            cost: 0.0,
-            workflow: None,
+        let summary = if console {
+            format!("{FOR_CONSOLE} {i}")
+        } else {
+            format!("cli-pay {i}")
         };
-        let card = NewApproval {
-            args: json!({"invoice": i}),
-            summary: if console {
-                format!("{FOR_CONSOLE} {i}")
-            } else {
-                format!("cli-pay {i}")
-            },
-            ..NewApproval::default()
-        };
-        let now = keel::core::clock::Clock::now_ms(&keel::core::clock::SystemClock);
-        let id = match gate(
-            &mut store,
-            now,
-            &policy,
-            &Actor::agent(format!("run-{i}")),
-            &req,
-            &card,
-        ) {
-            Ok(GateResult::Pending { approval, .. }) => approval,
-            Ok(other) => panic!("a payment did not wait for approval: {other:?}"),
-            Err(e) => {
-                let msg = e.to_string();
-                assert!(msg.contains(BUSY_MESSAGE), "gate failed: {msg}");
-                busy.lock().unwrap().push(msg);
-                continue;
-            }
+        let Some(id) = raise_payment_approval(&mut store, &policy, i, summary, busy) else {
+            continue;
         };
         all.push(id.clone());
         if console {
