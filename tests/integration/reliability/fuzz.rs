@@ -70,29 +70,40 @@ fn edits() -> impl Strategy<Value = Vec<(f64, u8, usize, usize)>> {
 
 /// Applies edits (insert a char, delete a run, duplicate a run, truncate) to `seed`.
 fn mutate(seed: &str, edits: &[(f64, u8, usize, usize)]) -> String {
-    let mut chars: Vec<char> = seed.chars().collect();
+    let chars: Vec<char> = seed.chars().collect();
+    mutate_seq(chars, edits, TOML_ALPHABET)
+        .into_iter()
+        .collect()
+}
+
+/// The edits of [`mutate`] on any sequence; inserted elements come from `alphabet`.
+pub(super) fn mutate_seq<T: Clone>(
+    mut items: Vec<T>,
+    edits: &[(f64, u8, usize, usize)],
+    alphabet: &[T],
+) -> Vec<T> {
     for &(at, kind, c, len) in edits {
-        // `at` is in 0..1, so the position is in 0..=chars.len().
+        // `at` is in 0..1, so the position is in 0..=items.len().
         #[allow(
             clippy::cast_possible_truncation,
             clippy::cast_sign_loss,
             clippy::cast_precision_loss
         )]
-        let pos = ((chars.len() as f64) * at) as usize;
-        let end = (pos + len).min(chars.len());
+        let pos = ((items.len() as f64) * at) as usize;
+        let end = (pos + len).min(items.len());
         match kind {
-            0 => chars.insert(pos, TOML_ALPHABET[c]),
+            0 => items.insert(pos, alphabet[c % alphabet.len()].clone()),
             1 => {
-                chars.drain(pos..end);
+                items.drain(pos..end);
             }
             2 => {
-                let run: Vec<char> = chars[pos..end].to_vec();
-                chars.splice(pos..pos, run);
+                let run: Vec<T> = items[pos..end].to_vec();
+                items.splice(pos..pos, run);
             }
-            _ => chars.truncate(end),
+            _ => items.truncate(end),
         }
     }
-    chars.into_iter().collect()
+    items
 }
 
 /// Random inputs: mutations of a valid file, or arbitrary text.

@@ -81,28 +81,7 @@ fn byte_edits() -> impl Strategy<Value = Vec<(f64, u8, usize, usize)>> {
 
 /// Insert a byte, delete a run, duplicate a run, or truncate.
 fn mutate_bytes(seed: &[u8], edits: &[(f64, u8, usize, usize)]) -> Vec<u8> {
-    let mut bytes = seed.to_vec();
-    for &(at, kind, b, len) in edits {
-        #[allow(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            clippy::cast_precision_loss
-        )]
-        let pos = ((bytes.len() as f64) * at) as usize;
-        let end = (pos + len).min(bytes.len());
-        match kind {
-            0 => bytes.insert(pos, SSE_BYTES[b]),
-            1 => {
-                bytes.drain(pos..end);
-            }
-            2 => {
-                let run = bytes[pos..end].to_vec();
-                bytes.splice(pos..pos, run);
-            }
-            _ => bytes.truncate(end),
-        }
-    }
-    bytes
+    super::fuzz::mutate_seq(seed.to_vec(), edits, SSE_BYTES)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
