@@ -32,6 +32,26 @@ pub fn one_line(text: &str) -> String {
         .collect()
 }
 
+/// A run's output for reading: a JSON object becomes one `field:` per key, its text fields
+/// with their own line breaks (a draft's Markdown reads as Markdown, not as `\n` escapes);
+/// anything else (streamed text, partial JSON) is shown as it is.
+pub fn readable_output(text: &str) -> String {
+    let Ok(serde_json::Value::Object(fields)) = serde_json::from_str(text) else {
+        return text.to_string();
+    };
+    let mut out = String::new();
+    for (key, value) in fields {
+        match value {
+            serde_json::Value::String(s) if s.contains('\n') => {
+                out.push_str(&format!("{key}:\n{s}\n"));
+            }
+            serde_json::Value::String(s) => out.push_str(&format!("{key}: {s}\n")),
+            other => out.push_str(&format!("{key}: {other}\n")),
+        }
+    }
+    out
+}
+
 /// At most `max` characters, with an ellipsis when cut.
 pub fn clip(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
@@ -78,5 +98,22 @@ pub fn rate(rate: f64, over: i64) -> String {
         "-".into()
     } else {
         format!("{:.0}%", rate * 100.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::readable_output;
+
+    #[test]
+    fn json_output_reads_as_fields_with_real_line_breaks() {
+        let text = r##"{"title":"Pricing","body":"# Pricing\n\n- anchor high","score":0.8}"##;
+        assert_eq!(
+            readable_output(text),
+            "title: Pricing\nbody:\n# Pricing\n\n- anchor high\nscore: 0.8\n"
+        );
+        // Streamed or partial output is left alone.
+        assert_eq!(readable_output(r#"{"title":"Pri"#), r#"{"title":"Pri"#);
+        assert_eq!(readable_output("plain words"), "plain words");
     }
 }

@@ -298,8 +298,10 @@ fn editor(input: &Value) -> Value {
     }
     let rationale = if body.is_empty() {
         "the input had no draft body; produced a title-only skeleton".to_string()
+    } else if changes.is_empty() {
+        "structure checked: no change needed".to_string()
     } else {
-        format!("tightened structure: {} change(s)", changes.len())
+        format!("tightened structure: {}", changes.join("; "))
     };
     json!({"title": title, "body": edited, "changes": changes, "rationale": rationale})
 }

@@ -146,20 +146,27 @@ impl RunsPane {
         let block = paged::block(title, false, theme);
         let inner = block.inner(area);
         frame.render_widget(block, area);
-        let text = self
-            .live
-            .get(&run.id)
-            .map_or(run.output_preview.as_str(), String::as_str);
+        let streaming = self.live.get(&run.id);
+        let text = format::readable_output(
+            streaming.map_or(run.output_preview.as_str(), String::as_str),
+        );
         let mut lines = vec![Line::from(vec![
             Span::styled(format!("{} ", run.provider), theme.style(Role::Muted)),
             Span::styled(format::one_line(&run.current), theme.style(Role::Accent)),
         ])];
-        // Only the tail that fits: count from the end.
+        // A running run shows its newest lines (the tail that fits); a finished run's output
+        // reads from its start.
         let height = usize::from(inner.height.saturating_sub(1));
-        let tail: Vec<&str> = text.lines().rev().take(height).collect();
+        let shown: Vec<&str> = if run.status == "running" {
+            let mut tail: Vec<&str> = text.lines().rev().take(height).collect();
+            tail.reverse();
+            tail
+        } else {
+            text.lines().take(height).collect()
+        };
         lines.extend(
-            tail.into_iter()
-                .rev()
+            shown
+                .into_iter()
                 .map(|l| Line::styled(l.to_string(), theme.style(Role::Text))),
         );
         frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
