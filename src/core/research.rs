@@ -92,7 +92,11 @@ pub fn record_ranking(
         let mut body = current
             .as_ref()
             .map_or_else(|| json!({"status": "proposed"}), |o| o.body.clone());
-        body["title"] = json!(r.title);
+        // An existing idea keeps its title (the operator's words); a new one gets the
+        // ranked title without a note's label or a preview's ellipsis.
+        if body["title"].as_str().is_none_or(str::is_empty) {
+            body["title"] = json!(clean_title(&r.title));
+        }
         body["score"] = json!(r.score);
         body["rank"] = json!(rank + 1);
         body["rationale"] = json!(r.rationale);
@@ -132,6 +136,23 @@ fn slices(conn: &Connection) -> Result<Vec<Slice>> {
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
+}
+
+/// `Idea backlog: pricing page experiments…` → `Pricing page experiments`: the part after a
+/// note's label, without a preview's ellipsis (the original when nothing is left).
+fn clean_title(title: &str) -> String {
+    let core = title
+        .rsplit(':')
+        .next()
+        .unwrap_or(title)
+        .trim()
+        .trim_end_matches('…')
+        .trim();
+    let mut chars = core.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => title.trim().to_string(),
+    }
 }
 
 /// `Idea backlog: pricing page experiments` → `pricing-page-experiments`.
@@ -176,7 +197,7 @@ mod tests {
         let kinds = Kinds::builtin().unwrap();
         let stamp = Stamp::new(Actor::agent("run-1"), 1);
         let output = json!({"ideas": [
-            {"title": "Idea backlog: price increases", "score": 0.6, "rationale": "goals", "sources": ["memory/a"]},
+            {"title": "Idea backlog: price increases…", "score": 0.6, "rationale": "goals", "sources": ["memory/a"]},
             {"title": "Refund policies", "score": 0.2, "rationale": "weak", "sources": []},
             {"title": "Price increases", "score": 0.1, "rationale": "same id, worse", "sources": []},
         ]});
@@ -190,6 +211,14 @@ mod tests {
         assert_eq!(idea.body["score"], json!(0.6));
         assert_eq!(idea.body["sources"], json!(["memory/a"]));
         assert_eq!(idea.author, "agent:run-1");
+        // A new idea's title loses the note's label; an existing idea keeps its own.
+        assert_eq!(idea.body["title"], json!("Price increases"));
+        store
+            .write(|tx| {
+                objects::put(tx, &kinds, &stamp, "idea", "refund-policies", Some(1),
+                    &json!({"title": "Refunds, my way", "score": 0.2, "rank": 2, "rationale": "weak", "status": "proposed"}))
+            })
+            .unwrap();
         // The same ranking again writes nothing; a moved score is a new version.
         let again = store
             .write(|tx| record_ranking(tx, &kinds, &stamp, &ranked))
@@ -201,6 +230,12 @@ mod tests {
         store
             .write(|tx| record_ranking(tx, &kinds, &stamp, &moved))
             .unwrap();
+        assert_eq!(
+            objects::get(store.conn(), "idea", "refund-policies")
+                .unwrap()
+                .body["title"],
+            json!("Refunds, my way")
+        );
         let history = objects::history(store.conn(), "idea", "price-increases").unwrap();
         assert_eq!(history.len(), 2);
         assert_eq!(

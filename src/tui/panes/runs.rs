@@ -147,9 +147,8 @@ impl RunsPane {
         let inner = block.inner(area);
         frame.render_widget(block, area);
         let streaming = self.live.get(&run.id);
-        let text = format::readable_output(
-            streaming.map_or(run.output_preview.as_str(), String::as_str),
-        );
+        let text =
+            format::readable_output(streaming.map_or(run.output_preview.as_str(), String::as_str));
         let mut lines = vec![Line::from(vec![
             Span::styled(format!("{} ", run.provider), theme.style(Role::Muted)),
             Span::styled(format::one_line(&run.current), theme.style(Role::Accent)),
