@@ -41,13 +41,12 @@ pub fn readable_output(text: &str) -> String {
     };
     let mut out = String::new();
     for (key, value) in fields {
-        match value {
-            serde_json::Value::String(s) if s.contains('\n') => {
-                out.push_str(&format!("{key}:\n{s}\n"));
-            }
-            serde_json::Value::String(s) => out.push_str(&format!("{key}: {s}\n")),
-            other => out.push_str(&format!("{key}: {other}\n")),
-        }
+        let line = match value {
+            serde_json::Value::String(s) if s.contains('\n') => format!("{key}:\n{s}\n"),
+            serde_json::Value::String(s) => format!("{key}: {s}\n"),
+            other => format!("{key}: {other}\n"),
+        };
+        out.push_str(&line);
     }
     out
 }
