@@ -115,10 +115,12 @@ pub enum Op {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "query", rename_all = "snake_case")]
 pub enum Query {
-    /// Answer: `Vec<core::audit::Entry>`, newest first.
+    /// Answer: `Vec<core::audit::Entry>`, newest first (oldest first with `oldest_first`).
     AuditPage {
         filter: crate::core::audit::Filter,
         limit: usize,
+        #[serde(default)]
+        oldest_first: bool,
     },
     /// Answer: `core::audit::Verification`.
     AuditVerify,

@@ -227,7 +227,10 @@ fn audit_filter_and_paging_build_keyset_queries() {
     assert_eq!(filter.since_ms, Some(1_763_942_400_000));
     answer(&mut a, c, fixture_answer);
     // Moving past the loaded page asks for the next one by sequence number.
-    let c = press(&mut a, &[key('G')]);
+    let c = (0..300)
+        .map(|_| press(&mut a, &[key('j')]))
+        .find(|c| !c.is_empty())
+        .unwrap();
     let [
         Command::Request {
             op: Op::Query {
@@ -240,6 +243,30 @@ fn audit_filter_and_paging_build_keyset_queries() {
         panic!("{c:?}")
     };
     assert_eq!(filter.before_seq, Some(301));
+    // The end of the timeline is one query, oldest first, with the same filter.
+    let mut b = filled_app();
+    let c = press(&mut b, &[key('2')]);
+    answer(&mut b, c, fixture_answer);
+    let c = press(&mut b, &[key('G')]);
+    let [
+        Command::Request {
+            op:
+                Op::Query {
+                    query:
+                        Query::AuditPage {
+                            filter,
+                            oldest_first,
+                            ..
+                        },
+                },
+            ..
+        },
+    ] = c.as_slice()
+    else {
+        panic!("{c:?}")
+    };
+    assert!(*oldest_first);
+    assert_eq!((filter.before_seq, filter.after_seq), (None, None));
 }
 
 #[test]
@@ -535,10 +562,17 @@ fn audit_window_pages_down_then_back_up_without_gaps() {
     let mut a = filled_app();
     let audit_answer = |op: &Op| match op {
         Op::Query {
-            query: Query::AuditPage { filter, limit },
-        } => Some(Ok(serde_json::to_value(fake_audit(
-            filter.before_seq.unwrap_or(TOTAL + 1),
+            query:
+                Query::AuditPage {
+                    filter,
+                    limit,
+                    oldest_first,
+                },
+        } => Some(Ok(serde_json::to_value(fake_audit_page(
+            filter,
             *limit,
+            *oldest_first,
+            TOTAL,
         ))
         .unwrap())),
         other => fixture_answer(other),
@@ -780,4 +814,58 @@ fn an_escalated_triage_item_is_routed_by_a_typed_label() {
             label: "writer".into()
         }]
     );
+}
+
+#[test]
+fn bottom_jumps_to_the_oldest_entry_and_pages_back_up_to_the_newest() {
+    const TOTAL: i64 = 2_000;
+    let mut a = filled_app();
+    let audit_answer = |op: &Op| match op {
+        Op::Query {
+            query:
+                Query::AuditPage {
+                    filter,
+                    limit,
+                    oldest_first,
+                },
+        } => Some(Ok(serde_json::to_value(fake_audit_page(
+            filter,
+            *limit,
+            *oldest_first,
+            TOTAL,
+        ))
+        .unwrap())),
+        other => fixture_answer(other),
+    };
+    let c = press(&mut a, &[key('2')]);
+    answer(&mut a, c, audit_answer);
+    assert_eq!(a.audit.selected_entry().map(|e| e.seq), Some(TOTAL));
+    // One key, one query: the oldest entry, wherever it is.
+    let c = press(&mut a, &[key('G')]);
+    assert_eq!(c.len(), 1);
+    answer(&mut a, c, audit_answer);
+    assert_eq!(a.audit.selected_entry().map(|e| e.seq), Some(1));
+    assert!(a.audit.top_unknown);
+    // Up from there walks every entry to the newest, without gaps.
+    let mut seen = Vec::new();
+    for _ in 0..(TOTAL - 1) {
+        let c = press(&mut a, &[key('k')]);
+        answer(&mut a, c, audit_answer);
+        seen.push(a.audit.selected_entry().unwrap().seq);
+    }
+    assert_eq!(seen, (2..=TOTAL).collect::<Vec<_>>());
+    // One more step up finds nothing newer: the window knows it is at the top again.
+    let c = press(&mut a, &[key('k')]);
+    answer(&mut a, c, audit_answer);
+    assert_eq!(a.audit.selected_entry().map(|e| e.seq), Some(TOTAL));
+    assert!(!a.audit.top_unknown, "the newest entry was reached");
+    for w in a.audit.entries.windows(2) {
+        assert_eq!(w[0].seq, w[1].seq + 1, "the window is contiguous");
+    }
+    // And down again pages by cursors as before.
+    for _ in 0..1_000 {
+        let c = press(&mut a, &[key('j')]);
+        answer(&mut a, c, audit_answer);
+    }
+    assert_eq!(a.audit.selected_entry().map(|e| e.seq), Some(TOTAL - 1_000));
 }

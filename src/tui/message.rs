@@ -69,6 +69,8 @@ pub enum AuditFetch {
     Older,
     /// The page before the loaded window (newer entries).
     Newer,
+    /// The oldest entries matching the filter (the end of the timeline).
+    Oldest,
 }
 
 /// What a pending request's answer fills in.
@@ -169,6 +171,8 @@ pub enum Message {
 }
 
 /// What the event loop must do.
+// Almost every command is a request; boxing its op would allocate on every key for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Request { target: Target, seq: u64, op: Op },

@@ -310,15 +310,35 @@ pub(super) fn fixture_answer(op: &Op) -> Option<Result<Value, String>> {
             error: None,
         })
         .unwrap(),
-        Query::AuditPage { filter, limit } => {
-            serde_json::to_value(fake_audit(filter.before_seq.unwrap_or(501), *limit)).unwrap()
-        }
+        Query::AuditPage {
+            filter,
+            limit,
+            oldest_first,
+        } => serde_json::to_value(fake_audit_page(filter, *limit, *oldest_first, 500)).unwrap(),
         Query::AuditVerify => json!({"entries": 500, "first_broken": null}),
         // The console does not ask these yet; fail loudly if it starts to.
         Query::ApprovalDetail { .. } | Query::AllowRules { .. } | Query::Effects { .. } => {
             return Some(Err("no fixture for this query".into()));
         }
     }))
+}
+
+/// A page of a fake log of `total` entries, as the core answers `AuditPage`.
+pub(super) fn fake_audit_page(
+    filter: &crate::core::audit::Filter,
+    limit: usize,
+    oldest_first: bool,
+    total: i64,
+) -> Vec<Entry> {
+    if oldest_first {
+        let from = filter.after_seq.unwrap_or(0) + 1;
+        let to = (from + i64::try_from(limit).unwrap()).min(total + 1);
+        let mut page = fake_audit(to, usize::try_from(to - from).unwrap_or(0));
+        page.reverse();
+        page
+    } else {
+        fake_audit(filter.before_seq.unwrap_or(total + 1), limit)
+    }
 }
 
 pub(super) fn fake_audit(before: i64, limit: usize) -> Vec<Entry> {

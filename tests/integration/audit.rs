@@ -216,3 +216,36 @@ fn doctor_names_an_object_version_edited_behind_the_triggers_back() {
         "{text}"
     );
 }
+
+#[test]
+fn the_console_reads_the_timeline_from_either_end_through_the_core() {
+    let (_d, ws) = workspace_with_history();
+    let handle =
+        keel::core::handle::CoreHandle::start(keel::core::workspace::Workspace::open(&ws).unwrap())
+            .unwrap();
+    let page = |after_seq: Option<i64>, oldest_first: bool| -> Vec<i64> {
+        let answer = handle
+            .request_blocking(keel::protocol::Op::Query {
+                query: keel::protocol::Query::AuditPage {
+                    filter: keel::core::audit::Filter {
+                        after_seq,
+                        ..keel::core::audit::Filter::default()
+                    },
+                    limit: 3,
+                    oldest_first,
+                },
+            })
+            .unwrap();
+        answer
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["seq"].as_i64().unwrap())
+            .collect()
+    };
+    // `G` in the console: the oldest entries, then upwards from any entry.
+    assert_eq!(page(None, true), [1, 2, 3]);
+    assert_eq!(page(Some(2), true), [3, 4, 5]);
+    let newest = page(None, false);
+    assert!(newest[0] > newest[1] && newest[1] > newest[2], "{newest:?}");
+}

@@ -55,8 +55,12 @@ pub fn dispatch(ctx: &mut CoreContext, op: Op) -> Result<Value> {
 fn answer(ctx: &CoreContext, query: Query) -> Result<Value> {
     let conn = ctx.store.conn();
     match query {
-        Query::AuditPage { filter, limit } => {
-            let entries = audit::query(conn, &filter, limit, true)?;
+        Query::AuditPage {
+            filter,
+            limit,
+            oldest_first,
+        } => {
+            let entries = audit::query(conn, &filter, limit, !oldest_first)?;
             Ok(json!(entries))
         }
         Query::AuditVerify => Ok(json!(audit::verify(conn)?)),

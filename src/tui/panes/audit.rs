@@ -65,6 +65,9 @@ pub struct AuditPane {
     carry: usize,
     /// Show the window oldest first (a log read top to bottom); the cursor starts newest.
     pub oldest_first: bool,
+    /// After a jump to the oldest entries: how far the window is from the newest is not
+    /// known, so newer pages are fetched by `after_seq` until one comes back short.
+    pub top_unknown: bool,
 }
 
 impl Default for AuditPane {
@@ -84,6 +87,7 @@ impl Default for AuditPane {
             verify: VerifyState::NotRun,
             carry: 0,
             oldest_first: false,
+            top_unknown: false,
         }
     }
 }
@@ -91,8 +95,28 @@ impl Default for AuditPane {
 impl AuditPane {
     /// The query for `fetch`, or None when there is nothing to fetch in that direction.
     pub fn query(&mut self, fetch: AuditFetch) -> Option<Op> {
+        // Pages above a jump to the oldest are found from the window's top entry upwards.
+        let upwards = match fetch {
+            AuditFetch::Oldest => Some(None),
+            AuditFetch::Newer if self.top_unknown => Some(Some(self.entries.first()?.seq)),
+            _ => None,
+        };
+        if let Some(after_seq) = upwards {
+            self.loading = true;
+            return Some(Op::Query {
+                query: Query::AuditPage {
+                    filter: Filter {
+                        after_seq,
+                        before_seq: None,
+                        ..self.filter.clone()
+                    },
+                    limit: PAGE,
+                    oldest_first: true,
+                },
+            });
+        }
         let before_seq = match fetch {
-            AuditFetch::Reset => None,
+            AuditFetch::Reset | AuditFetch::Oldest => None,
             AuditFetch::Older => {
                 if self.exhausted {
                     return None;
@@ -115,16 +139,52 @@ impl AuditPane {
             query: Query::AuditPage {
                 filter,
                 limit: PAGE,
+                oldest_first: false,
             },
         })
     }
 
-    pub fn fill(&mut self, fetch: AuditFetch, page: Vec<Entry>) {
+    pub fn fill(&mut self, fetch: AuditFetch, mut page: Vec<Entry>) {
         self.loading = false;
         self.loaded_once = true;
         self.error = None;
         let short = page.len() < PAGE;
         match fetch {
+            AuditFetch::Oldest => {
+                // Asked oldest first; the window holds entries newest first.
+                page.reverse();
+                self.carry = 0;
+                self.cursors = vec![None];
+                self.first_page = 0;
+                self.page_lens = vec![page.len()];
+                self.entries = page;
+                self.exhausted = true;
+                self.top_unknown = !short;
+                self.selected = self.entries.len().saturating_sub(1);
+            }
+            AuditFetch::Newer if self.top_unknown => {
+                page.reverse();
+                let n = page.len();
+                if n > 0 {
+                    self.page_lens.insert(0, n);
+                }
+                let mut entries = page;
+                entries.append(&mut self.entries);
+                self.entries = entries;
+                self.selected = (self.selected + n).saturating_sub(std::mem::take(&mut self.carry));
+                if self.page_lens.len() > KEEP_PAGES
+                    && let Some(drop) = self.page_lens.pop()
+                {
+                    self.entries.truncate(self.entries.len() - drop);
+                    self.exhausted = false;
+                }
+                if short {
+                    // The newest entry is loaded: back to paging by cursors from the top.
+                    self.top_unknown = false;
+                    self.first_page = 0;
+                    self.rebuild_cursors();
+                }
+            }
             AuditFetch::Reset => {
                 // New entries arrive on top: keep the cursor on the entry it was on.
                 let was = self.selected_entry().map(|e| e.seq);
@@ -177,6 +237,17 @@ impl AuditPane {
                     self.exhausted = false;
                 }
             }
+        }
+    }
+
+    /// The `before_seq` cursor of each loaded page when the window starts at the newest
+    /// entry: none for the first, then the last entry of the page above.
+    fn rebuild_cursors(&mut self) {
+        self.cursors = vec![None];
+        let mut end = 0;
+        for len in &self.page_lens[..self.page_lens.len().saturating_sub(1)] {
+            end += len;
+            self.cursors.push(self.entries.get(end - 1).map(|e| e.seq));
         }
     }
 
@@ -244,7 +315,7 @@ impl AuditPane {
             (!s.exhausted && !s.loading).then_some(Message::Load(Target::Audit(AuditFetch::Older)))
         };
         let newer = |s: &Self| {
-            (s.first_page > 0 && !s.loading)
+            ((s.first_page > 0 || s.top_unknown) && !s.loading)
                 .then_some(Message::Load(Target::Audit(AuditFetch::Newer)))
         };
         match action {
@@ -292,7 +363,12 @@ impl AuditPane {
             }
             Action::Bottom => {
                 self.selected = len.saturating_sub(1);
-                older(self).or(Some(Message::Redraw))
+                // Jump to the oldest entry in one query, however long the log is.
+                if self.exhausted || self.loading {
+                    Some(Message::Redraw)
+                } else {
+                    Some(Message::Load(Target::Audit(AuditFetch::Oldest)))
+                }
             }
             Action::Verify => Some(Message::Load(Target::AuditVerify)),
             Action::Export => Some(Message::Notice {

@@ -71,7 +71,7 @@ impl App {
             }
         }
         // Every change writes an audit entry: keep the timeline live when it shows the top.
-        if self.screen == Screen::Audit && self.audit.first_page == 0 {
+        if self.screen == Screen::Audit && self.audit.first_page == 0 && !self.audit.top_unknown {
             targets.push(Target::Audit(AuditFetch::Reset));
         }
         for t in targets {
