@@ -560,23 +560,7 @@ fn the_plain_theme_has_no_colors() {
 fn audit_window_pages_down_then_back_up_without_gaps() {
     const TOTAL: i64 = 2_000;
     let mut a = filled_app();
-    let audit_answer = |op: &Op| match op {
-        Op::Query {
-            query:
-                Query::AuditPage {
-                    filter,
-                    limit,
-                    oldest_first,
-                },
-        } => Some(Ok(serde_json::to_value(fake_audit_page(
-            filter,
-            *limit,
-            *oldest_first,
-            TOTAL,
-        ))
-        .unwrap())),
-        other => fixture_answer(other),
-    };
+    let audit_answer = |op: &Op| audit_log_answer(op, TOTAL);
     let c = press(&mut a, &[key('2')]);
     answer(&mut a, c, audit_answer);
     // Five pages down: the window keeps three pages and moves.
@@ -820,23 +804,7 @@ fn an_escalated_triage_item_is_routed_by_a_typed_label() {
 fn bottom_jumps_to_the_oldest_entry_and_pages_back_up_to_the_newest() {
     const TOTAL: i64 = 2_000;
     let mut a = filled_app();
-    let audit_answer = |op: &Op| match op {
-        Op::Query {
-            query:
-                Query::AuditPage {
-                    filter,
-                    limit,
-                    oldest_first,
-                },
-        } => Some(Ok(serde_json::to_value(fake_audit_page(
-            filter,
-            *limit,
-            *oldest_first,
-            TOTAL,
-        ))
-        .unwrap())),
-        other => fixture_answer(other),
-    };
+    let audit_answer = |op: &Op| audit_log_answer(op, TOTAL);
     let c = press(&mut a, &[key('2')]);
     answer(&mut a, c, audit_answer);
     assert_eq!(a.audit.selected_entry().map(|e| e.seq), Some(TOTAL));
@@ -868,4 +836,25 @@ fn bottom_jumps_to_the_oldest_entry_and_pages_back_up_to_the_newest() {
         answer(&mut a, c, audit_answer);
     }
     assert_eq!(a.audit.selected_entry().map(|e| e.seq), Some(TOTAL - 1_000));
+}
+
+/// The fixtures, with the audit pages of a fake log of `total` entries.
+fn audit_log_answer(op: &Op, total: i64) -> Option<Result<serde_json::Value, String>> {
+    match op {
+        Op::Query {
+            query:
+                Query::AuditPage {
+                    filter,
+                    limit,
+                    oldest_first,
+                },
+        } => Some(Ok(serde_json::to_value(fake_audit_page(
+            filter,
+            *limit,
+            *oldest_first,
+            total,
+        ))
+        .unwrap())),
+        other => fixture_answer(other),
+    }
 }

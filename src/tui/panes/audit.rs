@@ -164,20 +164,7 @@ impl AuditPane {
             }
             AuditFetch::Newer if self.top_unknown => {
                 page.reverse();
-                let n = page.len();
-                if n > 0 {
-                    self.page_lens.insert(0, n);
-                }
-                let mut entries = page;
-                entries.append(&mut self.entries);
-                self.entries = entries;
-                self.selected = (self.selected + n).saturating_sub(std::mem::take(&mut self.carry));
-                if self.page_lens.len() > KEEP_PAGES
-                    && let Some(drop) = self.page_lens.pop()
-                {
-                    self.entries.truncate(self.entries.len() - drop);
-                    self.exhausted = false;
-                }
+                self.prepend(page);
                 if short {
                     // The newest entry is loaded: back to paging by cursors from the top.
                     self.top_unknown = false;
@@ -223,20 +210,31 @@ impl AuditPane {
                 }
             }
             AuditFetch::Newer => {
-                let n = page.len();
                 self.first_page = self.first_page.saturating_sub(1);
-                self.page_lens.insert(0, n);
-                let mut entries = page;
-                entries.append(&mut self.entries);
-                self.entries = entries;
-                self.selected = (self.selected + n).saturating_sub(std::mem::take(&mut self.carry));
-                if self.page_lens.len() > KEEP_PAGES
-                    && let Some(drop) = self.page_lens.pop()
-                {
-                    self.entries.truncate(self.entries.len() - drop);
-                    self.exhausted = false;
-                }
+                self.prepend(page);
             }
+        }
+    }
+
+    /// Puts a page of newer entries (newest first) above the window, keeping the cursor on
+    /// its entry, and lets the oldest page go when the window is full.
+    fn prepend(&mut self, page: Vec<Entry>) {
+        let n = page.len();
+        if n == 0 {
+            // Nothing newer: the move that asked for it stops at the top.
+            self.carry = 0;
+            return;
+        }
+        self.page_lens.insert(0, n);
+        let mut entries = page;
+        entries.append(&mut self.entries);
+        self.entries = entries;
+        self.selected = (self.selected + n).saturating_sub(std::mem::take(&mut self.carry));
+        if self.page_lens.len() > KEEP_PAGES
+            && let Some(drop) = self.page_lens.pop()
+        {
+            self.entries.truncate(self.entries.len() - drop);
+            self.exhausted = false;
         }
     }
 
