@@ -463,6 +463,8 @@ fn workspace_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .filter_map(|p| Some((p.file_stem()?.to_str()?.to_string(), p)))
+        // Workflows share the directory (`NAME.workflow.toml`); they are not roles.
+        .filter(|(name, _)| !name.ends_with(".workflow"))
         .collect();
     files.sort();
     Ok(files)
@@ -471,6 +473,23 @@ fn workspace_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn workflow_files_beside_the_templates_are_not_read_as_roles() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("content.workflow.toml"),
+            include_str!("../../../agents/content.workflow.toml"),
+        )
+        .unwrap();
+        let loaded = Templates::load(dir.path()).unwrap();
+        assert!(loaded.broken.is_empty(), "{:?}", loaded.broken);
+        assert!(
+            Templates::check_all(dir.path())
+                .iter()
+                .all(|(name, r)| r.is_ok() && !name.ends_with(".workflow"))
+        );
+    }
 
     #[test]
     fn shipped_templates_load_and_hash_stably() {
