@@ -226,7 +226,7 @@ fn install_files(root: &Path) -> Result<()> {
     }
     // The shipped agents and workflows, as files the operator can read and change.
     let agents = root.join(crate::core::agents::service::AGENTS_DIR);
-    std::fs::create_dir_all(&agents).map_err(|e| Error::io(&agents, e))?;
+    crate::core::workspace::create_private_dir(&agents)?;
     let templates = crate::core::agents::template::SHIPPED
         .iter()
         .map(|(role, text)| (format!("{role}.toml"), *text));

@@ -91,9 +91,32 @@ pub fn resolve(explicit: Option<&Path>) -> PathBuf {
     explicit.map_or_else(default_root, Path::to_path_buf)
 }
 
+/// Creates `path` and any missing parents as 0700 (and makes `path` itself 0700 if it
+/// existed): nothing keel creates inside a workspace is readable by other users.
 pub fn create_private_dir(path: &Path) -> Result<()> {
-    std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))?;
+    new_private_dirs(path)?;
     set_mode(path, 0o700)
+}
+
+/// Creates `path` and any missing parents as 0700, leaving existing directories as they are
+/// (for directories the operator may point outside the workspace, such as a site root).
+pub fn new_private_dirs(path: &Path) -> Result<()> {
+    private_dir_builder()
+        .recursive(true)
+        .create(path)
+        .map_err(|e| Error::io(path, e))
+}
+
+/// A directory builder whose directories are created 0700.
+#[must_use]
+pub fn private_dir_builder() -> std::fs::DirBuilder {
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
 }
 
 /// Writes `bytes` to `path` with mode 0600 (atomically: temp file then rename).

@@ -73,7 +73,7 @@ impl OutboxConnector {
                 continue;
             };
             let next = real_dir.join(part);
-            match std::fs::create_dir(&next) {
+            match crate::core::workspace::private_dir_builder().create(&next) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(Error::io(&next, e)),

@@ -48,7 +48,7 @@ impl SiteConnector {
     /// interrupted write (they were never the published page).
     pub fn open(root: &Path, history: &Path) -> Result<Self> {
         for dir in [root, history] {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            crate::core::workspace::new_private_dirs(dir)?;
         }
         let root = root.canonicalize().map_err(|e| Error::io(root, e))?;
         let history = history.canonicalize().map_err(|e| Error::io(history, e))?;

@@ -83,7 +83,7 @@ impl VectorStore {
     /// Like [`VectorStore::open`], with the map size to start from when not open yet.
     pub fn open_sized(dir: &Path, initial_map: usize) -> Result<Arc<Self>> {
         static OPEN: OnceLock<Mutex<HashMap<PathBuf, Arc<VectorStore>>>> = OnceLock::new();
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        crate::core::workspace::new_private_dirs(dir)?;
         let key = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
         let registry = OPEN.get_or_init(|| Mutex::new(HashMap::new()));
         let mut open = registry

@@ -178,7 +178,7 @@ impl Editor {
         let result = (|| -> std::io::Result<()> {
             use std::io::Write;
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
+                crate::core::workspace::create_private_dir(dir).map_err(std::io::Error::other)?;
             }
             let mut f =
                 crate::core::workspace::open_private(path).map_err(std::io::Error::other)?;

@@ -409,3 +409,61 @@ fn publishing_never_writes_through_a_planted_symlink() {
             .is_symlink()
     );
 }
+
+/// Every directory and file under `root`, with its mode, that is not 0700 / 0600.
+fn not_private(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        let want = if meta.is_dir() { 0o700 } else { 0o600 };
+        if meta.permissions().mode() & 0o777 != want {
+            out.push(format!(
+                "{:o} {}",
+                meta.permissions().mode() & 0o777,
+                path.display()
+            ));
+        }
+        if meta.is_dir() {
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    out
+}
+
+#[test]
+fn everything_keel_creates_in_a_busy_workspace_is_private() {
+    let (_dir, ws) = temp_workspace();
+    let workspace = keel::core::workspace::Workspace::open(&ws).unwrap();
+    let clock: std::sync::Arc<dyn keel::core::clock::Clock> =
+        std::sync::Arc::new(keel::core::clock::SystemClock);
+    // The demo writes agents/, the policy, analytics and connector config; a daemon then
+    // runs its first round (owner locks, vectors, the site's and outbox's directories).
+    keel::core::demo::seed_workspace(&workspace, &clock).unwrap();
+    let mut run = Command::new(keel_bin())
+        .arg("--workspace")
+        .arg(&ws)
+        .arg("run")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(ws.join("run/owners").exists()
+        && ws.join("site").exists()
+        && ws.join("outbox/invoices").exists())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the daemon never opened its connectors"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Command::new("kill")
+        .args(["-TERM", &run.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(run.wait().unwrap().success());
+    let loose = not_private(&ws);
+    assert!(loose.is_empty(), "not private: {loose:#?}");
+}
