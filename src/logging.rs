@@ -52,7 +52,9 @@ pub fn install_panic_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         restore_terminal();
-        tracing::error!(panic = %info, "panic");
+        // The backtrace goes to the log file: the terminal may be gone, and a report needs it.
+        let backtrace = std::backtrace::Backtrace::force_capture();
+        tracing::error!(panic = %info, %backtrace, "panic");
         previous(info);
     }));
 }

@@ -97,7 +97,14 @@ pub fn run_with_welcome(
             crossterm::execute!(stderr(), crossterm::event::EnableMouseCapture)?;
         }
         let mut terminal = Terminal::new(CrosstermBackend::new(stderr()))?;
-        runtime.block_on(app::run_loop(&mut terminal, &handle, &mut app))
+        let result = runtime.block_on(app::run_loop(&mut terminal, &handle, &mut app));
+        // ratatui's Drop shows the cursor and `eprintln!`s if it cannot, which panics when
+        // the terminal is gone (SIGHUP): show it here, and if that fails there is no
+        // terminal left to restore, so the terminal value is not dropped.
+        if terminal.show_cursor().is_err() {
+            std::mem::forget(terminal);
+        }
+        result
     })();
     logging::restore_terminal();
     drop(runtime);

@@ -347,3 +347,27 @@ fn demo_tries_to_fetch_a_missing_model_then_opens_anyway() {
     // The demo was seeded without vectors and is intact.
     assert!(keel(&demo, &["audit", "verify"]).status.success());
 }
+
+#[test]
+fn a_terminal_that_disappears_ends_the_console_cleanly() {
+    let (_tmp, ws) = temp_workspace();
+    let t = Tmux::start(&ws, 100, 30);
+    t.wait_for("Queue");
+    let pid = t.keel_pid();
+    // The whole terminal goes away (a closed window, a dropped SSH session): SIGHUP, and
+    // every later write to the terminal fails.
+    t.run(&["kill-server"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Command::new("kill")
+        .args(["-0", &pid])
+        .status()
+        .unwrap()
+        .success()
+    {
+        assert!(Instant::now() < deadline, "keel outlived its terminal");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = std::fs::read_to_string(ws.join("logs/keel.log")).unwrap();
+    assert!(!log.contains("panic"), "{log}");
+    assert!(log.contains("leases released"), "{log}");
+}
