@@ -3,7 +3,7 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    let cli = keel::cli::Cli::parse();
+    let cli = keel::cli::Cli::parse_from(keel::cli::object_ref::expand(std::env::args_os()));
     keel::logging::install_panic_hook();
     match keel::cli::run(cli) {
         Ok(code) => code,

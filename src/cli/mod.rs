@@ -13,6 +13,7 @@ mod init;
 mod memory;
 mod metrics;
 mod models;
+pub mod object_ref;
 mod objects;
 mod policy;
 mod queue;

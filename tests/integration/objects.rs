@@ -55,6 +55,11 @@ fn versions_history_diff_revert_and_archive() {
     let shown = keel_json(&ws, &["objects", "show", "draft", "welcome", "--json"]);
     assert_eq!(shown["body"], v1);
     assert_eq!(shown["note"], "revert to 1");
+    // Objects are written KIND/ID everywhere; the CLI takes that form too.
+    assert_eq!(
+        keel_json(&ws, &["objects", "show", "draft/welcome", "--json"]),
+        shown
+    );
     let old = keel_json(
         &ws,
         &[
