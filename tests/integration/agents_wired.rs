@@ -137,7 +137,8 @@ fn shipped_inputs() -> Vec<(&'static str, Value)> {
             "analyst",
             json!({"metrics": [{"name": "visits", "value": 1200, "previous": 1000}]}),
         ),
-        ("accountant", json!({})),
+        // The contract object by name: the runtime reads it through the coordinator's host.
+        ("accountant", json!({"contract": "c1"})),
         (
             "scheduler",
             json!({"day_start": "09:00", "day_end": "12:00",
@@ -210,6 +211,9 @@ fn every_shipped_role_runs_through_the_queue_and_writes_its_output_as_the_run() 
         );
         let stored = keel::core::objects::get(ws.store().unwrap().conn(), kind, id).unwrap();
         assert_eq!(stored.body, out, "{role}");
+        if role == "accountant" {
+            assert_eq!(out["invoice"]["subtotal"], 1800.0, "{out}");
+        }
     }
 }
 

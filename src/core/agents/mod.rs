@@ -20,6 +20,7 @@ pub mod cost;
 pub mod local_host;
 pub mod query;
 pub mod record;
+pub mod references;
 pub mod replay;
 pub mod routing;
 pub mod runtime;

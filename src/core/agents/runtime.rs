@@ -315,8 +315,9 @@ impl Runtime {
         replay: bool,
     ) -> Result<RunState, Stop> {
         let now = self.clock.now_ms();
-        let (retrieval, earlier) = self.gather(run, task, tpl, prior, replay)?;
-        let ctx = context::build(tpl, &task.input, &retrieval, &earlier);
+        let (retrieval, earlier, objects) = self.gather(run, task, tpl, prior, replay)?;
+        let input = super::references::apply(&task.input, &objects);
+        let ctx = context::build(tpl, &input, &retrieval, &earlier);
         let rationale = if ctx.notes.is_empty() {
             format!(
                 "retrieved {} memory item(s); {} earlier attempt(s)",
@@ -336,7 +337,7 @@ impl Runtime {
             "context",
             "context",
             json!({"input": task.input}),
-            json!({"memory": retrieval, "earlier": earlier, "notes": ctx.notes}),
+            json!({"memory": retrieval, "earlier": earlier, "notes": ctx.notes, "objects": objects}),
             &rationale,
         );
         // Route: in replay the provider of each model step comes from the record instead.
@@ -390,8 +391,9 @@ impl Runtime {
         })
     }
 
-    /// Retrieved memory and earlier attempts: a resumed or replayed run uses exactly the
-    /// recorded ones, a new run asks the retriever and the record.
+    /// Retrieved memory, earlier attempts and the objects the input names: a resumed or
+    /// replayed run uses exactly the recorded ones, a new run asks the retriever, the record
+    /// and the host.
     fn gather(
         &self,
         run: &str,
@@ -399,13 +401,14 @@ impl Runtime {
         tpl: &Loaded,
         prior: &BTreeMap<i64, StepRecord>,
         replay: bool,
-    ) -> Result<(Retrieval, Vec<Value>), Stop> {
+    ) -> Result<(Retrieval, Vec<Value>, Vec<Value>), Stop> {
         if let Some(p) = prior.get(&0).filter(|p| p.kind == "context") {
             let r: Retrieval =
                 serde_json::from_value(p.output["memory"].clone()).unwrap_or_default();
             return Ok((
                 r,
                 p.output["earlier"].as_array().cloned().unwrap_or_default(),
+                p.output["objects"].as_array().cloned().unwrap_or_default(),
             ));
         }
         if replay {
@@ -436,7 +439,14 @@ impl Runtime {
             })
             .collect();
         earlier.extend(task.earlier.iter().cloned());
-        Ok((retrieval, earlier))
+        let cx = super::tools::CallContext {
+            run: run.to_string(),
+            task: task.task.clone(),
+            role: tpl.name.clone(),
+            step: 0,
+        };
+        let objects = super::references::resolve(self.host.as_ref(), &cx, tpl, &task.input);
+        Ok((retrieval, earlier, objects))
     }
 
     /// Records the end of a run and turns the loop's result into an outcome.

@@ -37,6 +37,10 @@ pub fn suggested_fix(role: &str, error: &str) -> String {
         )
     } else if role == "triage" && e.contains("operator decides") {
         "route it yourself: keel memory decide --task ID LABEL (a role, a workflow or spam; the label is learned for later items) — or add examples / fetch the model and retry".into()
+    } else if e.contains("output fails the schema") {
+        format!(
+            "the {role}'s answer did not fit its output schema (its raw answer is kept in the run: keel runs show RUN): check that the input names what it needs (an object that exists, the right ids), edit it (keel task retry ID --input …) and retry"
+        )
     } else if e.contains("schema") || e.contains("invalid") {
         "the input was refused (it does not fit its schema or is invalid): edit it (keel task retry ID --input …) and retry".into()
     } else if e.contains("budget") {
@@ -104,5 +108,11 @@ mod tests {
     fn fixes_name_the_likely_cause() {
         assert!(suggested_fix("writer", "timed out after 10 ms").contains("timeout_ms"));
         assert!(suggested_fix("poet", "no executor for role").contains("agents/poet.toml"));
+        let answer = suggested_fix(
+            "accountant",
+            "agent run r: output fails the schema after 1 repair attempt(s): at /invoice/lines",
+        );
+        assert!(answer.contains("accountant's answer") && answer.contains("raw answer"));
+        assert!(suggested_fix("x", "input does not fit its schema").contains("input was refused"));
     }
 }

@@ -135,3 +135,119 @@ async fn every_shipped_role_runs_offline_with_schema_valid_output() {
         assert!(report.matches, "{role}: {report:?}");
     }
 }
+
+#[tokio::test]
+async fn an_object_named_in_the_input_is_read_once_recorded_and_replayed_as_read() {
+    let (_d, ws) = workspace();
+    let contract = |price: f64| {
+        json!({"customer": "Northwind", "currency": "USD", "terms_days": 30,
+            "lines": [{"description": "Consulting day", "quantity": 3, "unit_price": price}]})
+    };
+    let mut store = ws.store().unwrap();
+    store
+        .write(|tx| {
+            put_version(
+                tx,
+                1,
+                &Actor::Operator,
+                "contract",
+                "nw",
+                None,
+                &contract(500.0),
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    let clock = Arc::new(ManualClock::at(1_800_000_000_000));
+    let mut rt = service::runtime_with(
+        &ws,
+        clock.clone(),
+        Arc::new(|_: &str, _: &str| {}),
+        Registry::offline_only(),
+    )
+    .unwrap();
+    let run_with = |input: Value, task: &str| AgentTask {
+        task: task.into(),
+        role: "accountant".into(),
+        input,
+        ..AgentTask::default()
+    };
+    // "contract/nw" and "nw" both name it; the invoice is drawn from its lines.
+    let out = rt
+        .execute(
+            &run_with(json!({"contract": "contract/nw"}), "t1"),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    let RunOutcome::Succeeded { run, output, .. } = &out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(output["invoice"]["subtotal"], 1500.0, "{output}");
+    assert_eq!(output["invoice"]["customer"], "Northwind");
+    let steps = record::steps(rt.store.conn(), run).unwrap();
+    assert_eq!(steps[0].output["objects"][0]["version"], 1);
+    assert_eq!(steps[0].output["objects"][0]["id"], "nw");
+    // The contract changes afterwards; the replay still sees what the run read.
+    store
+        .write(|tx| {
+            put_version(
+                tx,
+                2,
+                &Actor::Operator,
+                "contract",
+                "nw",
+                Some(1),
+                &contract(900.0),
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    let report = service::replay(&ws, clock.clone(), run).await.unwrap();
+    assert!(report.matches, "{report:?}");
+    let again = rt
+        .execute(
+            &run_with(json!({"contract": "nw"}), "t2"),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    let RunOutcome::Succeeded { output, .. } = &again else {
+        panic!("{again:?}")
+    };
+    assert_eq!(output["invoice"]["subtotal"], 2700.0, "{output}");
+}
+
+#[tokio::test]
+async fn an_invoice_without_lines_is_never_drafted() {
+    let (_d, ws) = workspace();
+    let mut rt = service::runtime_with(
+        &ws,
+        Arc::new(ManualClock::at(1_800_000_000_000)),
+        Arc::new(|_: &str, _: &str| {}),
+        Registry::offline_only(),
+    )
+    .unwrap();
+    // No such contract and none in memory: the draft has no lines, fails the schema and
+    // goes to the operator instead of becoming an empty invoice someone could send.
+    let out = rt
+        .execute(
+            &AgentTask {
+                task: "t".into(),
+                role: "accountant".into(),
+                input: json!({"contract": "nobody"}),
+                ..AgentTask::default()
+            },
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    let RunOutcome::Escalated { reason, raw, .. } = &out else {
+        panic!("{out:?}")
+    };
+    assert!(reason.contains("/invoice/lines"), "{reason}");
+    assert!(
+        raw.as_deref()
+            .is_some_and(|r| r.contains("unknown customer"))
+    );
+}
