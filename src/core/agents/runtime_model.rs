@@ -15,6 +15,9 @@ use super::runtime_steps::{diverged, recorded_route};
 use crate::core::audit::{self, Actor};
 use crate::core::llm::{ChatRequest, ChatResponse, LlmError};
 
+/// How much of a model's answer the run keeps as its preview.
+const PREVIEW_CHARS: usize = 4_000;
+
 impl Runtime {
     /// One model call, reused from the record when this step already happened.
     pub(crate) async fn model_step(
@@ -169,7 +172,9 @@ impl Runtime {
             st.idx,
             st.route.tier.as_str(),
         );
-        let tail: Vec<char> = resp.text.chars().rev().take(300).collect();
+        // The console shows this for the run: the whole answer when it is of a readable
+        // size (a JSON answer then reads as fields), else its newest part.
+        let tail: Vec<char> = resp.text.chars().rev().take(PREVIEW_CHARS).collect();
         let preview: String = tail.into_iter().rev().collect();
         self.store.write(|tx| {
             let call = ModelCall {

@@ -157,6 +157,8 @@ async fn tool_loop_with_parallel_calls_then_output_written_as_agent_version() {
     assert_eq!(author, format!("agent:{run}"));
     let rec = record::load_run(store.conn(), run).unwrap().unwrap();
     assert_eq!((rec.tokens_in, rec.tokens_out), (200, 30));
+    // The console's preview of the run is the whole answer, not a cut of it.
+    assert_eq!(rec.output_preview, GOOD_IDEAS);
     assert!(rec.cost_usd > 0.0);
     let kinds: Vec<String> = record::steps(store.conn(), run)
         .unwrap()
