@@ -168,7 +168,7 @@ impl RunDetailPane {
                 rows,
                 [
                     Constraint::Length(3),
-                    Constraint::Length(5),
+                    Constraint::Length(10),
                     Constraint::Length(16),
                     Constraint::Length(11),
                     Constraint::Length(8),
