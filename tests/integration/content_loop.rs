@@ -287,6 +287,16 @@ fn the_invoicing_workflow_is_gated_on_the_drafted_total() {
     });
     assert_eq!(card.rule, "approve-large-invoices");
     assert_eq!(card.amount, Some(2400.0));
+    // The card says how the accountant computed the invoice.
+    assert!(
+        card.rationale.contains("quantity × unit price"),
+        "{}",
+        card.rationale
+    );
+    assert_eq!(
+        card.object.as_ref().map(|o| o.kind.as_str()),
+        Some("invoice")
+    );
     assert_eq!(card.reversibility, "irreversible");
     assert!(!card.undo_available);
     assert_eq!(posts("workflow-client"), 0);

@@ -80,10 +80,13 @@ pub fn effect(ctx: &mut StepContext<'_>) -> Result<Outcome, RunError> {
         .ok_or_else(|| RunError::Permanent("effect input needs an \"action\"".into()))?;
     // In a workflow after an accountant stage, the drafted invoice is what is sent: its
     // total is the amount policy gates on and its customer the target.
-    let invoice = input
-        .get("upstream")
-        .and_then(Value::as_object)
-        .and_then(|up| up.values().rev().find_map(|o| o.get("invoice").cloned()));
+    let upstream = |name: &str| {
+        input
+            .get("upstream")
+            .and_then(Value::as_object)
+            .and_then(|up| up.values().rev().find_map(|o| o.get(name).cloned()))
+    };
+    let invoice = upstream("invoice");
     let invoice_text = |name: &str| {
         invoice
             .as_ref()
@@ -121,13 +124,19 @@ pub fn effect(ctx: &mut StepContext<'_>) -> Result<Outcome, RunError> {
                 })
             })
             .unwrap_or_else(|| format!("Run {name}")),
-        rationale: text("rationale").unwrap_or_default(),
+        // Why: the stage that prepared this action explains it (e.g. how an invoice was
+        // computed), unless the input says otherwise.
+        rationale: text("rationale")
+            .or_else(|| upstream("rationale").and_then(|v| v.as_str().map(str::to_string)))
+            .unwrap_or_default(),
         action: name,
         proposed_body: None,
         current_body: None,
         object: input
             .get("object")
-            .and_then(|v| serde_json::from_value(v.clone()).ok()),
+            .cloned()
+            .or_else(|| upstream("object_ref"))
+            .and_then(|v| serde_json::from_value(v).ok()),
     };
     Ok(finish(perform_gated(ctx, &action)?))
 }
