@@ -36,7 +36,7 @@ pub fn suggested_fix(role: &str, error: &str) -> String {
             "the {role} run keeps timing out: raise the task's timeout_ms or split the work, then retry"
         )
     } else if role == "triage" && e.contains("operator decides") {
-        "route it yourself: keel memory decide --task ID LABEL (a role, a workflow or spam; the label is learned for later items) — or add examples / fetch the model and retry".into()
+        "route it yourself: L on it in the console's queue, or keel memory decide --task ID LABEL (a role, a workflow or spam; the label is learned for later items) — or add examples / fetch the model and retry".into()
     } else if e.contains("output fails the schema") {
         format!(
             "the {role}'s answer did not fit its output schema (its raw answer is kept in the run: keel runs show RUN): check that the input names what it needs (an object that exists, the right ids), edit it (keel task retry ID --input …) and retry"
