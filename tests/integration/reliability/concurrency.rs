@@ -236,25 +236,7 @@ fn two_daemons_and_cli_writers_lose_nothing_and_stop_when_told() {
     assert!(keel(&ws, &["queue", "resume"]).status.success());
 
     let store = Store::open(&ws.join("keel.db"), Durability::Full).unwrap();
-    let deadline = Instant::now() + Duration::from_mins(1);
-    loop {
-        let unfinished: Vec<String> = submitted
-            .iter()
-            .filter_map(|id| match keel::core::queue::get(store.conn(), id) {
-                Ok(t) if t.state.to_string() == "succeeded" => None,
-                Ok(t) => Some(format!("{id}: {}", t.state)),
-                Err(e) => panic!("acknowledged task {id} was lost: {e}"),
-            })
-            .collect();
-        if unfinished.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "tasks never finished: {unfinished:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_all_succeeded(&store, &submitted);
     for d in std::mem::take(&mut daemons.0) {
         stop_daemon(d);
     }
@@ -284,4 +266,28 @@ fn two_daemons_and_cli_writers_lose_nothing_and_stop_when_told() {
         busy.len()
     );
     assert!(submitted.len() > 20 && toggles > 10 && approvals.len() > 5);
+}
+
+/// Waits (up to a minute) until every acknowledged task succeeded; a task that vanished
+/// was lost, which fails at once.
+pub(super) fn wait_all_succeeded(store: &Store, submitted: &[String]) {
+    let deadline = Instant::now() + Duration::from_mins(1);
+    loop {
+        let unfinished: Vec<String> = submitted
+            .iter()
+            .filter_map(|id| match keel::core::queue::get(store.conn(), id) {
+                Ok(t) if t.state.to_string() == "succeeded" => None,
+                Ok(t) => Some(format!("{id}: {}", t.state)),
+                Err(e) => panic!("acknowledged task {id} was lost: {e}"),
+            })
+            .collect();
+        if unfinished.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "tasks never finished: {unfinished:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -18,6 +18,7 @@ use serde_json::Value;
 
 use super::concurrency::{
     Daemons, check_failure, daemon, pauser, raise_payment_approval, stop_daemon, submitter,
+    wait_all_succeeded,
 };
 use crate::support::{keel, temp_workspace};
 use crate::tui::Tmux;
@@ -221,25 +222,7 @@ fn console_daemon_and_cli_writers_lose_nothing_and_stop_when_told() {
     }
 
     // Every acknowledged task finishes (the console and the daemon both run work).
-    let deadline = Instant::now() + Duration::from_mins(1);
-    loop {
-        let unfinished: Vec<String> = submitted
-            .iter()
-            .filter_map(|id| match keel::core::queue::get(store.conn(), id) {
-                Ok(t) if t.state.to_string() == "succeeded" => None,
-                Ok(t) => Some(format!("{id}: {}", t.state)),
-                Err(e) => panic!("acknowledged task {id} was lost: {e}"),
-            })
-            .collect();
-        if unfinished.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "tasks never finished: {unfinished:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_all_succeeded(&store, &submitted);
 
     // No deadlock: the console still follows other processes and answers keys, then quits
     // with status 0; the daemon exits 0 on SIGTERM.
