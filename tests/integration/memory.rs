@@ -1434,3 +1434,23 @@ fn audit_count_of(ws: &Workspace, action: &str) -> usize {
     .unwrap()
     .len()
 }
+
+#[test]
+fn a_batch_split_between_sessions_keeps_every_text_with_its_own_vector() {
+    let model = model();
+    // Enough texts to be split between the two sessions, each unlike its neighbours.
+    let texts: Vec<String> = (0..40)
+        .map(|i| match i % 4 {
+            0 => format!("Invoice {i} for consulting days is overdue"),
+            1 => format!("Recipe {i}: bake the bread for forty minutes"),
+            2 => format!("Match report {i}: the striker scored twice"),
+            _ => format!("Release note {i}: the parser handles empty chunks"),
+        })
+        .collect();
+    let batch = model.embed(&texts).unwrap();
+    assert_eq!(batch.len(), texts.len());
+    for (text, vector) in texts.iter().zip(&batch) {
+        let alone = &model.embed(std::slice::from_ref(text)).unwrap()[0];
+        assert!(cos(alone, vector) > 0.999, "{text}: {}", cos(alone, vector));
+    }
+}
