@@ -3,7 +3,6 @@
 //! real binary with the demo's invoice outbox.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +14,7 @@ use keel::core::store::{Durability, Store};
 use keel::core::workspace::Workspace;
 use serde_json::{Value, json};
 
-use crate::support::{Daemon, eventually, keel, keel_bin, temp_workspace};
+use crate::support::{Daemon, eventually, keel, temp_workspace};
 
 const NOW: i64 = 1_795_000_000_000;
 
@@ -198,7 +197,7 @@ fn invoicing_workspace() -> (tempfile::TempDir, std::path::PathBuf, Daemon) {
     std::fs::write(ws.join("config.toml"), format!("{FAST}{INVOICE_OUTBOX}")).unwrap();
     let policy = keel::core::policy::DEFAULT_POLICY.replace("hold_secs = 600", "hold_secs = 2");
     std::fs::write(ws.join("policy.toml"), policy).unwrap();
-    let daemon = daemon(&ws, None);
+    let daemon = Daemon::start(&ws, None);
     (dir, ws, daemon)
 }
 
@@ -329,7 +328,7 @@ fn a_crash_between_writing_an_invoice_and_recording_it_sends_it_once() {
     let (_dir, ws) = temp_workspace();
     std::fs::write(ws.join("config.toml"), format!("{FAST}{INVOICE_OUTBOX}")).unwrap();
     // This daemon writes the invoice file, then stalls before recording it: killed there.
-    let first = daemon(&ws, Some("effect.after_perform:60000"));
+    let first = Daemon::start(&ws, Some("effect.after_perform:60000"));
     let task = invoice_task(&ws, 450.0, "crash-client");
     eventually("the invoice to be written", || {
         (sent(&ws, "crash-client") == 1).then_some(())
@@ -340,7 +339,7 @@ fn a_crash_between_writing_an_invoice_and_recording_it_sends_it_once() {
         .map(|e| e.unwrap().path())
         .collect();
     let before = std::fs::read(&written[0]).unwrap();
-    let _second = daemon(&ws, None);
+    let _second = Daemon::start(&ws, None);
     eventually_long("the invoice task to finish", || {
         (state(&ws, &task) == "succeeded").then_some(())
     });
@@ -388,21 +387,6 @@ fn demo_workspace(extra: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     (dir, root)
 }
 
-fn daemon(ws: &Path, failpoint: Option<&str>) -> Daemon {
-    let mut cmd = Command::new(keel_bin());
-    cmd.arg("--workspace")
-        .arg(ws)
-        .arg("run")
-        .env_remove("KEEL_WORKSPACE")
-        .env_remove("KEEL_FAILPOINT")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    if let Some(f) = failpoint {
-        cmd.env("KEEL_FAILPOINT", f);
-    }
-    Daemon(cmd.spawn().unwrap())
-}
-
 /// The first round's publish approval, once the research, write and edit stages are done.
 fn publish_approval(ws: &Path) -> keel::protocol::ApprovalRow {
     eventually_long("the publish approval", || {
@@ -442,7 +426,7 @@ fn eventually_long<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
 /// Runs the demo's first round to the end: research → write → edit → (approve) → publish.
 fn full_round(extra: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let (dir, ws) = demo_workspace(extra);
-    let _daemon = daemon(&ws, None);
+    let _daemon = Daemon::start(&ws, None);
     let round = first_round(&ws);
     let approval = publish_approval(&ws);
     assert_eq!(approval.rule, "approve-public");
@@ -584,7 +568,7 @@ fn the_whole_round_runs_headless_with_the_offline_provider() {
             )
         })
         .unwrap();
-    let _daemon = daemon(&ws, None);
+    let _daemon = Daemon::start(&ws, None);
     let row: Value = serde_json::from_str(&ok(
         &ws,
         &[
@@ -687,18 +671,18 @@ fn the_whole_round_runs_against_a_loopback_model_server() {
 #[test]
 fn sigkill_in_the_middle_of_publishing_publishes_nothing_twice() {
     let (_dir, ws) = demo_workspace("");
-    let first = daemon(&ws, None);
+    let first = Daemon::start(&ws, None);
     let round = first_round(&ws);
     let approval = publish_approval(&ws);
     drop(first);
     ok(&ws, &["approvals", "approve", &approval.id]);
     // This daemon writes the page, then stalls before recording it: SIGKILLed right there.
-    let second = daemon(&ws, Some("effect.after_perform:60000"));
+    let second = Daemon::start(&ws, Some("effect.after_perform:60000"));
     let page = ws.join("site/pricing-page-experiments.md");
     eventually_long("the page to be written", || page.exists().then_some(()));
     drop(second);
     let written = std::fs::read(&page).unwrap();
-    let _third = daemon(&ws, None);
+    let _third = Daemon::start(&ws, None);
     eventually_long("the round to finish", || {
         (state(&ws, &round) == "succeeded").then_some(())
     });

@@ -3,33 +3,17 @@
 //! CLI) on a temporary workspace; webhooks go to a loopback receiver.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use keel::core::store::{Durability, Store};
 use serde_json::{Value, json};
 
 use crate::policy::receiver::Receiver;
-use crate::support::{Daemon, eventually, keel, keel_bin, temp_workspace};
+use crate::support::{Daemon, eventually, keel, temp_workspace};
 
 const CONFIG: &str = "[store]\ndurability = \"full\"\n[orchestrator]\nworkers = 2\nlease_ms = 3000\npoll_ms = 20\nbackoff_base_ms = 20\nbackoff_max_ms = 100\n";
 
 impl Daemon {
-    fn start(ws: &Path, failpoint: Option<&str>) -> Self {
-        let mut cmd = Command::new(keel_bin());
-        cmd.arg("--workspace")
-            .arg(ws)
-            .arg("run")
-            .env_remove("KEEL_WORKSPACE")
-            .env_remove("KEEL_FAILPOINT")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if let Some(f) = failpoint {
-            cmd.env("KEEL_FAILPOINT", f);
-        }
-        Daemon(cmd.spawn().unwrap())
-    }
-
     fn kill(mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();

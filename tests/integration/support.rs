@@ -96,6 +96,24 @@ pub fn stderr(out: &Output) -> String {
 /// dropped, so a failing test never leaves one behind.
 pub struct Daemon(pub Child);
 
+impl Daemon {
+    /// `keel run` on `ws`, with `KEEL_FAILPOINT` set to `failpoint` if given.
+    pub fn start(ws: &Path, failpoint: Option<&str>) -> Self {
+        let mut cmd = Command::new(keel_bin());
+        cmd.arg("--workspace")
+            .arg(ws)
+            .arg("run")
+            .env_remove("KEEL_WORKSPACE")
+            .env_remove("KEEL_FAILPOINT")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if let Some(f) = failpoint {
+            cmd.env("KEEL_FAILPOINT", f);
+        }
+        Daemon(cmd.spawn().unwrap())
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.0.kill();
