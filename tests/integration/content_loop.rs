@@ -348,19 +348,24 @@ fn a_crash_between_writing_an_invoice_and_recording_it_sends_it_once() {
     let rows = keel::core::effects::ledger::for_task(store(&ws).conn(), &task).unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].state.as_str(), "done");
-    let performed = keel::core::audit::query(
-        store(&ws).conn(),
+    let performed = effect_done_entries(&ws, &rows[0].key);
+    assert_eq!(performed, 0, "resolved by lookup, never performed again");
+}
+
+/// How many times the audit log says the effect with ledger key `key` was performed.
+fn effect_done_entries(ws: &Path, key: &str) -> usize {
+    keel::core::audit::query(
+        store(ws).conn(),
         &keel::core::audit::Filter {
             action: Some("effect.done".into()),
-            subject: Some(format!("effect/{}", rows[0].key)),
+            subject: Some(format!("effect/{key}")),
             ..Default::default()
         },
         100,
         false,
     )
     .unwrap()
-    .len();
-    assert_eq!(performed, 0, "resolved by lookup, never performed again");
+    .len()
 }
 
 fn pending_for(ws: &Path, task: &str) -> keel::protocol::ApprovalRow {
@@ -690,18 +695,7 @@ fn sigkill_in_the_middle_of_publishing_publishes_nothing_twice() {
     let rows = keel::core::effects::ledger::for_task(store(&ws).conn(), &publish_task).unwrap();
     assert_eq!(rows.len(), 1, "one effect for the publish");
     assert_eq!(rows[0].state.as_str(), "done");
-    let done = keel::core::audit::query(
-        store(&ws).conn(),
-        &keel::core::audit::Filter {
-            action: Some("effect.done".into()),
-            subject: Some(format!("effect/{}", rows[0].key)),
-            ..Default::default()
-        },
-        100,
-        false,
-    )
-    .unwrap()
-    .len();
+    let done = effect_done_entries(&ws, &rows[0].key);
     assert_eq!(done, 0, "resolved by lookup, never performed again");
     assert_eq!(std::fs::read(&page).unwrap(), written);
     let replaced = std::fs::read_dir(ws.join("site-history")).map_or(0, Iterator::count);
