@@ -92,26 +92,19 @@ pub fn read_current(
 pub struct LocalHost {
     store: Arc<Mutex<Store>>,
     clock: Arc<dyn Clock>,
-    /// When set, object writes go through the objects module (kind schemas, archived
-    /// objects refused) like the coordinator's host; `None` only in fixtures.
-    kinds: Option<Kinds>,
+    /// Object writes go through the objects module with these kinds (schemas checked,
+    /// archived objects refused), as in the coordinator's host.
+    kinds: Kinds,
 }
 
 impl LocalHost {
     #[must_use]
-    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, kinds: Kinds) -> Self {
         LocalHost {
             store: Arc::new(Mutex::new(store)),
             clock,
-            kinds: None,
+            kinds,
         }
-    }
-
-    /// Checks every object write against `kinds`, as the coordinator's host does.
-    #[must_use]
-    pub fn with_kinds(mut self, kinds: Kinds) -> Self {
-        self.kinds = Some(kinds);
-        self
     }
 
     fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T, ToolError> {
@@ -141,22 +134,10 @@ impl ToolHost for LocalHost {
         based_on: Option<i64>,
         body: &Value,
     ) -> Result<i64, ToolError> {
-        let now = self.clock.now_ms();
-        let actor = Actor::agent(&cx.run);
+        let stamp = Stamp::new(Actor::agent(&cx.run), self.clock.now_ms());
         self.with_store(|s| {
-            s.write(|tx| match &self.kinds {
-                Some(kinds) => objects::put(
-                    tx,
-                    kinds,
-                    &Stamp::new(actor.clone(), now),
-                    kind,
-                    id,
-                    based_on,
-                    body,
-                )
-                .map(|w| w.version),
-                None => put_version(tx, now, &actor, kind, id, based_on, body),
-            })
+            s.write(|tx| objects::put(tx, &self.kinds, &stamp, kind, id, based_on, body))
+                .map(|w| w.version)
         })
     }
 

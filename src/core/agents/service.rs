@@ -36,7 +36,7 @@ pub fn runtime_with(
 ) -> Result<Runtime> {
     let templates = Templates::load(&ws.root.join(AGENTS_DIR))?;
     let kinds = kinds_with_outputs(ws, &templates)?;
-    let host = Arc::new(LocalHost::new(ws.store()?, clock.clone()).with_kinds(kinds));
+    let host = Arc::new(LocalHost::new(ws.store()?, clock.clone(), kinds));
     Ok(Runtime {
         store: ws.store()?,
         clock,

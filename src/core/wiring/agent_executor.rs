@@ -113,7 +113,11 @@ impl AgentExecutor {
     fn retriever(&self, run: &str) -> Result<Arc<dyn MemoryRetriever>> {
         Ok(match self.memory() {
             Some(memory) => Arc::new(VectorRetriever::new(self.ws.store()?, memory, run)),
-            None => Arc::new(LocalHost::new(self.ws.store()?, self.clock.clone())),
+            None => Arc::new(LocalHost::new(
+                self.ws.store()?,
+                self.clock.clone(),
+                self.kinds.clone(),
+            )),
         })
     }
 
