@@ -10,9 +10,22 @@ const TAKES_KIND_AND_ID: &[&str] = &["show", "history", "diff", "revert", "archi
 /// The arguments with a `KIND/ID` word after `objects <subcommand>` split in two.
 pub fn expand(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
     let args: Vec<OsString> = args.into_iter().collect();
-    let Some(objects) = args.iter().position(|a| a == "objects") else {
+    // The subcommand is the first word that is neither an option nor the workspace
+    // option's value (`-w DIR`, `--workspace DIR`).
+    let mut i = 1;
+    while let Some(a) = args.get(i).and_then(|a| a.to_str()) {
+        if a == "-w" || a == "--workspace" {
+            i += 2;
+        } else if a.starts_with('-') {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    if args.get(i).is_none_or(|a| a != "objects") {
         return args;
-    };
+    }
+    let objects = i;
     let Some(sub) = args.get(objects + 1).and_then(|a| a.to_str()) else {
         return args;
     };
@@ -71,5 +84,14 @@ mod tests {
         assert_eq!(run("keel objects put draft/x"), "keel objects put draft/x");
         assert_eq!(run("keel objects show draft/"), "keel objects show draft/");
         assert_eq!(run("keel audit show draft/x"), "keel audit show draft/x");
+        // "objects" as an argument of another command is just a word.
+        assert_eq!(
+            run("keel memory add objects show draft/x"),
+            "keel memory add objects show draft/x"
+        );
+        assert_eq!(
+            run("keel --workspace objects objects show draft/x"),
+            "keel --workspace objects objects show draft x"
+        );
     }
 }
