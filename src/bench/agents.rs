@@ -234,6 +234,7 @@ async fn runtime_overhead() -> anyhow::Result<Vec<Measurement>> {
         json_output: true,
         max_tokens: 100,
         context: serde_json::Value::Null,
+        output: None,
     };
     let cancel = CancellationToken::new();
     for _ in 0..20 {

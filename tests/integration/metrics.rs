@@ -240,6 +240,7 @@ async fn the_ledger_adds_up_tasks_spend_revenue_and_approvals() {
         timeout_secs: 20,
         max_retries: 0,
         max_backoff_ms: 50,
+        ..ProviderConfig::default()
     };
     let mut registry = Registry::offline_only();
     registry.insert(

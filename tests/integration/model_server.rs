@@ -83,6 +83,17 @@ async fn serve(mut sock: TcpStream, calls: &Mutex<BTreeMap<String, usize>>) -> s
         }
         buf.extend_from_slice(&chunk[..n]);
     }
+    // Only the chat endpoint answers, as on a real server (keel's discovery probes get 404).
+    let first_line = String::from_utf8_lossy(&buf[..head_end])
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    if !first_line.contains("/chat/completions") {
+        sock.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .await?;
+        return sock.shutdown().await;
+    }
     let request: Value = serde_json::from_slice(&buf[head_end..]).unwrap_or(Value::Null);
     let prompt = request["messages"]
         .as_array()

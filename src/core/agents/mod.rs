@@ -3,8 +3,9 @@
 //! - [`template`] — `agents/*.toml`, hashed; shipped roles plus the workspace's own.
 //! - [`runtime`] (with `runtime_steps`, `runtime_model`, `runtime_tools`) — one task, step
 //!   by step, every step checkpointed in [`record`]; [`replay`] re-executes from the record.
-//! - [`context`], [`routing`], [`budget`], [`cost`], [`schemas`] — prompt assembly and
-//!   trimming, tier routing and cascade, budget checks, the spend ledger, cached validators.
+//! - [`context`], [`window`], [`routing`], [`budget`], [`cost`], [`schemas`] — prompt
+//!   assembly, fitting it into the model's context window, tier routing and cascade,
+//!   budget checks, the spend ledger, cached validators.
 //! - [`query`] answers `Query::Runs`, `Query::RunDetail` and `Query::MemoryUsed`.
 //! - [`service`] builds a runtime for a workspace.
 //!
@@ -31,5 +32,6 @@ pub mod schemas;
 pub mod service;
 pub mod template;
 pub mod tools;
+pub mod window;
 
 pub use runtime::{AgentTask, RunOutcome, Runtime};

@@ -214,6 +214,15 @@ pub fn set_progress(
     Ok(())
 }
 
+/// Says what the run is doing now (waiting for a model slot, calling a model).
+pub fn set_progress_current(tx: &Transaction<'_>, run: &str, current: &str) -> Result<()> {
+    tx.execute(
+        "UPDATE agent_runs SET current = ?2 WHERE id = ?1",
+        params![run, current],
+    )?;
+    Ok(())
+}
+
 /// Ends a run (or marks it running again on resume, with `finished` None).
 #[allow(clippy::too_many_arguments)]
 pub fn set_status(

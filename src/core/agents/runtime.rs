@@ -12,13 +12,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::context;
+use super::context::{self, Fit};
 use super::record::{self, RunRecord, StepRecord};
 use super::routing::{self, Route};
 use super::template::{Loaded, Templates};
@@ -152,6 +153,46 @@ pub(crate) struct RunState {
     /// Steps recorded earlier: this run's own (resume) or the original's (replay).
     pub prior: BTreeMap<i64, StepRecord>,
     pub replay: bool,
+    /// Time spent waiting for a model slot, which the run's timeout does not count.
+    pub slot_waits: Arc<SlotWaits>,
+}
+
+/// Time a run spent waiting for a free model slot inside keel.
+#[derive(Debug, Default)]
+pub(crate) struct SlotWaits {
+    total_ms: AtomicU64,
+    /// When the current wait began (ms on the run's monotonic clock), 0 when not waiting.
+    since_ms: AtomicU64,
+    origin: std::sync::OnceLock<tokio::time::Instant>,
+}
+
+impl SlotWaits {
+    fn now_ms(&self) -> u64 {
+        let origin = *self.origin.get_or_init(tokio::time::Instant::now);
+        u64::try_from(origin.elapsed().as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+
+    pub fn begin(&self) {
+        self.since_ms.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    pub fn end(&self) {
+        let since = self.since_ms.swap(0, Ordering::Relaxed);
+        if since > 0 {
+            self.total_ms
+                .fetch_add(self.now_ms().saturating_sub(since), Ordering::Relaxed);
+        }
+    }
+
+    fn waiting(&self) -> bool {
+        self.since_ms.load(Ordering::Relaxed) > 0
+    }
+
+    fn total(&self) -> Duration {
+        Duration::from_millis(self.total_ms.load(Ordering::Relaxed))
+    }
 }
 
 impl Runtime {
@@ -288,25 +329,42 @@ impl Runtime {
         cancel: &CancellationToken,
     ) -> Result<RunOutcome> {
         let timeout = Duration::from_secs(tpl.template.limits.timeout_secs.max(1));
-        let state = self.prepare(&run, task, &tpl, &prior, replay);
+        let state = self.prepare(&run, task, &tpl, &prior, replay).await;
         let mut st = match state {
             Ok(st) => st,
             Err(stop) => return self.finish(&run, &task.task, None, &[], Err(stop)),
         };
-        let result = match tokio::time::timeout(timeout, self.run_loop(&mut st, task, cancel)).await
-        {
-            Ok(r) => r,
-            Err(_) => Err(Stop::Fail {
-                error: format!("the run timed out after {} s", timeout.as_secs()),
-                retryable: true,
-            }),
+        let waits = st.slot_waits.clone();
+        let started = tokio::time::Instant::now();
+        // The timeout counts working time: waiting for a model slot pushes it back.
+        let result = {
+            let work = self.run_loop(&mut st, task, cancel);
+            tokio::pin!(work);
+            loop {
+                let deadline = if waits.waiting() {
+                    tokio::time::Instant::now() + Duration::from_secs(1)
+                } else {
+                    started + timeout + waits.total()
+                };
+                tokio::select! {
+                    r = &mut work => break r,
+                    () = tokio::time::sleep_until(deadline) => {
+                        if !waits.waiting() && tokio::time::Instant::now() >= started + timeout + waits.total() {
+                            break Err(Stop::Fail {
+                                error: format!("the run timed out after {} s of work", timeout.as_secs()),
+                                retryable: true,
+                            });
+                        }
+                    }
+                }
+            }
         };
         let raw = st.last_raw.clone();
         self.finish(&run, &task.task, raw.as_deref(), &st.pending, result)
     }
 
     /// Context and first route (steps 0 and 1).
-    fn prepare(
+    async fn prepare(
         &mut self,
         run: &str,
         task: &AgentTask,
@@ -317,7 +375,22 @@ impl Runtime {
         let now = self.clock.now_ms();
         let (retrieval, earlier, objects) = self.gather(run, task, tpl, prior, replay)?;
         let input = super::references::apply(&task.input, &objects);
-        let ctx = context::build(tpl, &input, &retrieval, &earlier);
+        // Route first: the prompt is fitted to the window of the provider it goes to.
+        let (route, why) = if replay {
+            (
+                super::runtime_steps::recorded_route(prior, 2, tpl),
+                "replay: providers as recorded".to_string(),
+            )
+        } else {
+            routing::initial(tpl, &self.registry).map_err(|e| Stop::Fail {
+                error: e.to_string(),
+                retryable: false,
+            })?
+        };
+        let fit = self
+            .plan_prompt(prior, &route, tpl, &input, &retrieval, &earlier)
+            .await;
+        let ctx = context::render(tpl, &input, &retrieval, &earlier, &fit);
         let rationale = if ctx.notes.is_empty() {
             format!(
                 "retrieved {} memory item(s); {} earlier attempt(s)",
@@ -337,21 +410,9 @@ impl Runtime {
             "context",
             "context",
             json!({"input": task.input}),
-            json!({"memory": retrieval, "earlier": earlier, "notes": ctx.notes, "objects": objects}),
+            json!({"memory": retrieval, "earlier": earlier, "notes": ctx.notes, "objects": objects, "fit": fit}),
             &rationale,
         );
-        // Route: in replay the provider of each model step comes from the record instead.
-        let (route, why) = if replay {
-            (
-                super::runtime_steps::recorded_route(prior, 2, tpl),
-                "replay: providers as recorded".to_string(),
-            )
-        } else {
-            routing::initial(tpl, &self.registry).map_err(|e| Stop::Fail {
-                error: e.to_string(),
-                retryable: false,
-            })?
-        };
         let step1 = StepRecord::new(
             1,
             "route",
@@ -388,7 +449,40 @@ impl Runtime {
             pending: Vec::new(),
             prior: prior.clone(),
             replay,
+            slot_waits: Arc::default(),
         })
+    }
+
+    /// What the first prompt keeps: as recorded when the run already has its context step
+    /// (runs recorded before token budgets were fitted by characters), else fitted to the
+    /// provider's window, or by characters for a provider without one (offline).
+    async fn plan_prompt(
+        &self,
+        prior: &BTreeMap<i64, StepRecord>,
+        route: &Route,
+        tpl: &Loaded,
+        input: &Value,
+        retrieval: &Retrieval,
+        earlier: &[Value],
+    ) -> Fit {
+        if let Some(p) = prior.get(&0).filter(|p| p.kind == "context") {
+            return serde_json::from_value(p.output["fit"].clone())
+                .unwrap_or_else(|_| context::char_plan(tpl, input, retrieval, earlier));
+        }
+        match route.provider.state() {
+            Some(state) => {
+                super::window::plan_first(
+                    state,
+                    route.provider.name(),
+                    tpl,
+                    input,
+                    retrieval,
+                    earlier,
+                )
+                .await
+            }
+            None => context::char_plan(tpl, input, retrieval, earlier),
+        }
     }
 
     /// Retrieved memory, earlier attempts and the objects the input names: a resumed or

@@ -7,13 +7,17 @@ use std::time::Instant;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use serde_json::Value;
+
 use super::budget;
 use super::context;
 use super::record::{self, ModelCall, StepRecord};
 use super::runtime::{RunState, Runtime, Stop};
 use super::runtime_steps::{diverged, recorded_route};
+use super::window;
 use crate::core::audit::{self, Actor};
-use crate::core::llm::{ChatRequest, ChatResponse, LlmError};
+use crate::core::llm::state::Slot;
+use crate::core::llm::{ChatRequest, ChatResponse, LlmError, OutputSchema};
 
 /// How much of a model's answer the run keeps as its preview.
 const PREVIEW_CHARS: usize = 4_000;
@@ -36,26 +40,96 @@ impl Runtime {
         if st.replay {
             st.route = recorded_route(&st.prior, st.idx, &st.tpl);
         }
-        let req = ChatRequest {
+        let mut req = ChatRequest {
             model: st.route.model.clone(),
             messages: st.messages.clone(),
             tools: context::tool_specs(&st.tpl),
             json_output: true,
             max_tokens: st.tpl.template.model.max_tokens,
             context: st.structured.clone(),
+            output: Some(OutputSchema {
+                name: st.tpl.name.clone(),
+                schema: st.tpl.schema.clone(),
+            }),
         };
+        // Resume and replay send what was sent: the recorded fit, not a new count.
+        let recorded_fit = st
+            .prior
+            .get(&st.idx)
+            .filter(|p| p.kind == "model")
+            .map(|p| p.input["fit"].clone())
+            .filter(|f| !f.is_null());
+        let mut fit = Value::Null;
+        if let Some(f) = &recorded_fit {
+            window::apply_recorded(&mut req, f);
+            fit = f.clone();
+        }
+        if recorded_fit.is_none() && !st.replay {
+            fit = self.fit(st, &mut req).await?;
+        }
         let hash = req.hash(st.route.provider.name());
         if let Some(resp) = self.reuse(st, &hash)? {
             return Ok(resp);
         }
         self.check_budget(st, &req)?;
+        let permit = self.wait_for_slot(st).await?;
         let started = Instant::now();
-        let resp = self.call_with_retries(st, &req, cancel).await?;
+        let resp = self.call_with_retries(st, &mut req, &mut fit, cancel).await;
+        drop(permit);
+        let resp = resp?;
         let latency = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-        self.record_call(st, &req, &hash, &resp, latency)?;
+        let hash = req.hash(st.route.provider.name());
+        self.record_call(st, &req, &fit, &hash, &resp, latency)?;
         Ok(resp)
     }
 
+    /// Fits the request into the provider's window (providers without one, like offline,
+    /// take it as built).
+    async fn fit(&self, st: &RunState, req: &mut ChatRequest) -> Result<Value, Stop> {
+        let provider = st.route.provider.clone();
+        let Some(state) = provider.state() else {
+            return Ok(Value::Null);
+        };
+        window::fit_request(
+            state,
+            provider.name(),
+            req,
+            st.tpl.template.model.max_tokens,
+        )
+        .await
+        .map_err(|e| Stop::Fail {
+            error: e.to_string(),
+            retryable: false,
+        })
+    }
+
+    /// Waits inside keel for a free slot of the provider; the run shows that it waits.
+    async fn wait_for_slot(
+        &mut self,
+        st: &RunState,
+    ) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, Stop> {
+        let provider = st.route.provider.clone();
+        let Some(state) = provider.state() else {
+            return Ok(None);
+        };
+        let sem = match state.try_slot().await {
+            Slot::Unlimited => return Ok(None),
+            Slot::Free(p) => return Ok(Some(p)),
+            Slot::Busy(sem) => sem,
+        };
+        let shown = format!(
+            "waiting for a model slot ({}, {} ahead)",
+            provider.name(),
+            state.waiting() + 1
+        );
+        let run = st.run.clone();
+        self.store
+            .write(|tx| record::set_progress_current(tx, &run, &shown))?;
+        st.slot_waits.begin();
+        let permit = state.wait_slot(sem).await;
+        st.slot_waits.end();
+        Ok(permit)
+    }
     /// The recorded answer of this step, if it happened with the same request.
     fn reuse(&mut self, st: &mut RunState, hash: &str) -> Result<Option<ChatResponse>, Stop> {
         let Some(p) = st.prior.get(&st.idx) else {
@@ -95,7 +169,8 @@ impl Runtime {
     async fn call_with_retries(
         &mut self,
         st: &RunState,
-        req: &ChatRequest,
+        req: &mut ChatRequest,
+        fit: &mut Value,
         cancel: &CancellationToken,
     ) -> Result<ChatResponse, Stop> {
         let provider = st.route.provider.clone();
@@ -106,6 +181,10 @@ impl Runtime {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            let progress = format!("model {}", provider.name());
+            let run = st.run.clone();
+            self.store
+                .write(|tx| record::set_progress_current(tx, &run, &progress))?;
             match provider.chat(req, &sink, cancel).await {
                 Ok(r) => return Ok(r),
                 Err(LlmError::Cancelled { .. }) => return Err(Stop::Cancelled),
@@ -121,6 +200,14 @@ impl Runtime {
                             &json!({"attempt": attempt, "error": msg}),
                         )
                     })?;
+                    // The server's window may have shrunk (a restart): ask again and refit.
+                    if let (LlmError::ContextOverflow { .. }, Some(state)) = (&e, provider.state())
+                    {
+                        state.invalidate().await;
+                        req.messages.clone_from(&st.messages);
+                        req.max_tokens = st.tpl.template.model.max_tokens;
+                        *fit = self.fit(st, req).await?;
+                    }
                 }
                 Err(e) => {
                     return Err(Stop::Fail {
@@ -137,6 +224,7 @@ impl Runtime {
         &mut self,
         st: &mut RunState,
         req: &ChatRequest,
+        fit: &Value,
         hash: &str,
         resp: &ChatResponse,
         latency: i64,
@@ -156,7 +244,7 @@ impl Runtime {
             st.idx,
             "model",
             provider.name(),
-            json!({"route": st.route.describe(), "request": req}),
+            json!({"route": st.route.describe(), "request": req, "fit": fit}),
             serde_json::to_value(resp).unwrap_or_default(),
             &rationale,
         );
@@ -205,7 +293,10 @@ impl Runtime {
                 &json!({
                 "provider": resp.provider, "model": resp.model, "tier": tier, "request_hash": hash,
                 "usage": {"input": resp.usage.input, "output": resp.usage.output},
-                "cost_usd": cost, "latency_ms": latency, "retries": resp.retries}),
+                "cost_usd": cost, "latency_ms": latency, "retries": resp.retries,
+                "output_mode": resp.output_mode.map(|m| m.as_str()),
+                "first_token_ms": resp.first_token_ms,
+                "prompt_tokens_fitted": fit.get("prompt_tokens"), "window": fit.get("window")}),
             )?;
             Ok(())
         })?;

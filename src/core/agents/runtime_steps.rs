@@ -14,6 +14,7 @@ use super::template::Loaded;
 use super::tools::CallContext;
 use crate::core::audit::{self, Actor};
 use crate::core::llm::recorded::Recorded;
+use crate::core::llm::structured::first_json_value;
 use crate::core::llm::{Message, Role};
 use crate::protocol::ObjectRef;
 
@@ -52,10 +53,17 @@ fn unfence(text: &str) -> &str {
     rest.strip_suffix("```").unwrap_or(rest).trim()
 }
 
-/// Parses and validates the model's final text against the role's schema.
+/// Parses and validates the model's final text against the role's schema. Small models
+/// wrap JSON in fences or prose, or add a second value: the first complete JSON value in
+/// the text is the answer.
 pub(crate) fn validate(tpl: &Loaded, text: &str) -> Result<Value, String> {
-    let value: Value = serde_json::from_str(unfence(text))
-        .map_err(|e| format!("the answer is not a JSON object: {e}"))?;
+    let value: Value = match serde_json::from_str(unfence(text)) {
+        Ok(v) => v,
+        Err(e) => match first_json_value(text) {
+            Some((v, _)) => v,
+            None => return Err(format!("the answer holds no complete JSON value: {e}")),
+        },
+    };
     let validator = super::schemas::validator(&format!("output:{}", tpl.hash), &tpl.schema)?;
     let errors = super::schemas::errors(&validator, &value, 5);
     if errors.is_empty() {
@@ -106,6 +114,12 @@ impl Runtime {
             st.last_raw = Some(resp.text.clone());
             match validate(&st.tpl, &resp.text) {
                 Ok(output) => return self.accept(st, task, output),
+                Err(problem) if resp.finish == "length" => {
+                    let problem = format!(
+                        "the answer was cut off at its token limit before it was complete ({problem}); answer more briefly"
+                    );
+                    self.after_invalid(st, &resp.text, &problem)?;
+                }
                 Err(problem) => self.after_invalid(st, &resp.text, &problem)?,
             }
         }

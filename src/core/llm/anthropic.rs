@@ -3,20 +3,28 @@
 //! output is asked for in the system prompt.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::http::{read_sse, send_with_retry};
-use super::remote::{body_text, finish, preview, price, protocol, remaining, retry_policy};
+use super::remote::{
+    body_text, finish, header_wait, millis_between, preview, price, protocol, retry_policy,
+    stream_limits, with_output_fallback,
+};
+use super::structured::OutputMode;
 use super::{
-    ChatRequest, ChatResponse, DeltaSink, LlmError, Price, Provider, ProviderConfig, Role,
-    ToolCall, Usage,
+    ChatRequest, ChatResponse, DeltaSink, LlmError, Price, Provider, ProviderConfig, ProviderState,
+    Role, ToolCall, Usage,
 };
 
 pub const API_VERSION: &str = "2023-06-01";
+
+/// The tool whose input is the final answer when the schema is enforced: Anthropic has no
+/// JSON mode, but it validates a forced tool call's input against its `input_schema`.
+pub const ANSWER_TOOL: &str = "final_answer";
 
 #[derive(Debug, Clone)]
 pub struct Anthropic {
@@ -24,6 +32,7 @@ pub struct Anthropic {
     cfg: ProviderConfig,
     base: String,
     client: reqwest::Client,
+    state: Arc<ProviderState>,
 }
 
 impl Anthropic {
@@ -32,18 +41,27 @@ impl Anthropic {
             name: name.to_string(),
             base: cfg.effective_base_url(),
             client: super::registry::http_client(name, cfg)?,
+            state: Arc::new(ProviderState::new(cfg)),
             cfg: cfg.clone(),
         })
     }
 
-    fn body(&self, req: &ChatRequest) -> Value {
+    fn body(&self, req: &ChatRequest, mode: OutputMode) -> Value {
         let mut system: Vec<String> = req
             .messages
             .iter()
             .filter(|m| m.role == Role::System)
             .map(|m| m.content.clone())
             .collect();
-        if req.json_output {
+        let forced = req
+            .output
+            .as_ref()
+            .filter(|_| mode == OutputMode::JsonSchema);
+        if forced.is_some() {
+            system.push(format!(
+                "Give your final answer by calling the tool {ANSWER_TOOL} with it as the input."
+            ));
+        } else if req.json_output {
             system.push("Answer with one JSON object only, no prose around it.".into());
         }
         // Consecutive tool results must share one user message.
@@ -90,12 +108,24 @@ impl Anthropic {
         if !system.is_empty() {
             body["system"] = json!(system.join("\n\n"));
         }
-        if !req.tools.is_empty() {
-            body["tools"] = req
-                .tools
-                .iter()
-                .map(|t| json!({"name": t.name, "description": t.description, "input_schema": t.parameters}))
-                .collect();
+        let mut tools: Vec<Value> = req
+            .tools
+            .iter()
+            .map(|t| json!({"name": t.name, "description": t.description, "input_schema": t.parameters}))
+            .collect();
+        if let Some(out) = forced {
+            tools.push(json!({"name": ANSWER_TOOL,
+                "description": "Your final answer, as the output schema asks.",
+                "input_schema": out.schema}));
+            // With other tools the model may still call those first; it must call one.
+            body["tool_choice"] = if req.tools.is_empty() {
+                json!({"type": "tool", "name": ANSWER_TOOL})
+            } else {
+                json!({"type": "any"})
+            };
+        }
+        if !tools.is_empty() {
+            body["tools"] = Value::Array(tools);
         }
         body
     }
@@ -106,15 +136,36 @@ impl Anthropic {
         sink: DeltaSink<'_>,
         cancel: &CancellationToken,
     ) -> Result<ChatResponse, LlmError> {
+        let model = if req.model.is_empty() {
+            self.cfg.model.as_str()
+        } else {
+            req.model.as_str()
+        };
+        let out = with_output_fallback(&self.state, &self.name, model, req, |mode| {
+            self.call_in(req, mode, sink, cancel)
+        })
+        .await?;
+        self.state.calibrate(req.chars(), out.usage.input);
+        Ok(out)
+    }
+
+    async fn call_in(
+        &self,
+        req: &ChatRequest,
+        mode: OutputMode,
+        sink: DeltaSink<'_>,
+        cancel: &CancellationToken,
+    ) -> Result<ChatResponse, LlmError> {
         let key = super::registry::read_key(&self.name, &self.cfg)?;
-        let body = self.body(req);
+        let body = self.body(req, mode);
         let url = format!("{}/messages", self.base);
-        let started = Instant::now();
+        let sent = tokio::time::Instant::now();
         let (resp, retries) = send_with_retry(
             &self.name,
             &retry_policy(&self.cfg),
             cancel,
             key.as_deref(),
+            header_wait(&self.cfg),
             || {
                 let rb = self
                     .client
@@ -130,19 +181,21 @@ impl Anthropic {
         .await?;
         let out = if self.cfg.stream {
             let mut acc = StreamAcc::default();
-            read_sse(
+            let first = read_sse(
                 &self.name,
                 resp,
                 cancel,
-                remaining(&self.cfg, started),
+                stream_limits(&self.cfg, tokio::time::Instant::now()),
                 |ev| acc.on_event(&self.name, &ev.event, &ev.data, sink),
             )
             .await?;
-            acc.finish(&self.name)
+            let mut out = acc.finish(&self.name);
+            out.first_token_ms = first.map(|f| millis_between(sent, f));
+            out
         } else {
             parse_full(&self.name, &body_text(&self.name, resp).await?)?
         };
-        Ok(finish(out, retries, &body))
+        Ok(finish(answer_from_tool(out), retries, &body))
     }
 }
 
@@ -159,6 +212,9 @@ impl Provider for Anthropic {
     fn price(&self) -> Price {
         price(&self.cfg)
     }
+    fn state(&self) -> Option<&ProviderState> {
+        Some(&self.state)
+    }
     fn chat<'a>(
         &'a self,
         req: &'a ChatRequest,
@@ -167,6 +223,18 @@ impl Provider for Anthropic {
     ) -> BoxFuture<'a, Result<ChatResponse, LlmError>> {
         Box::pin(self.call(req, sink, cancel))
     }
+}
+
+/// A call of the answer tool is the final answer: its input becomes the text (other tool
+/// calls in the same turn run first, as the model asked).
+fn answer_from_tool(mut out: ChatResponse) -> ChatResponse {
+    if let Some(i) = out.tool_calls.iter().position(|c| c.name == ANSWER_TOOL) {
+        let call = out.tool_calls.remove(i);
+        if out.tool_calls.is_empty() {
+            out.text = call.arguments;
+        }
+    }
+    out
 }
 
 /// Parses a non-streaming answer.
@@ -193,6 +261,8 @@ pub fn parse_full(provider: &str, text: &str) -> Result<ChatResponse, LlmError> 
         model: v["model"].as_str().unwrap_or_default().to_string(),
         finish: v["stop_reason"].as_str().unwrap_or_default().to_string(),
         retries: 0,
+        output_mode: None,
+        first_token_ms: None,
     };
     for b in blocks {
         match b["type"].as_str() {
@@ -341,6 +411,8 @@ impl StreamAcc {
             model: self.model,
             finish: self.finish,
             retries: 0,
+            output_mode: None,
+            first_token_ms: None,
         }
     }
 }
@@ -384,10 +456,52 @@ mod tests {
             json_output: true,
             max_tokens: 10,
             context: Value::Null,
+            output: None,
         };
-        let body = p.body(&req);
+        let body = p.body(&req, OutputMode::JsonObject);
         assert_eq!(body["messages"].as_array().unwrap().len(), 3);
         assert_eq!(body["messages"][2]["content"].as_array().unwrap().len(), 2);
         assert!(body["system"].as_str().unwrap().contains("JSON"));
+    }
+
+    #[test]
+    fn the_schema_is_enforced_as_a_forced_tool_and_its_call_is_the_answer() {
+        let p = Anthropic::new("c", &ProviderConfig::default()).unwrap();
+        let schema = serde_json::json!({"type": "object", "required": ["a"]});
+        let req = ChatRequest {
+            model: String::new(),
+            messages: vec![Message::new(Role::User, "hi")],
+            tools: vec![],
+            json_output: true,
+            max_tokens: 10,
+            context: Value::Null,
+            output: Some(crate::core::llm::OutputSchema {
+                name: "writer".into(),
+                schema: schema.clone(),
+            }),
+        };
+        let body = p.body(&req, OutputMode::JsonSchema);
+        assert_eq!(body["tool_choice"]["name"], ANSWER_TOOL);
+        assert_eq!(body["tools"][0]["input_schema"], schema);
+        // Prompt-only after a refusal: no tool, the instruction instead.
+        let body = p.body(&req, OutputMode::Prompt);
+        assert!(body.get("tools").is_none());
+        let out = answer_from_tool(ChatResponse {
+            text: String::new(),
+            tool_calls: vec![ToolCall {
+                id: "t".into(),
+                name: ANSWER_TOOL.into(),
+                arguments: r#"{"a":1}"#.into(),
+            }],
+            usage: Usage::default(),
+            provider: "c".into(),
+            model: String::new(),
+            finish: "tool_use".into(),
+            retries: 0,
+            output_mode: None,
+            first_token_ms: None,
+        });
+        assert_eq!(out.text, r#"{"a":1}"#);
+        assert!(out.tool_calls.is_empty());
     }
 }

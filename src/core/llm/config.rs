@@ -35,8 +35,25 @@ pub struct ProviderConfig {
     pub price_out_per_mtok: f64,
     /// Stream answers (partial output reaches the console as it arrives).
     pub stream: bool,
-    /// Whole-request timeout in seconds (a stream may take this long at most).
+    /// Whole-request timeout in seconds (a stream may take this long at most). Time spent
+    /// waiting for a free model slot inside keel does not count.
     pub timeout_secs: u64,
+    /// Seconds to establish the connection.
+    pub connect_timeout_secs: u64,
+    /// Seconds from sending the request to the first streamed token (a local server reads
+    /// the whole prompt first; on a small CPU that takes a while).
+    pub first_token_timeout_secs: u64,
+    /// Longest silence between two streamed chunks, in seconds.
+    pub idle_timeout_secs: u64,
+    /// The model's context window in tokens; 0 discovers it (llama.cpp `/props`, Ollama
+    /// `/api/show`, vLLM `/v1/models`), else a conservative default.
+    pub context_tokens: u32,
+    /// Calls in flight at once; 0 means llama.cpp's slot count, 1 for another local server,
+    /// unlimited for a hosted API. Further calls wait inside keel.
+    pub max_concurrent: u32,
+    /// `auto` (the schema, then `json_object`, then prompt-only, as the server accepts),
+    /// or one of `json_schema`, `json_object`, `prompt` to start there.
+    pub structured_output: String,
     /// Connection attempts for 429, 5xx and connection errors.
     pub max_retries: u32,
     /// Longest wait between retries in milliseconds, whatever `Retry-After` asks.
@@ -53,7 +70,13 @@ impl Default for ProviderConfig {
             price_in_per_mtok: 0.0,
             price_out_per_mtok: 0.0,
             stream: true,
-            timeout_secs: 120,
+            timeout_secs: 600,
+            connect_timeout_secs: 10,
+            first_token_timeout_secs: 180,
+            idle_timeout_secs: 60,
+            context_tokens: 0,
+            max_concurrent: 0,
+            structured_output: "auto".into(),
             max_retries: 4,
             max_backoff_ms: 30_000,
         }

@@ -81,21 +81,47 @@ pub fn error_message(body: &str) -> String {
     msg.chars().take(500).collect()
 }
 
-/// Sends the request `build` makes, retrying transient failures. Returns the successful
-/// response and how many retries it took.
+/// Whether a refusal says the prompt is larger than the model's window (llama.cpp, vLLM,
+/// `OpenAI`, Ollama and Anthropic each word it their own way).
+#[must_use]
+pub fn is_context_overflow(message: &str) -> bool {
+    let m = message.to_lowercase();
+    (m.contains("context") && (m.contains("exceed") || m.contains("length") || m.contains("size")))
+        || m.contains("prompt is too long")
+        || m.contains("too many tokens")
+}
+
+/// Sends the request `build` makes, retrying transient failures (429, 5xx, connection
+/// errors, no response headers within `wait`). Returns the successful response and how
+/// many retries it took.
 pub async fn send_with_retry(
     provider: &str,
     policy: &RetryPolicy,
     cancel: &CancellationToken,
     secret: Option<&str>,
+    wait: Duration,
     build: impl Fn() -> reqwest::RequestBuilder,
 ) -> Result<(reqwest::Response, u32), LlmError> {
     let mut last = String::new();
+    let mut timed_out = false;
     for attempt in 0..=policy.max_retries {
         let sent = tokio::select! {
             () = cancel.cancelled() => return Err(LlmError::Cancelled { provider: provider.into() }),
-            r = build().send() => r,
+            r = tokio::time::timeout(wait, build().send()) => r,
         };
+        let Ok(sent) = sent else {
+            timed_out = true;
+            last = format!("no response within {} s", wait.as_secs());
+            tracing::warn!(provider, attempt, "provider did not answer in time");
+            if attempt < policy.max_retries {
+                tokio::select! {
+                    () = cancel.cancelled() => return Err(LlmError::Cancelled { provider: provider.into() }),
+                    () = tokio::time::sleep(policy.backoff(attempt)) => {}
+                }
+            }
+            continue;
+        };
+        timed_out = false;
         let delay = match sent {
             Ok(resp) if resp.status().is_success() => return Ok((resp, attempt)),
             Ok(resp) => {
@@ -107,6 +133,15 @@ pub async fn send_with_retry(
                     .and_then(|v| parse_retry_after(v, jiff::Timestamp::now()));
                 let body = resp.text().await.unwrap_or_default();
                 let message = scrub(&error_message(&body), secret);
+                if status.as_u16() != 429
+                    && !status.is_server_error()
+                    && is_context_overflow(&message)
+                {
+                    return Err(LlmError::ContextOverflow {
+                        provider: provider.into(),
+                        message,
+                    });
+                }
                 if status.as_u16() != 429 && !status.is_server_error() {
                     return Err(LlmError::Rejected {
                         provider: provider.into(),
@@ -127,6 +162,7 @@ pub async fn send_with_retry(
                 )
             }
             Err(e) => {
+                timed_out = e.is_timeout();
                 last = scrub(&describe_reqwest(&e), secret);
                 tracing::warn!(provider, attempt, error = %last, "provider connection error");
                 policy.backoff(attempt)
@@ -138,6 +174,16 @@ pub async fn send_with_retry(
                 () = tokio::time::sleep(delay) => {}
             }
         }
+    }
+    if timed_out {
+        return Err(LlmError::Timeout {
+            provider: provider.into(),
+            phase: format!(
+                "waiting for the response ({} attempts: {last})",
+                policy.max_retries + 1
+            ),
+            secs: wait.as_secs(),
+        });
     }
     Err(LlmError::Unavailable {
         provider: provider.into(),
@@ -171,31 +217,70 @@ fn describe_reqwest(e: &reqwest::Error) -> String {
 /// Longest SSE line accepted; a server that never ends a line is cut off here.
 pub const MAX_LINE: usize = 16 << 20;
 
+/// How long a stream may take: until its first event, between events, and in all.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamLimits {
+    /// When the request was sent (the first-token and total limits count from here).
+    pub sent: tokio::time::Instant,
+    pub first_token: Duration,
+    pub idle: Duration,
+    pub total: Duration,
+}
+
 /// Reads an SSE body, handing each event to `on_event` until it returns `true` (the
-/// provider's end marker). A stream that ends first is reported as truncated.
+/// provider's end marker). A stream that ends first is reported as truncated; one that
+/// goes quiet past its limits is a timeout (retried), not a malformed answer. Returns when
+/// the first event arrived.
 pub async fn read_sse(
     provider: &str,
     resp: reqwest::Response,
     cancel: &CancellationToken,
-    idle: Duration,
+    limits: StreamLimits,
     mut on_event: impl FnMut(SseEvent) -> Result<bool, LlmError>,
-) -> Result<(), LlmError> {
+) -> Result<Option<tokio::time::Instant>, LlmError> {
     let mut stream = resp.bytes_stream();
     let mut parser = SseParser::new();
     let mut events = Vec::new();
+    let mut first: Option<tokio::time::Instant> = None;
+    let end = limits.sent + limits.total;
     loop {
+        let (until, phase, secs) = match first {
+            None => (
+                limits.sent + limits.first_token,
+                "waiting for the first token",
+                limits.first_token,
+            ),
+            Some(_) => (
+                tokio::time::Instant::now() + limits.idle,
+                "between streamed tokens",
+                limits.idle,
+            ),
+        };
+        let (until, phase, secs) = if until >= end {
+            (end, "for the whole answer", limits.total)
+        } else {
+            (until, phase, secs)
+        };
         let next = tokio::select! {
             () = cancel.cancelled() => return Err(LlmError::Cancelled { provider: provider.into() }),
-            n = tokio::time::timeout(idle, stream.next()) => n,
+            n = tokio::time::timeout_at(until, stream.next()) => n,
         };
         let chunk = match next {
             Err(_) => {
-                return Err(LlmError::Protocol {
+                return Err(LlmError::Timeout {
                     provider: provider.into(),
-                    message: format!("the stream stalled for {} s", idle.as_secs()),
+                    phase: phase.into(),
+                    secs: secs.as_secs(),
                 });
             }
             Ok(None) => break,
+            Ok(Some(Err(e))) if e.is_timeout() => {
+                return Err(LlmError::Timeout {
+                    provider: provider.into(),
+                    phase: "for the whole answer".into(),
+                    secs: limits.total.as_secs(),
+                });
+            }
             Ok(Some(Err(e))) => {
                 return Err(LlmError::Protocol {
                     provider: provider.into(),
@@ -215,8 +300,9 @@ pub async fn read_sse(
             });
         }
         for ev in events.drain(..) {
+            first.get_or_insert_with(tokio::time::Instant::now);
             if on_event(ev)? {
-                return Ok(());
+                return Ok(first);
             }
         }
     }

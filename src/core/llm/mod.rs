@@ -6,6 +6,7 @@
 
 pub mod anthropic;
 pub mod config;
+pub mod discovery;
 pub mod http;
 pub mod offline;
 pub mod offline_recipes;
@@ -14,6 +15,8 @@ pub mod recorded;
 pub mod registry;
 pub mod remote;
 pub mod sse;
+pub mod state;
+pub mod structured;
 
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -22,6 +25,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::{ProviderConfig, ProviderKind, RoutingConfig};
 pub use registry::Registry;
+pub use state::ProviderState;
+pub use structured::{OutputMode, OutputSchema};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -99,14 +104,32 @@ pub struct ChatRequest {
     /// rendered in the messages; the offline provider builds its answer from it.
     #[serde(default)]
     pub context: Value,
+    /// The role's output schema, handed to servers that enforce it while decoding. It
+    /// follows from the template (recorded by hash), so the request hash leaves it out and
+    /// runs recorded before servers were given it still replay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<OutputSchema>,
 }
 
 impl ChatRequest {
     /// Hash of everything that determines the answer (the recorder's key).
     #[must_use]
     pub fn hash(&self, provider: &str) -> String {
-        let v = serde_json::json!({"provider": provider, "request": self});
+        let mut keyed = self.clone();
+        keyed.output = None;
+        let v = serde_json::json!({"provider": provider, "request": keyed});
         crate::core::canonical::hash_value(&v)
+    }
+
+    /// Characters of the messages and tool specs (what token estimates start from).
+    #[must_use]
+    pub fn chars(&self) -> usize {
+        self.messages.iter().map(|m| m.content.len()).sum::<usize>()
+            + self
+                .tools
+                .iter()
+                .map(|t| t.description.len() + t.parameters.to_string().len())
+                .sum::<usize>()
     }
 
     /// Rough input size in tokens (4 characters per token), for estimates before a call.
@@ -147,6 +170,12 @@ pub struct ChatResponse {
     /// How many transient failures were retried before this answer.
     #[serde(default)]
     pub retries: u32,
+    /// How the output's shape was asked for (`json_schema`, `json_object`, `prompt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_mode: Option<OutputMode>,
+    /// Milliseconds from sending the request to the first streamed token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_token_ms: Option<u64>,
 }
 
 /// Prices per million tokens.
@@ -181,6 +210,22 @@ pub enum LlmError {
         attempts: u32,
         message: String,
     },
+    /// No answer in time (connecting, waiting for the first token, a stalled stream or the
+    /// whole call): retried like a 5xx, never taken for a malformed answer.
+    #[error("{provider}: timed out {phase} after {secs} s")]
+    Timeout {
+        provider: String,
+        phase: String,
+        secs: u64,
+    },
+    /// The server says the request does not fit its context window (its window may have
+    /// changed since keel last asked): the limits are asked again and the request refitted.
+    #[error("{provider}: the request does not fit the model's context window: {message}")]
+    ContextOverflow { provider: String, message: String },
+    /// The request cannot fit the window even with everything optional left out; it was
+    /// not sent.
+    #[error("{provider}: {message}")]
+    TooLarge { provider: String, message: String },
     /// The answer could not be understood (malformed or truncated stream, bad JSON).
     #[error("{provider}: malformed answer: {message}")]
     Protocol { provider: String, message: String },
@@ -199,7 +244,10 @@ impl LlmError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            LlmError::Unavailable { .. } | LlmError::Protocol { .. }
+            LlmError::Unavailable { .. }
+                | LlmError::Protocol { .. }
+                | LlmError::Timeout { .. }
+                | LlmError::ContextOverflow { .. }
         )
     }
 }
@@ -216,6 +264,11 @@ pub trait Provider: Send + Sync {
     /// The default model.
     fn model(&self) -> &str;
     fn price(&self) -> Price;
+    /// The shared state of a remote provider (limits, slots, token counting); `None` for
+    /// providers that need none (offline, recorded).
+    fn state(&self) -> Option<&ProviderState> {
+        None
+    }
     /// Sends `req`; partial text goes to `sink` as it arrives.
     fn chat<'a>(
         &'a self,

@@ -50,6 +50,8 @@ impl Offline {
             model: MODEL.into(),
             finish: "stop".into(),
             retries: 0,
+            output_mode: None,
+            first_token_ms: None,
         }
     }
 }

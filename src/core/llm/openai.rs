@@ -3,17 +3,21 @@
 //! vLLM, LM Studio and `OpenRouter`.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::http::{read_sse, send_with_retry};
-use super::remote::{body_text, finish, preview, price, protocol, remaining, retry_policy};
+use super::remote::{
+    body_text, finish, header_wait, millis_between, preview, price, protocol, retry_policy,
+    stream_limits, with_output_fallback,
+};
+use super::structured::OutputMode;
 use super::{
-    ChatRequest, ChatResponse, DeltaSink, LlmError, Message, Price, Provider, ProviderConfig, Role,
-    ToolCall, Usage,
+    ChatRequest, ChatResponse, DeltaSink, LlmError, Message, Price, Provider, ProviderConfig,
+    ProviderState, Role, ToolCall, Usage,
 };
 
 /// An OpenAI-compatible endpoint.
@@ -23,6 +27,7 @@ pub struct OpenAi {
     cfg: ProviderConfig,
     base: String,
     client: reqwest::Client,
+    state: Arc<ProviderState>,
 }
 
 impl OpenAi {
@@ -31,11 +36,18 @@ impl OpenAi {
             name: name.to_string(),
             base: cfg.effective_base_url(),
             client: super::registry::http_client(name, cfg)?,
+            state: Arc::new(ProviderState::new(cfg)),
             cfg: cfg.clone(),
         })
     }
 
-    fn body(&self, req: &ChatRequest) -> Value {
+    /// The messages as this protocol sends them (also what llama.cpp's tokenizer counts).
+    #[must_use]
+    pub fn wire_messages(req: &ChatRequest) -> Vec<Value> {
+        req.messages.iter().map(wire_message).collect()
+    }
+
+    fn body(&self, req: &ChatRequest, mode: OutputMode) -> Value {
         let mut body = json!({
             "model": if req.model.is_empty() { self.cfg.model.as_str() } else { req.model.as_str() },
             "messages": req.messages.iter().map(wire_message).collect::<Vec<_>>(),
@@ -45,6 +57,8 @@ impl OpenAi {
         if self.cfg.stream {
             body["stream_options"] = json!({"include_usage": true});
         }
+        // Tools stay beside the schema: a model may still call them, and its final answer
+        // is held to the schema.
         if !req.tools.is_empty() {
             body["tools"] = req
                 .tools
@@ -54,8 +68,16 @@ impl OpenAi {
                         "name": t.name, "description": t.description, "parameters": t.parameters}})
                 })
                 .collect();
-        } else if req.json_output {
-            body["response_format"] = json!({"type": "json_object"});
+        }
+        match (mode, &req.output) {
+            (OutputMode::JsonSchema, Some(out)) => {
+                body["response_format"] = json!({"type": "json_schema", "json_schema": {
+                    "name": out.wire_name(), "schema": out.schema, "strict": out.strict_compatible()}});
+            }
+            (OutputMode::JsonSchema | OutputMode::JsonObject, _) if req.json_output => {
+                body["response_format"] = json!({"type": "json_object"});
+            }
+            _ => {}
         }
         body
     }
@@ -66,27 +88,51 @@ impl OpenAi {
         sink: DeltaSink<'_>,
         cancel: &CancellationToken,
     ) -> Result<ChatResponse, LlmError> {
-        let key = super::registry::read_key(&self.name, &self.cfg)?;
-        let body = self.body(req);
-        let url = format!("{}/chat/completions", self.base);
-        let policy = retry_policy(&self.cfg);
-        let started = Instant::now();
-        let (resp, retries) = send_with_retry(&self.name, &policy, cancel, key.as_deref(), || {
-            let rb = self.client.post(&url).json(&body);
-            match &key {
-                Some(k) => rb.bearer_auth(k),
-                None => rb,
-            }
+        let model = if req.model.is_empty() {
+            self.cfg.model.as_str()
+        } else {
+            req.model.as_str()
+        };
+        let out = with_output_fallback(&self.state, &self.name, model, req, |mode| {
+            self.call_in(req, mode, sink, cancel)
         })
         .await?;
+        self.state.calibrate(req.chars(), out.usage.input);
+        Ok(out)
+    }
+
+    async fn call_in(
+        &self,
+        req: &ChatRequest,
+        mode: OutputMode,
+        sink: DeltaSink<'_>,
+        cancel: &CancellationToken,
+    ) -> Result<ChatResponse, LlmError> {
+        let key = super::registry::read_key(&self.name, &self.cfg)?;
+        let body = self.body(req, mode);
+        let url = format!("{}/chat/completions", self.base);
+        let policy = retry_policy(&self.cfg);
+        let wait = header_wait(&self.cfg);
+        let sent = tokio::time::Instant::now();
+        let (resp, retries) =
+            send_with_retry(&self.name, &policy, cancel, key.as_deref(), wait, || {
+                let rb = self.client.post(&url).json(&body);
+                match &key {
+                    Some(k) => rb.bearer_auth(k),
+                    None => rb,
+                }
+            })
+            .await?;
         let mut out = if self.cfg.stream {
-            let idle = remaining(&self.cfg, started);
             let mut acc = StreamAcc::default();
-            read_sse(&self.name, resp, cancel, idle, |ev| {
+            let limits = stream_limits(&self.cfg, tokio::time::Instant::now());
+            let first = read_sse(&self.name, resp, cancel, limits, |ev| {
                 acc.on_event(&self.name, &ev.data, sink)
             })
             .await?;
-            acc.finish(&self.name)?
+            let mut out = acc.finish(&self.name)?;
+            out.first_token_ms = first.map(|f| millis_between(sent, f));
+            out
         } else {
             parse_full(&self.name, &body_text(&self.name, resp).await?)?
         };
@@ -107,6 +153,9 @@ impl Provider for OpenAi {
     }
     fn price(&self) -> Price {
         price(&self.cfg)
+    }
+    fn state(&self) -> Option<&ProviderState> {
+        Some(&self.state)
     }
     fn chat<'a>(
         &'a self,
@@ -166,7 +215,7 @@ pub fn parse_full(provider: &str, text: &str) -> Result<ChatResponse, LlmError> 
         .map_err(|e| protocol(provider, format!("the body is not JSON ({e})")))?;
     let msg = v
         .pointer("/choices/0/message")
-        .ok_or_else(|| protocol(provider, "no choices[0].message in the answer"))?;
+        .ok_or_else(|| protocol(provider, "the answer has no choices[0].message"))?;
     let tool_calls = msg
         .get("tool_calls")
         .and_then(Value::as_array)
@@ -197,6 +246,8 @@ pub fn parse_full(provider: &str, text: &str) -> Result<ChatResponse, LlmError> 
             .unwrap_or_default()
             .to_string(),
         retries: 0,
+        output_mode: None,
+        first_token_ms: None,
     })
 }
 
@@ -209,6 +260,8 @@ pub struct StreamAcc {
     model: String,
     finish: String,
     done: bool,
+    /// A choice arrived (a stream of usage alone is an empty answer).
+    saw_choice: bool,
 }
 
 impl StreamAcc {
@@ -251,6 +304,7 @@ impl StreamAcc {
         let Some(choice) = v.pointer("/choices/0") else {
             return Ok(false);
         };
+        self.saw_choice = true;
         if let Some(f) = choice["finish_reason"].as_str() {
             self.finish = f.to_string();
         }
@@ -287,6 +341,9 @@ impl StreamAcc {
         if !self.done {
             return Err(protocol(provider, "the stream ended without [DONE]"));
         }
+        if !self.saw_choice {
+            return Err(protocol(provider, "the answer has no choices"));
+        }
         let tool_calls = self
             .calls
             .into_iter()
@@ -305,6 +362,8 @@ impl StreamAcc {
             model: self.model,
             finish: self.finish,
             retries: 0,
+            output_mode: None,
+            first_token_ms: None,
         })
     }
 }

@@ -116,6 +116,18 @@ impl Server {
         }
         let body = serde_json::from_slice(&buf[head_end..]).unwrap_or(Value::Null);
         let is_probe = path.ends_with("/models");
+        // Like a real server: only the chat endpoints are scripted; keel's discovery
+        // probes (llama.cpp `/props`, Ollama `/api/version`) find nothing here.
+        let is_chat = path.ends_with("/chat/completions") || path.ends_with("/messages");
+        if !is_probe && !is_chat {
+            let _ = sock
+                .write_all(
+                    b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                )
+                .await;
+            let _ = sock.shutdown().await;
+            return;
+        }
         if !is_probe {
             self.requests.lock().unwrap().push(Request {
                 path: path.clone(),

@@ -288,6 +288,7 @@ fn provider_streams_over_http_never_panic() {
         json_output: false,
         max_tokens: 50,
         context: Value::Null,
+        output: None,
     };
     let wire_and_stream = prop_oneof![
         stream(Wire::OpenAi).prop_map(|s| (0usize, s)),
