@@ -19,6 +19,14 @@ use crate::core::audit::{self, Actor};
 use crate::core::llm::state::Slot;
 use crate::core::llm::{ChatRequest, ChatResponse, LlmError, OutputSchema};
 
+/// Bounds the schema the server decodes by to the answer's token budget.
+fn bound_decoding(req: &mut ChatRequest) {
+    let max_tokens = req.max_tokens;
+    if let Some(out) = req.output.as_mut() {
+        out.schema = crate::core::llm::structured::decoding_schema(&out.schema, max_tokens);
+    }
+}
+
 /// How much of a model's answer the run keeps as its preview.
 const PREVIEW_CHARS: usize = 4_000;
 
@@ -67,6 +75,7 @@ impl Runtime {
         if recorded_fit.is_none() && !st.replay {
             fit = self.fit(st, &mut req).await?;
         }
+        bound_decoding(&mut req);
         let hash = req.hash(st.route.provider.name());
         if let Some(resp) = self.reuse(st, &hash)? {
             return Ok(resp);
@@ -207,6 +216,7 @@ impl Runtime {
                         req.messages.clone_from(&st.messages);
                         req.max_tokens = st.tpl.template.model.max_tokens;
                         *fit = self.fit(st, req).await?;
+                        bound_decoding(req);
                     }
                 }
                 Err(e) => {

@@ -14,7 +14,7 @@ use super::template::Loaded;
 use super::tools::Retrieval;
 use crate::core::llm::openai::OpenAi;
 use crate::core::llm::state::TokenCount;
-use crate::core::llm::{ChatRequest, LlmError, ProviderState, Role};
+use crate::core::llm::{ChatRequest, LlmError, ProviderState};
 
 /// The smallest answer worth asking for: below this a request is refused before sending.
 pub const MIN_OUTPUT_TOKENS: u32 = 128;

@@ -161,6 +161,57 @@ impl ModeMemory {
     }
 }
 
+/// The schema handed to the server for decoding: the role's schema with every open-ended
+/// string and array bounded so the whole answer fits in `max_tokens`. Constrained decoding
+/// keeps a small model inside the grammar, but a string it never closes runs into the
+/// token limit and the JSON is cut; a bound makes the grammar close it. Validation still
+/// uses the role's own schema.
+#[must_use]
+pub fn decoding_schema(schema: &Value, max_tokens: u32) -> Value {
+    // About three characters per token of JSON, with room for keys and punctuation.
+    let budget = (u64::from(max_tokens) * 9 / 4).max(64);
+    let mut out = schema.clone();
+    bound(&mut out, budget / 3);
+    out
+}
+
+fn bound(node: &mut Value, cap: u64) {
+    let Some(map) = node.as_object_mut() else {
+        return;
+    };
+    let ty = map.get("type").and_then(Value::as_str).unwrap_or_default();
+    let fixed = ["enum", "const", "pattern", "format"]
+        .iter()
+        .any(|k| map.contains_key(*k));
+    match ty {
+        "string" if !fixed && !map.contains_key("maxLength") => {
+            let min = map.get("minLength").and_then(Value::as_u64).unwrap_or(0);
+            map.insert("maxLength".into(), Value::from(cap.max(min + 8).max(16)));
+        }
+        "array" => {
+            let min = map.get("minItems").and_then(Value::as_u64).unwrap_or(0);
+            let max = match map.get("maxItems").and_then(Value::as_u64) {
+                Some(m) => m,
+                None => {
+                    let m = min.max(4);
+                    map.insert("maxItems".into(), Value::from(m));
+                    m
+                }
+            };
+            if let Some(items) = map.get_mut("items") {
+                bound(items, cap / max.max(1));
+            }
+        }
+        _ => {
+            if let Some(props) = map.get_mut("properties").and_then(Value::as_object_mut) {
+                for p in props.values_mut() {
+                    bound(p, cap);
+                }
+            }
+        }
+    }
+}
+
 /// Whether a refusal may be about the output form (so a weaker mode is worth a try).
 #[must_use]
 pub fn refusal_may_concern_format(status: u16) -> bool {
@@ -203,6 +254,24 @@ mod tests {
         assert_eq!(v, json!([1, 2]));
         assert!(first_json_value("{\"cut\": \"mid-str").is_none());
         assert!(first_json_value("no json here").is_none());
+    }
+
+    #[test]
+    fn decoding_bounds_open_strings_and_arrays_but_keeps_fixed_ones() {
+        let schema = json!({"type": "object", "required": ["body", "tags"], "properties": {
+            "body": {"type": "string", "minLength": 1},
+            "code": {"type": "string", "pattern": "^[a-z]+$"},
+            "short": {"type": "string", "maxLength": 10},
+            "tags": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+            "n": {"type": "integer"}}});
+        let d = decoding_schema(&schema, 800);
+        assert_eq!(d["properties"]["body"]["maxLength"], json!(600));
+        assert!(d["properties"]["code"].get("maxLength").is_none());
+        assert_eq!(d["properties"]["short"]["maxLength"], json!(10));
+        assert_eq!(d["properties"]["tags"]["maxItems"], json!(4));
+        assert_eq!(d["properties"]["tags"]["items"]["maxLength"], json!(150));
+        assert_eq!(d["properties"]["n"], json!({"type": "integer"}));
+        assert_eq!(d["required"], schema["required"]);
     }
 
     #[test]
