@@ -16,6 +16,7 @@ mod model_server;
 mod objects;
 mod orchestrator;
 mod policy;
+mod real_model;
 mod reliability;
 mod support;
 mod triage_routing;

@@ -127,7 +127,8 @@ impl Runtime {
             Slot::Busy(sem) => sem,
         };
         let shown = format!(
-            "waiting for a model slot ({}, {} ahead)",
+            "{} ({}, {} ahead)",
+            record::WAITING_FOR_SLOT,
             provider.name(),
             state.waiting() + 1
         );
