@@ -251,7 +251,7 @@ fn content_wall_time(root: &Path) -> anyhow::Result<Vec<Measurement>> {
             .stderr(Stdio::null())
             .spawn()?,
     );
-    let deadline = started + Duration::from_secs(900);
+    let deadline = started + Duration::from_mins(15);
     loop {
         let pending: i64 = ws.store()?.conn().query_row(
             "SELECT count(*) FROM approvals WHERE action = 'site.publish' AND status = 'pending'",

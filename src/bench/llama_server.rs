@@ -162,10 +162,8 @@ impl LlamaServer {
             let _ = tx.send(first);
             for _ in lines {} // drained, so the pipe never fills
         });
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let said = rx
-            .recv_timeout(Duration::from_secs(120))
-            .unwrap_or_default();
+        let deadline = Instant::now() + Duration::from_mins(2);
+        let said = rx.recv_timeout(Duration::from_mins(2)).unwrap_or_default();
         if said.trim() == "listening" {
             let client = reqwest::blocking::Client::builder()
                 .timeout(Duration::from_secs(5))

@@ -241,9 +241,7 @@ fn invoicing_the_demo_contract_runs_the_accountant_on_the_real_model() {
     // The drafted invoice either goes out on its own (under $1,000) or waits for the
     // operator under the shipped policy; a failed or escalated draft fails the test.
     let outcome = within_minutes(10, "the invoice to be sent or held", || {
-        let sent = std::fs::read_dir(ws.join("outbox/invoices"))
-            .map(|d| d.count())
-            .unwrap_or(0);
+        let sent = std::fs::read_dir(ws.join("outbox/invoices")).map_or(0, Iterator::count);
         let held = keel::core::approvals::list(store(&ws).conn(), true, 0, 100)
             .unwrap()
             .items

@@ -186,7 +186,6 @@ impl Server {
             other => other,
         };
         match reply {
-            Reply::Window(..) => {}
             Reply::Json(status, extra, body) => {
                 let text = body.to_string();
                 let mut head = format!(
@@ -210,7 +209,7 @@ impl Server {
                     tokio::time::sleep(Duration::from_millis(2)).await;
                 }
             }
-            Reply::Drop => {}
+            Reply::Drop | Reply::Window(..) => {}
             Reply::Stall => {
                 let _ = sock
                     .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n")
