@@ -1,7 +1,8 @@
 //! What real model servers do wrong, played by the loopback server (protocol faults only;
 //! the real llama.cpp server is in `real_model`): a 400 to the `json_schema` form, prose
 //! instead of JSON, an empty choice list, an answer cut at its token limit, a server that
-//! goes away mid-run, and one that comes back with a smaller window.
+//! goes away mid-run, and one that comes back with a smaller window; and Ollama's native
+//! wire format (no Ollama server can be installed here, so it is checked on the loopback).
 
 use std::sync::Arc;
 
@@ -295,4 +296,48 @@ async fn a_request_that_cannot_fit_the_window_is_never_sent() {
         "{error}"
     );
     assert_eq!(server.count(), 0, "nothing was sent");
+}
+
+#[tokio::test]
+async fn ollama_gets_the_schema_in_format_and_keels_window_in_num_ctx() {
+    let (_d, ws) = workspace();
+    let line = |v: Value| format!("{v}\n").into_bytes();
+    let (head, tail) = GOOD_IDEAS.split_at(20);
+    let server = Server::start(vec![Reply::Sse(vec![
+        line(json!({"model": "qwen3", "message": {"role": "assistant", "content": head}, "done": false})),
+        line(json!({"model": "qwen3", "message": {"role": "assistant", "content": tail}, "done": false})),
+        line(json!({"model": "qwen3", "message": {"content": ""}, "done": true, "done_reason": "stop",
+            "prompt_eval_count": 321, "eval_count": 45})),
+    ])])
+    .await;
+    let mut c = cfg(ProviderKind::Ollama, &server.base, true);
+    c.api_key_env = String::new();
+    c.context_tokens = 8192;
+    let mut reg = keel::core::llm::Registry::from_config(
+        &std::iter::once(("ol".to_string(), c)).collect(),
+        &all_to("ol"),
+    )
+    .await
+    .unwrap();
+    reg.routing = all_to("ol");
+    let mut rt = keel::core::agents::service::runtime_with(
+        &ws,
+        Arc::new(keel::core::clock::ManualClock::at(1_800_000_000_000)),
+        Arc::new(|_: &str, _: &str| {}),
+        reg,
+    )
+    .unwrap();
+    let out = run(&mut rt, &research("t1")).await;
+    assert_eq!(out.status(), "succeeded", "{out:?}");
+    let req = server.request(0);
+    assert_eq!(req.path, "/api/chat");
+    assert_eq!(req.body["options"]["num_ctx"], json!(8192));
+    assert_eq!(
+        req.body["format"]["required"],
+        json!(["ideas", "rationale"])
+    );
+    let run_row = record::load_run(ws.store().unwrap().conn(), out.run())
+        .unwrap()
+        .unwrap();
+    assert_eq!((run_row.tokens_in, run_row.tokens_out), (321, 45));
 }

@@ -131,7 +131,9 @@ impl Server {
         let is_probe = path.ends_with("/models");
         // Like a real server: only the chat endpoints are scripted; keel's discovery
         // probes (llama.cpp `/props`, Ollama `/api/version`) find nothing here.
-        let is_chat = path.ends_with("/chat/completions") || path.ends_with("/messages");
+        let is_chat = path.ends_with("/chat/completions")
+            || path.ends_with("/messages")
+            || path.ends_with("/api/chat");
         let props = self.props.lock().unwrap().clone();
         if let (true, Some(props)) = (path.ends_with("/props"), props) {
             *self.props_asked.lock().unwrap() += 1;
