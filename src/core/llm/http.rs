@@ -227,6 +227,62 @@ pub struct StreamLimits {
     pub total: Duration,
 }
 
+/// The next chunk of a streamed body (`None` at its end) within the stream's limits: until
+/// the first token, between tokens, and in all. Running past one is a timeout, which is
+/// retried; a connection that breaks is a protocol error.
+pub async fn next_chunk<S, B>(
+    provider: &str,
+    stream: &mut S,
+    cancel: &CancellationToken,
+    limits: &StreamLimits,
+    streaming: bool,
+) -> Result<Option<B>, LlmError>
+where
+    S: futures_util::Stream<Item = reqwest::Result<B>> + Unpin,
+{
+    let end = limits.sent + limits.total;
+    let (until, phase, secs) = if streaming {
+        (
+            tokio::time::Instant::now() + limits.idle,
+            "between streamed tokens",
+            limits.idle,
+        )
+    } else {
+        (
+            limits.sent + limits.first_token,
+            "waiting for the first token",
+            limits.first_token,
+        )
+    };
+    let (until, phase, secs) = if until >= end {
+        (end, "for the whole answer", limits.total)
+    } else {
+        (until, phase, secs)
+    };
+    let next = tokio::select! {
+        () = cancel.cancelled() => return Err(LlmError::Cancelled { provider: provider.into() }),
+        n = tokio::time::timeout_at(until, stream.next()) => n,
+    };
+    match next {
+        Err(_) => Err(LlmError::Timeout {
+            provider: provider.into(),
+            phase: phase.into(),
+            secs: secs.as_secs(),
+        }),
+        Ok(None) => Ok(None),
+        Ok(Some(Err(e))) if e.is_timeout() => Err(LlmError::Timeout {
+            provider: provider.into(),
+            phase: "for the whole answer".into(),
+            secs: limits.total.as_secs(),
+        }),
+        Ok(Some(Err(e))) => Err(LlmError::Protocol {
+            provider: provider.into(),
+            message: format!("the stream broke: {}", describe_reqwest(&e)),
+        }),
+        Ok(Some(Ok(bytes))) => Ok(Some(bytes)),
+    }
+}
+
 /// Reads an SSE body, handing each event to `on_event` until it returns `true` (the
 /// provider's end marker). A stream that ends first is reported as truncated; one that
 /// goes quiet past its limits is a timeout (retried), not a malformed answer. Returns when
@@ -242,52 +298,11 @@ pub async fn read_sse(
     let mut parser = SseParser::new();
     let mut events = Vec::new();
     let mut first: Option<tokio::time::Instant> = None;
-    let end = limits.sent + limits.total;
     loop {
-        let (until, phase, secs) = match first {
-            None => (
-                limits.sent + limits.first_token,
-                "waiting for the first token",
-                limits.first_token,
-            ),
-            Some(_) => (
-                tokio::time::Instant::now() + limits.idle,
-                "between streamed tokens",
-                limits.idle,
-            ),
-        };
-        let (until, phase, secs) = if until >= end {
-            (end, "for the whole answer", limits.total)
-        } else {
-            (until, phase, secs)
-        };
-        let next = tokio::select! {
-            () = cancel.cancelled() => return Err(LlmError::Cancelled { provider: provider.into() }),
-            n = tokio::time::timeout_at(until, stream.next()) => n,
-        };
-        let chunk = match next {
-            Err(_) => {
-                return Err(LlmError::Timeout {
-                    provider: provider.into(),
-                    phase: phase.into(),
-                    secs: secs.as_secs(),
-                });
-            }
-            Ok(None) => break,
-            Ok(Some(Err(e))) if e.is_timeout() => {
-                return Err(LlmError::Timeout {
-                    provider: provider.into(),
-                    phase: "for the whole answer".into(),
-                    secs: limits.total.as_secs(),
-                });
-            }
-            Ok(Some(Err(e))) => {
-                return Err(LlmError::Protocol {
-                    provider: provider.into(),
-                    message: format!("the stream broke: {}", describe_reqwest(&e)),
-                });
-            }
-            Ok(Some(Ok(bytes))) => bytes,
+        let Some(chunk) =
+            next_chunk(provider, &mut stream, cancel, &limits, first.is_some()).await?
+        else {
+            break;
         };
         parser.feed_into(&chunk, &mut events);
         if parser.pending_line_len() > MAX_LINE {

@@ -6,12 +6,11 @@
 
 use std::sync::Arc;
 
-use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::http::send_with_retry;
+use super::http::{next_chunk, send_with_retry};
 use super::remote::{
     body_text, finish, header_wait, millis_between, price, protocol, retry_policy, stream_limits,
     with_output_fallback,
@@ -188,45 +187,14 @@ async fn read_lines(
     mut on_line: impl FnMut(&str) -> Result<bool, LlmError>,
 ) -> Result<Option<tokio::time::Instant>, LlmError> {
     let limits = stream_limits(cfg, tokio::time::Instant::now());
-    let end = limits.sent + limits.total;
     let mut stream = resp.bytes_stream();
     let mut buf: Vec<u8> = Vec::new();
     let mut first = None;
     loop {
-        let (until, phase, secs) = match first {
-            None => (
-                limits.sent + limits.first_token,
-                "waiting for the first token",
-                limits.first_token,
-            ),
-            Some(_) => (
-                tokio::time::Instant::now() + limits.idle,
-                "between streamed tokens",
-                limits.idle,
-            ),
-        };
-        let (until, phase, secs) = if until >= end {
-            (end, "for the whole answer", limits.total)
-        } else {
-            (until, phase, secs)
-        };
-        let next = tokio::select! {
-            () = cancel.cancelled() => return Err(LlmError::Cancelled { provider: provider.into() }),
-            n = tokio::time::timeout_at(until, stream.next()) => n,
-        };
-        let chunk = match next {
-            Err(_) => {
-                return Err(LlmError::Timeout {
-                    provider: provider.into(),
-                    phase: phase.into(),
-                    secs: secs.as_secs(),
-                });
-            }
-            Ok(None) => return Err(protocol(provider, "the stream ended before done")),
-            Ok(Some(Err(e))) => {
-                return Err(protocol(provider, format!("the stream broke: {e}")));
-            }
-            Ok(Some(Ok(b))) => b,
+        let Some(chunk) =
+            next_chunk(provider, &mut stream, cancel, &limits, first.is_some()).await?
+        else {
+            return Err(protocol(provider, "the stream ended before done"));
         };
         buf.extend_from_slice(&chunk);
         while let Some(pos) = buf.iter().position(|&b| b == b'\n') {
