@@ -18,6 +18,8 @@ use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
 
+use super::scratch::Scratch;
+
 use crate::bench::{Measurement, emit};
 use crate::core::clock::SystemClock;
 use crate::core::memory::embed::{Embed, Embedder, cosine};
@@ -221,7 +223,7 @@ fn cpu_seconds() -> f64 {
 }
 
 fn index_bench(n: usize, json: bool) -> anyhow::Result<()> {
-    let dir = Scratch::new()?;
+    let dir = Scratch::new("memory")?;
     let store = VectorStore::open(dir.path())?;
     // `KEEL_BENCH_TREES` overrides the configured default, for experiments.
     let trees: usize = std::env::var("KEEL_BENCH_TREES")
@@ -314,7 +316,7 @@ fn index_bench(n: usize, json: bool) -> anyhow::Result<()> {
 }
 
 fn add_to_searchable(embedder: &Embedder, json: bool) -> anyhow::Result<()> {
-    let dir = Scratch::new()?;
+    let dir = Scratch::new("memory")?;
     let ws = crate::core::workspace::Workspace::init(&dir.path().join("ws"))?;
     let mut store = ws.store()?;
     store.set_durability(crate::core::store::Durability::Normal)?;
@@ -376,25 +378,4 @@ fn add_to_searchable(embedder: &Embedder, json: bool) -> anyhow::Result<()> {
         json,
     );
     Ok(())
-}
-
-/// A scratch directory removed on drop (`tempfile` is only a dev-dependency).
-struct Scratch(std::path::PathBuf);
-
-impl Scratch {
-    fn new() -> anyhow::Result<Self> {
-        let dir =
-            std::env::temp_dir().join(format!("keel-bench-memory-{}", crate::core::ids::new_id()));
-        std::fs::create_dir_all(&dir)?;
-        Ok(Scratch(dir))
-    }
-    fn path(&self) -> &std::path::Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }

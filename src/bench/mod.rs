@@ -28,9 +28,12 @@ pub fn emit(m: &Measurement, json: bool) {
 }
 
 pub mod agents;
+pub mod agents_real;
+pub mod llama_server;
 pub mod loopback;
 pub mod memory;
 pub mod orchestrator;
+pub mod scratch;
 pub mod store;
 pub mod torture;
 pub mod torture_memory;

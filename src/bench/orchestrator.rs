@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use super::scratch::Scratch;
 use super::{Measurement, emit};
 use crate::core::audit::Actor;
 use crate::core::clock::SystemClock;
@@ -57,23 +58,6 @@ pub fn run(json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A private scratch directory removed on drop (tempfile is a dev-dependency only).
-struct ScratchDir(std::path::PathBuf);
-
-impl ScratchDir {
-    fn new() -> anyhow::Result<Self> {
-        let path = std::env::temp_dir().join(format!("keel-bench-{}", crate::core::ids::new_id()));
-        crate::core::workspace::create_private_dir(&path)?;
-        Ok(ScratchDir(path))
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn config(workers: usize) -> OrchestratorConfig {
     OrchestratorConfig {
         workers,
@@ -118,8 +102,8 @@ fn wait_done(store: &Store, n: usize) -> anyhow::Result<()> {
 }
 
 fn noop_throughput(durability: Durability, workers: usize, tasks: usize) -> anyhow::Result<f64> {
-    let dir = ScratchDir::new()?;
-    let path = dir.0.join("bench.db");
+    let dir = Scratch::new("orchestrator")?;
+    let path = dir.path().join("bench.db");
     let mut store = Store::open(&path, durability)?;
     submit_all(&mut store, "noop", tasks)?;
     let coordinator = Arc::new(Coordinator::new(
@@ -162,8 +146,8 @@ impl TaskExecutor for StepTimer {
 }
 
 fn step_overhead(durability: Durability) -> anyhow::Result<(f64, f64)> {
-    let dir = ScratchDir::new()?;
-    let path = dir.0.join("bench.db");
+    let dir = Scratch::new("orchestrator")?;
+    let path = dir.path().join("bench.db");
     let mut store = Store::open(&path, durability)?;
     let runs = 25;
     submit_all(&mut store, STEP_ROLE, runs)?;

@@ -17,6 +17,12 @@ pub struct BenchArgs {
     /// Crash torture only: rounds of start-then-SIGKILL of `keel run`.
     #[arg(long, default_value_t = 200)]
     trials: usize,
+    /// Agents only: first answers per role against the real llama.cpp server.
+    #[arg(long, default_value_t = 20)]
+    samples: usize,
+    /// Agents only: skip the real-model group (which needs `.ci/llama-install`).
+    #[arg(long)]
+    no_real_model: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -35,7 +41,12 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         Suite::Store => crate::bench::store::run(args.json)?,
         Suite::Orchestrator => crate::bench::orchestrator::run(args.json)?,
         Suite::Memory => crate::bench::memory::run(args.json, args.large)?,
-        Suite::Agents => crate::bench::agents::run(args.json)?,
+        Suite::Agents => {
+            crate::bench::agents::run(args.json)?;
+            if !args.no_real_model {
+                crate::bench::agents_real::run(args.json, args.samples)?;
+            }
+        }
         Suite::Tui => crate::bench::tui::run(args.json)?,
         Suite::Torture => crate::bench::torture::run(args.json, args.trials)?,
     }

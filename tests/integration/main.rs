@@ -17,6 +17,7 @@ mod models_connect;
 mod objects;
 mod orchestrator;
 mod policy;
+mod real_model;
 mod reliability;
 mod support;
 mod triage_routing;

@@ -165,6 +165,7 @@ pub fn plan(
     let mut fit = Fit::default();
     let mut left = limit.saturating_sub(system + FRAME);
     if input_size > left {
+        #[allow(clippy::cast_precision_loss)] // prompt sizes are far below 2^52
         let unit_chars = input_text.len().max(1) as f64 / input_size.max(1) as f64;
         #[allow(
             clippy::cast_precision_loss,

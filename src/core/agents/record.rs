@@ -214,6 +214,9 @@ pub fn set_progress(
     Ok(())
 }
 
+/// How a run's `current` starts while it waits inside keel for a free model slot.
+pub const WAITING_FOR_SLOT: &str = "waiting for a model slot";
+
 /// Says what the run is doing now (waiting for a model slot, calling a model).
 pub fn set_progress_current(tx: &Transaction<'_>, run: &str, current: &str) -> Result<()> {
     tx.execute(

@@ -17,7 +17,7 @@ use super::runtime_steps::{diverged, recorded_route};
 use super::window;
 use crate::core::audit::{self, Actor};
 use crate::core::llm::state::Slot;
-use crate::core::llm::{ChatRequest, ChatResponse, LlmError, OutputSchema};
+use crate::core::llm::{ChatRequest, ChatResponse, LlmError, OutputMode, OutputSchema};
 
 /// Bounds the schema the server decodes by to the answer's token budget.
 fn bound_decoding(req: &mut ChatRequest) {
@@ -127,7 +127,8 @@ impl Runtime {
             Slot::Busy(sem) => sem,
         };
         let shown = format!(
-            "waiting for a model slot ({}, {} ahead)",
+            "{} ({}, {} ahead)",
+            record::WAITING_FOR_SLOT,
             provider.name(),
             state.waiting() + 1
         );
@@ -304,7 +305,7 @@ impl Runtime {
                 "provider": resp.provider, "model": resp.model, "tier": tier, "request_hash": hash,
                 "usage": {"input": resp.usage.input, "output": resp.usage.output},
                 "cost_usd": cost, "latency_ms": latency, "retries": resp.retries,
-                "output_mode": resp.output_mode.map(|m| m.as_str()),
+                "output_mode": resp.output_mode.map(OutputMode::as_str),
                 "first_token_ms": resp.first_token_ms,
                 "prompt_tokens_fitted": fit.get("prompt_tokens"), "window": fit.get("window")}),
             )?;

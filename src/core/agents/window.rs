@@ -6,6 +6,7 @@
 //! never sent: the error names the window.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
@@ -178,9 +179,10 @@ fn shorten(text: &mut String, keep: usize) {
     if at > 0 {
         text.push('\n');
     }
-    text.push_str(&format!(
+    let _ = write!(
+        text,
         "[{removed} characters cut to fit the model's context window]"
-    ));
+    );
 }
 
 #[cfg(test)]

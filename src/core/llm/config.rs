@@ -15,6 +15,8 @@ pub enum ProviderKind {
     Openai,
     /// Anthropic Messages.
     Anthropic,
+    /// Ollama's own chat API: the schema goes in `format`, the window in `num_ctx`.
+    Ollama,
     /// The deterministic, network-free built-in provider.
     Offline,
     /// A local OpenAI-compatible server when one answers, else offline.
@@ -90,6 +92,7 @@ impl ProviderConfig {
             match self.kind {
                 ProviderKind::Openai => "https://api.openai.com/v1",
                 ProviderKind::Anthropic => "https://api.anthropic.com/v1",
+                ProviderKind::Ollama => "http://127.0.0.1:11434",
                 ProviderKind::Auto | ProviderKind::Offline => "http://127.0.0.1:11434/v1",
             }
         } else {

@@ -50,10 +50,9 @@ pub fn is_local(base: &str) -> bool {
         Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback() || ip.is_private() || ip.is_link_local(),
         Ok(std::net::IpAddr::V6(ip)) => ip.is_loopback() || ip.is_unique_local(),
         Err(_) => {
-            host == "localhost"
-                || host.ends_with(".local")
-                || host.ends_with(".lan")
-                || !host.contains('.')
+            let host = host.to_ascii_lowercase();
+            let suffix = host.rsplit('.').next().unwrap_or_default();
+            host == "localhost" || suffix == "local" || suffix == "lan" || !host.contains('.')
         }
     }
 }
@@ -175,7 +174,7 @@ async fn probe(base: &str, model: &str) -> Probed {
         .await;
         return Probed {
             server: Some("ollama".into()),
-            context: shown.as_ref().and_then(ollama_window),
+            context: shown.as_ref().map(ollama_window),
             slots: None,
             tokenizer: false,
         };
@@ -201,7 +200,7 @@ async fn probe(base: &str, model: &str) -> Probed {
 
 /// Ollama's window: `num_ctx` in the model's parameters, else its default (4096) capped by
 /// what the model was trained for.
-pub(crate) fn ollama_window(shown: &Value) -> Option<(u32, String)> {
+pub(crate) fn ollama_window(shown: &Value) -> (u32, String) {
     let params = shown["parameters"].as_str().unwrap_or_default();
     if let Some(n) = params.lines().find_map(|l| {
         let mut parts = l.split_whitespace();
@@ -209,17 +208,17 @@ pub(crate) fn ollama_window(shown: &Value) -> Option<(u32, String)> {
             .then(|| parts.next()?.parse::<u32>().ok())
             .flatten()
     }) {
-        return Some((n, "ollama /api/show num_ctx".into()));
+        return (n, "ollama /api/show num_ctx".into());
     }
     let trained = shown["model_info"].as_object().and_then(|info| {
         info.iter()
             .find(|(k, _)| k.ends_with(".context_length"))
             .and_then(|(_, v)| as_u32(Some(v)))
     });
-    Some((
+    (
         trained.map_or(4096, |t| t.min(4096)),
         "ollama default num_ctx".into(),
-    ))
+    )
 }
 
 #[cfg(test)]
@@ -267,9 +266,9 @@ mod tests {
 
     #[test]
     fn ollama_window_prefers_num_ctx() {
-        let shown = json!({"parameters": "stop \"<|im_end|>\"\nnum_ctx 8192", "model_info": {"llama.context_length": 131072}});
-        assert_eq!(ollama_window(&shown).unwrap().0, 8192);
+        let shown = json!({"parameters": "stop \"<|im_end|>\"\nnum_ctx 8192", "model_info": {"llama.context_length": 131_072}});
+        assert_eq!(ollama_window(&shown).0, 8192);
         let shown = json!({"model_info": {"qwen2.context_length": 32768}});
-        assert_eq!(ollama_window(&shown).unwrap().0, 4096);
+        assert_eq!(ollama_window(&shown).0, 4096);
     }
 }

@@ -1,5 +1,7 @@
-//! Model providers: OpenAI-compatible chat completions, Anthropic Messages and the built-in
-//! network-free `offline` provider, behind one [`Provider`] trait.
+//! Model providers: OpenAI-compatible chat completions, Anthropic Messages, Ollama's own
+//! chat API and the built-in network-free `offline` provider, behind one [`Provider`] trait.
+//! Remote providers share a [`ProviderState`]: limits found by [`discovery`], model slots,
+//! token counting and the [`structured`] output modes the server accepts.
 //!
 //! Requests and answers are normalised ([`ChatRequest`], [`ChatResponse`]) so the agent
 //! runtime, the call recorder and replay never depend on a vendor's wire format.
@@ -11,6 +13,7 @@ pub mod discovery;
 pub mod http;
 pub mod offline;
 pub mod offline_recipes;
+pub mod ollama;
 pub mod openai;
 pub mod recorded;
 pub mod registry;

@@ -75,6 +75,15 @@ impl Registry {
                         &format!("configured: {}", cfg.effective_base_url()),
                     );
                 }
+                ProviderKind::Ollama => {
+                    let p = super::ollama::Ollama::new(name, cfg)?;
+                    r.insert(
+                        name,
+                        Arc::new(p),
+                        "ollama",
+                        &format!("configured: {}", cfg.effective_base_url()),
+                    );
+                }
                 ProviderKind::Offline => {
                     r.insert(name, Arc::new(Offline::new()), "offline", "offline");
                 }

@@ -298,6 +298,38 @@ fn tool_wire(req: &ChatRequest) -> Value {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn calls_beyond_the_slots_wait_inside_keel_until_one_frees() {
+        let cfg = ProviderConfig {
+            base_url: "https://api.example.com/v1".into(),
+            max_concurrent: 2,
+            ..ProviderConfig::default()
+        };
+        let s = Arc::new(ProviderState::new(&cfg));
+        let (Slot::Free(a), Slot::Free(_b)) = (s.try_slot().await, s.try_slot().await) else {
+            panic!("two slots")
+        };
+        let Slot::Busy(sem) = s.try_slot().await else {
+            panic!("the third call must wait")
+        };
+        let waiter = tokio::spawn({
+            let s = s.clone();
+            async move { s.wait_slot(sem).await.is_some() }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(s.waiting(), 1);
+        assert!(!waiter.is_finished());
+        drop(a);
+        assert!(waiter.await.unwrap());
+        assert_eq!(s.waiting(), 0);
+        // A hosted API without a limit never waits.
+        let open = ProviderState::new(&ProviderConfig {
+            base_url: "https://api.example.com/v1".into(),
+            ..ProviderConfig::default()
+        });
+        assert!(matches!(open.try_slot().await, Slot::Unlimited));
+    }
+
     #[test]
     fn calibration_leans_low_and_estimates_carry_a_margin() {
         let s = ProviderState::new(&ProviderConfig::default());

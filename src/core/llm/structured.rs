@@ -190,13 +190,12 @@ fn bound(node: &mut Value, cap: u64) {
         }
         "array" => {
             let min = map.get("minItems").and_then(Value::as_u64).unwrap_or(0);
-            let max = match map.get("maxItems").and_then(Value::as_u64) {
-                Some(m) => m,
-                None => {
-                    let m = min.max(4);
-                    map.insert("maxItems".into(), Value::from(m));
-                    m
-                }
+            let max = if let Some(m) = map.get("maxItems").and_then(Value::as_u64) {
+                m
+            } else {
+                let m = min.max(4);
+                map.insert("maxItems".into(), Value::from(m));
+                m
             };
             if let Some(items) = map.get_mut("items") {
                 bound(items, cap / max.max(1));

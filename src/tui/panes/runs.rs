@@ -79,6 +79,7 @@ impl RunsPane {
     }
 
     pub fn render(&self, frame: &mut Frame, area: Rect, focused: bool, ctx: &Ctx<'_>) {
+        use crate::core::agents::record::WAITING_FOR_SLOT;
         let [list_area, live_area] =
             Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(area);
         let view = ListView {
@@ -102,14 +103,17 @@ impl RunsPane {
             &self.list,
             &view,
             |r| {
-                let role = match r.status.as_str() {
-                    "running" => Role::Info,
-                    "failed" => Role::Error,
-                    "succeeded" => Role::Success,
-                    _ => Role::Muted,
+                // A run queued inside keel for a model slot says so, not "running".
+                let waiting = r.status == "running" && r.current.starts_with(WAITING_FOR_SLOT);
+                let (status, role) = match r.status.as_str() {
+                    _ if waiting => ("waiting", Role::Warning),
+                    "running" => ("running", Role::Info),
+                    "failed" => ("failed", Role::Error),
+                    "succeeded" => ("succeeded", Role::Success),
+                    other => (other, Role::Muted),
                 };
                 vec![
-                    Cell::from(r.status.clone()).style(ctx.theme.style(role)),
+                    Cell::from(status.to_string()).style(ctx.theme.style(role)),
                     Cell::from(r.role.clone()),
                     Cell::from(r.step.to_string()),
                     Cell::from(format::one_line(&r.current)),

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::too_many_lines)]
 
 mod cli;
+mod model_faults;
 mod offline;
 pub(crate) mod providers;
 mod runtime;

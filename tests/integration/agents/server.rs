@@ -20,6 +20,9 @@ pub enum Reply {
     Drop,
     /// Send SSE headers and then nothing for a long time.
     Stall,
+    /// The server "restarts" with this context window (what `/props` says from now on),
+    /// then answers with the inner reply.
+    Window(u32, Box<Reply>),
 }
 
 #[derive(Debug, Clone)]
@@ -43,6 +46,9 @@ pub struct Server {
     pub base: String,
     script: Arc<Mutex<VecDeque<Reply>>>,
     pub requests: Arc<Mutex<Vec<Request>>>,
+    /// llama.cpp's `/props` (none: 404, like a server that is not llama.cpp).
+    pub props: Arc<Mutex<Option<Value>>>,
+    pub props_asked: Arc<Mutex<usize>>,
 }
 
 impl Server {
@@ -53,6 +59,8 @@ impl Server {
             base,
             script: Arc::new(Mutex::new(replies.into())),
             requests: Arc::new(Mutex::new(Vec::new())),
+            props: Arc::new(Mutex::new(None)),
+            props_asked: Arc::new(Mutex::new(0)),
         };
         let s = server.clone();
         tokio::spawn(async move {
@@ -62,6 +70,11 @@ impl Server {
             }
         });
         server
+    }
+
+    /// Answers `/props` like llama.cpp with this window and one slot.
+    pub fn serve_props(&self, n_ctx: u32) {
+        *self.props.lock().unwrap() = Some(llama_props(n_ctx));
     }
 
     pub fn push(&self, reply: Reply) {
@@ -118,7 +131,22 @@ impl Server {
         let is_probe = path.ends_with("/models");
         // Like a real server: only the chat endpoints are scripted; keel's discovery
         // probes (llama.cpp `/props`, Ollama `/api/version`) find nothing here.
-        let is_chat = path.ends_with("/chat/completions") || path.ends_with("/messages");
+        let is_chat = path.ends_with("/chat/completions")
+            || path.ends_with("/messages")
+            || path.ends_with("/api/chat");
+        let props = self.props.lock().unwrap().clone();
+        if let (true, Some(props)) = (path.ends_with("/props"), props) {
+            *self.props_asked.lock().unwrap() += 1;
+            let text = props.to_string();
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                text.len()
+            );
+            let _ = sock.write_all(head.as_bytes()).await;
+            let _ = sock.write_all(text.as_bytes()).await;
+            let _ = sock.shutdown().await;
+            return;
+        }
         if !is_probe && !is_chat {
             let _ = sock
                 .write_all(
@@ -152,6 +180,13 @@ impl Server {
                     serde_json::json!({"error": {"message": "no scripted reply left"}}),
                 ))
         };
+        let reply = match reply {
+            Reply::Window(n_ctx, inner) => {
+                *self.props.lock().unwrap() = Some(llama_props(n_ctx));
+                *inner
+            }
+            other => other,
+        };
         match reply {
             Reply::Json(status, extra, body) => {
                 let text = body.to_string();
@@ -176,7 +211,7 @@ impl Server {
                     tokio::time::sleep(Duration::from_millis(2)).await;
                 }
             }
-            Reply::Drop => {}
+            Reply::Drop | Reply::Window(..) => {}
             Reply::Stall => {
                 let _ = sock
                     .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n")
@@ -186,6 +221,11 @@ impl Server {
         }
         let _ = sock.shutdown().await;
     }
+}
+
+/// What llama.cpp's `/props` says of a one-slot server with window `n_ctx`.
+pub fn llama_props(n_ctx: u32) -> Value {
+    serde_json::json!({"default_generation_settings": {"n_ctx": n_ctx}, "total_slots": 1})
 }
 
 /// SSE chunks of an `OpenAI` stream: text pieces, then usage, then `[DONE]`.
