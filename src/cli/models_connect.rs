@@ -32,8 +32,8 @@ pub struct ConnectArgs {
     /// only read to make the calls, never printed or written).
     #[arg(long, value_name = "VAR")]
     pub key_env: Option<String>,
-    /// The protocol (default: anthropic for api.anthropic.com, else openai, which any
-    /// OpenAI-compatible server speaks).
+    /// The protocol (default: anthropic for api.anthropic.com, ollama for an Ollama
+    /// server, else openai, which any OpenAI-compatible server speaks).
     #[arg(long, value_enum)]
     pub kind: Option<KindArg>,
     /// The tiers to route to it, comma-separated (tiers not named keep their provider).
@@ -51,6 +51,7 @@ pub struct ConnectArgs {
 pub enum KindArg {
     Openai,
     Anthropic,
+    Ollama,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -206,7 +207,14 @@ async fn plan(ws: &Workspace, args: &ConnectArgs) -> anyhow::Result<Plan> {
     provider.base_url.clone_from(&found.base);
     provider.model = model;
     provider.api_key_env = args.key_env.clone().unwrap_or_default();
-    let limits = discovery::discover(&provider).await;
+    let mut limits = discovery::discover(&provider).await;
+    // Ollama's own API takes the schema in `format` and keel's window in `num_ctx`; its
+    // OpenAI-compatible one keeps Ollama's default window whatever keel fitted.
+    if limits.server == "ollama" && args.kind.is_none() {
+        provider.kind = ProviderKind::Ollama;
+        provider.base_url = discovery::root_url(&found.base);
+        limits = discovery::discover(&provider).await;
+    }
     Ok(Plan {
         name,
         found,
@@ -221,6 +229,7 @@ fn kind_of(k: KindArg) -> ProviderKind {
     match k {
         KindArg::Openai => ProviderKind::Openai,
         KindArg::Anthropic => ProviderKind::Anthropic,
+        KindArg::Ollama => ProviderKind::Ollama,
     }
 }
 
@@ -241,7 +250,7 @@ fn notes(plan: &Plan) -> Vec<String> {
     let mut notes = vec![
         format!(
             "Written by `keel models connect` on {day}: {} at {}.",
-            l.server, plan.found.base
+            l.server, p.base_url
         ),
         format!(
             "Found: window {} tokens ({}), {} ({}), {}.",
@@ -283,7 +292,7 @@ fn report_base(plan: &Plan, path: &Path) -> Value {
     json!({
         "name": plan.name,
         "kind": plan.provider.kind,
-        "base_url": plan.found.base,
+        "base_url": plan.provider.base_url,
         "server": l.server,
         "model": plan.provider.model,
         "models": plan.found.models,

@@ -208,12 +208,16 @@ fn provider_table(edit: &ProviderEdit<'_>, placement: Placement) -> Table {
             t.insert(key, Item::Value(v));
         }
     }
-    let notes: String = edit
+    let mut notes = String::new();
+    for line in edit
         .notes
         .iter()
         .flat_map(|n| wrap(&n.replace(['\n', '\r'], " "), NOTE_WIDTH))
-        .map(|l| format!("# {l}\n"))
-        .collect();
+    {
+        notes.push_str("# ");
+        notes.push_str(&line);
+        notes.push('\n');
+    }
     let first = t.iter().next().map(|(k, _)| k.to_string());
     if let Some(mut key) = first.and_then(|k| t.key_mut(&k)) {
         key.leaf_decor_mut().set_prefix(notes);

@@ -283,29 +283,31 @@ fn check_providers(root: &Path, workspace: Option<&Workspace>, report: &mut Repo
 }
 
 fn provider_line(p: &ProviderHealth) -> String {
-    let mut line = format!("{} ({}): {}", p.name, p.kind, p.status);
+    let mut parts = vec![format!("{} ({}): {}", p.name, p.kind, p.status)];
     if let Some(w) = &p.window {
-        line.push_str(&format!(", window {} ({})", w.tokens, w.source));
+        parts.push(format!("window {} ({})", w.tokens, w.source));
     }
     if let Some(s) = &p.slots {
-        match s.max_concurrent {
-            Some(n) => line.push_str(&format!(", {n} slot{}", if n == 1 { "" } else { "s" })),
-            None => line.push_str(", slots unlimited"),
-        }
+        parts.push(match s.max_concurrent {
+            Some(1) => "1 slot".to_string(),
+            Some(n) => format!("{n} slots"),
+            None => "slots unlimited".to_string(),
+        });
     }
     if let Some(server) = &p.server {
-        line.push_str(&format!(", {server}"));
+        parts.push(server.clone());
     }
     if let Some(mode) = &p.output_mode {
-        line.push_str(&format!(", output {mode}"));
+        parts.push(format!("output {mode}"));
     }
     if let Some(ms) = p.last_latency_ms {
-        line.push_str(&format!(", last call {ms} ms"));
-        if let Some(f) = p.last_first_token_ms {
-            line.push_str(&format!(" (first token {f} ms)"));
-        }
+        let first = p
+            .last_first_token_ms
+            .map(|f| format!(" (first token {f} ms)"))
+            .unwrap_or_default();
+        parts.push(format!("last call {ms} ms{first}"));
     }
-    line
+    parts.join(", ")
 }
 
 /// The providers a config that does not load names, read from the raw TOML (so it needs

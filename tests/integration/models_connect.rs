@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::Duration;
+use std::sync::MutexGuard;
 
 use keel::core::config::Config;
 use keel::core::llm::connect::{self, ConnectError, LocalServer};
@@ -14,36 +14,11 @@ use serde_json::Value;
 
 use crate::support::{keel, keel_bin, keel_json, stderr, temp_workspace};
 
-/// The real llama.cpp server these tests talk to: its root URL (no `/v1`), or `None` (the
-/// test then says it is skipped) when none is installed here. Under `CI=true` a missing
-/// server fails the test instead.
-///
-/// Until the shared once-per-binary harness (`crate::real_model`, branch `llama-harness`)
-/// is on main, this takes the server `KEEL_LLAMA_URL` names (`http://127.0.0.1:PORT`); once
-/// it is, this should return that harness's server instead.
-fn real_server(test: &str) -> Option<String> {
-    let url = std::env::var("KEEL_LLAMA_URL")
-        .ok()
-        .map(|u| u.trim_end_matches('/').trim_end_matches("/v1").to_string())
-        .filter(|u| !u.is_empty());
-    let answering = url.filter(|u| {
-        reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .ok()
-            .and_then(|c| c.get(format!("{u}/props")).send().ok())
-            .is_some_and(|r| r.status().is_success())
-    });
-    if answering.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{test}: no llama.cpp server (set KEEL_LLAMA_URL) and CI=true"
-        );
-        println!(
-            "skipped {test}: no llama.cpp server answers (set KEEL_LLAMA_URL=http://127.0.0.1:PORT)"
-        );
-    }
-    answering
+/// The shared real llama.cpp server (started once for this binary) as its root URL (no
+/// `/v1`), with this test's turn at its one slot; `None` when it is not installed here
+/// (`crate::real_model` says so, and fails under `CI=true`).
+fn real_server() -> Option<(String, MutexGuard<'static, ()>)> {
+    crate::real_model::server().map(|(s, turn)| (s.root_url(), turn))
 }
 
 /// `n_ctx` and `total_slots` as the real server reports them.
@@ -108,7 +83,7 @@ fn fixed_server(status: u16, body: &'static str) -> u16 {
 
 #[test]
 fn connect_writes_the_provider_and_routing_and_its_test_call_passes_the_schema() {
-    let Some(root) = real_server("connect_writes_the_provider_and_routing") else {
+    let Some((root, _turn)) = real_server() else {
         return;
     };
     let (n_ctx, slots) = real_limits(&root);
@@ -123,11 +98,11 @@ fn connect_writes_the_provider_and_routing_and_its_test_call_passes_the_schema()
     assert_eq!(report["window"]["source"], "llama.cpp /props n_ctx");
     assert_eq!(report["slots"]["max_concurrent"], slots);
     assert_eq!(report["written"], true);
-    let test = &report["test"];
-    assert_eq!(test["output_mode"], "json_schema", "{report}");
-    assert_eq!(test["matches_schema"], true, "{report}");
-    assert!(test["latency_ms"].as_u64().unwrap() > 0);
-    assert_eq!(test["parsed"]["ok"].as_bool().is_some(), true);
+    let call = &report["test"];
+    assert_eq!(call["output_mode"], "json_schema", "{report}");
+    assert_eq!(call["matches_schema"], true, "{report}");
+    assert!(call["latency_ms"].as_u64().unwrap() > 0);
+    assert!(call["parsed"]["ok"].is_boolean(), "{report}");
 
     // The file: the section and the tiers, every other line as it was, and it loads.
     let text = std::fs::read_to_string(ws.join("config.toml")).unwrap();
@@ -181,7 +156,7 @@ fn connect_writes_the_provider_and_routing_and_its_test_call_passes_the_schema()
 
 #[test]
 fn a_dry_run_shows_the_change_and_writes_nothing() {
-    let Some(root) = real_server("a_dry_run_shows_the_change_and_writes_nothing") else {
+    let Some((root, _turn)) = real_server() else {
         return;
     };
     let (_d, ws) = temp_workspace();
@@ -231,7 +206,7 @@ fn a_config_that_does_not_load_is_left_alone() {
 
 #[test]
 fn local_ports_are_tried_in_order_and_the_first_that_answers_wins() {
-    let Some(root) = real_server("local_ports_are_tried_in_order") else {
+    let Some((root, _turn)) = real_server() else {
         return;
     };
     let real: u16 = root.rsplit(':').next().unwrap().parse().unwrap();

@@ -116,17 +116,19 @@ pub enum ConnectError {
 }
 
 fn nothing_local(tried: &[LocalServer]) -> String {
-    let mut s = String::from("no model server answered GET /v1/models on 127.0.0.1; tried:");
-    for t in tried {
-        s.push_str(&format!(
-            "\n  {:<6} {:<10} start it with `{}`",
-            t.port, t.name, t.start
-        ));
-    }
-    s.push_str(
-        "\nstart one of them, or pass the server's URL: keel models connect http://HOST:PORT",
-    );
-    s
+    let ports: Vec<String> = tried
+        .iter()
+        .map(|t| {
+            format!(
+                "\n  {:<6} {:<10} start it with `{}`",
+                t.port, t.name, t.start
+            )
+        })
+        .collect();
+    format!(
+        "no model server answered GET /v1/models on 127.0.0.1; tried:{}\nstart one of them, or pass the server's URL: keel models connect http://HOST:PORT",
+        ports.concat()
+    )
 }
 
 /// A server that answered, with the models it lists.
@@ -375,6 +377,18 @@ pub fn model_ids(listed: &Value) -> Option<Vec<String>> {
     )
 }
 
+/// Words in the ids of models that do not chat (hosted lists carry them too).
+const NOT_CHAT: [&str; 8] = [
+    "embed",
+    "whisper",
+    "tts",
+    "dall-e",
+    "moderation",
+    "image",
+    "audio",
+    "rerank",
+];
+
 /// The model to use: the one asked for (when listed; Ollama's `:latest` may be left out),
 /// else the first that looks like a chat model (hosted lists carry embedding, speech and
 /// image models too), else the first.
@@ -392,16 +406,6 @@ pub fn pick_model(found: &Found, wanted: Option<&str>) -> Result<String, Connect
                 available: found.models.iter().take(20).cloned().collect(),
             });
     }
-    const NOT_CHAT: [&str; 8] = [
-        "embed",
-        "whisper",
-        "tts",
-        "dall-e",
-        "moderation",
-        "image",
-        "audio",
-        "rerank",
-    ];
     let chat = found
         .models
         .iter()
