@@ -376,12 +376,45 @@ pub struct Health {
     pub audit_entries: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct ProviderHealth {
     pub name: String,
     pub kind: String,
     /// Plainly says `offline` for the built-in offline provider.
     pub status: String,
+    /// The context window keel fits prompts into, and where it was learnt (the fields
+    /// below are absent for offline providers and servers that did not answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<WindowHealth>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slots: Option<SlotsHealth>,
+    /// `llama.cpp`, `ollama`, `vllm`, `hosted` or `openai-compatible`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// The structured-output mode of the provider's newest recorded call that asked for
+    /// one (`json_schema`, `json_object`, `prompt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_mode: Option<String>,
+    /// Latency and time to first token of the provider's newest recorded call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_latency_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_first_token_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct WindowHealth {
+    pub tokens: u32,
+    /// `config`, `llama.cpp /props n_ctx`, `hosted default`…
+    pub source: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SlotsHealth {
+    /// Calls at once; absent is unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent: Option<u32>,
+    pub source: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]

@@ -13,6 +13,7 @@ mod init;
 mod memory;
 mod metrics;
 mod models;
+mod models_connect;
 pub mod object_ref;
 mod objects;
 mod policy;
@@ -84,7 +85,7 @@ pub enum Command {
     /// Show, verify and export the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
-    /// Fetch or check the offline embedding model and ONNX Runtime.
+    /// The offline embedding model (fetch, status) and connecting a language model server.
     #[command(subcommand)]
     Models(models::ModelsCommand),
     /// Run a benchmark suite; prints machine-readable results with --json.
@@ -154,7 +155,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Objects(cmd)) => objects::run(&cli.open_workspace()?, cmd),
         Some(Command::Doctor { json }) => doctor::run(&cli.workspace_root(), *json),
         Some(Command::Audit(cmd)) => audit::run(&cli.open_workspace()?, cmd),
-        Some(Command::Models(cmd)) => models::run(cmd),
+        Some(Command::Models(cmd)) => models::run(&cli.workspace_root(), cmd),
         Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Policy(cmd)) => policy::run(&cli.workspace_root(), cmd),
         Some(Command::Approvals(cmd)) => approvals::run(&cli.open_workspace()?, cmd),

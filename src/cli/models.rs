@@ -1,6 +1,6 @@
-//! `keel models fetch|status`.
+//! `keel models fetch|status|connect`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Subcommand;
@@ -21,11 +21,15 @@ pub enum ModelsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Connect a model server: probe it (or the usual local ports), write its provider and
+    /// routing into config.toml, and make one schema-constrained test call.
+    Connect(super::models_connect::ConnectArgs),
 }
 
-pub fn run(cmd: &ModelsCommand) -> anyhow::Result<ExitCode> {
+pub fn run(root: &Path, cmd: &ModelsCommand) -> anyhow::Result<ExitCode> {
     let assets = Assets::locate();
     match cmd {
+        ModelsCommand::Connect(args) => super::models_connect::run(root, args),
         ModelsCommand::Fetch { wheels } => {
             for line in assets.fetch(wheels.as_deref())? {
                 super::say(&line);

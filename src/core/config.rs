@@ -52,14 +52,18 @@ impl Config {
     /// Loads `path`; a missing file means all defaults.
     pub fn load(path: &Path) -> Result<Self> {
         match std::fs::read_to_string(path) {
-            Ok(text) => {
-                let config: Config = parse(&text, path)?;
-                check_kinds(&config, &text, path)?;
-                Ok(config)
-            }
+            Ok(text) => Self::from_text(&text, path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
             Err(e) => Err(Error::io(path, e)),
         }
+    }
+
+    /// Parses and checks `text` as the contents of `path` (what [`Config::load`] does once
+    /// the file is read; also how an edited file is checked before it is written).
+    pub fn from_text(text: &str, path: &Path) -> Result<Self> {
+        let config: Config = parse(text, path)?;
+        check_kinds(&config, text, path)?;
+        Ok(config)
     }
 }
 

@@ -9,6 +9,7 @@ use crate::core::model_assets::{Assets, FETCH_COMMAND};
 use crate::core::store::{Store, migrations};
 use crate::core::workspace::{CONFIG_FILE, DB_FILE, LOGS_DIR, VECTORS_DIR, Workspace};
 use crate::core::{audit, objects};
+use crate::protocol::ProviderHealth;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -29,6 +30,10 @@ pub struct Check {
 pub struct Report {
     pub workspace: PathBuf,
     pub checks: Vec<Check>,
+    /// The model providers as the health view sees them (window, slots, server, last
+    /// call), when the config loaded.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub providers: Vec<ProviderHealth>,
 }
 
 impl Report {
@@ -60,6 +65,7 @@ pub fn examine(root: &Path, assets: &Assets) -> Report {
     let mut report = Report {
         workspace: root.to_path_buf(),
         checks: Vec::new(),
+        providers: Vec::new(),
     };
     if !root.is_dir() {
         report.add(
@@ -248,12 +254,67 @@ fn check_models(assets: &Assets, report: &mut Report) {
     }
 }
 
-/// Lists the model providers the config names and whether their key variable is set (never
-/// its value). Reads the raw TOML so it needs no knowledge of the provider settings' types.
+/// The model providers: with a config that loads, each one as the health view checks it
+/// (reachable, key variable set, window, slots, newest call; never the key); otherwise
+/// the names the raw TOML lists and whether their key variable is set.
 fn check_providers(root: &Path, workspace: Option<&Workspace>, report: &mut Report) {
+    let Some(ws) = workspace else {
+        raw_providers(root, report);
+        return;
+    };
+    let mut rows = match crate::core::health::check_providers(&ws.config.providers) {
+        Ok(rows) => rows,
+        Err(e) => {
+            report.add("providers", Status::Warn, e.to_string());
+            return;
+        }
+    };
+    // Read-only, like every doctor check; a database it cannot read is reported above.
+    if let Ok(store) = Store::open_read_only(&root.join(DB_FILE)) {
+        let _ = crate::core::provider_health::add_last_calls(store.conn(), &mut rows);
+    }
+    let troubled = rows
+        .iter()
+        .any(|p| p.status.starts_with("error") || p.status.starts_with("unreachable"));
+    let lines: Vec<String> = rows.iter().map(provider_line).collect();
+    let status = if troubled { Status::Warn } else { Status::Ok };
+    report.add("providers", status, lines.join("; "));
+    report.providers = rows;
+}
+
+fn provider_line(p: &ProviderHealth) -> String {
+    let mut parts = vec![format!("{} ({}): {}", p.name, p.kind, p.status)];
+    if let Some(w) = &p.window {
+        parts.push(format!("window {} ({})", w.tokens, w.source));
+    }
+    if let Some(s) = &p.slots {
+        parts.push(match s.max_concurrent {
+            Some(1) => "1 slot".to_string(),
+            Some(n) => format!("{n} slots"),
+            None => "slots unlimited".to_string(),
+        });
+    }
+    if let Some(server) = &p.server {
+        parts.push(server.clone());
+    }
+    if let Some(mode) = &p.output_mode {
+        parts.push(format!("output {mode}"));
+    }
+    if let Some(ms) = p.last_latency_ms {
+        let first = p
+            .last_first_token_ms
+            .map(|f| format!(" (first token {f} ms)"))
+            .unwrap_or_default();
+        parts.push(format!("last call {ms} ms{first}"));
+    }
+    parts.join(", ")
+}
+
+/// The providers a config that does not load names, read from the raw TOML (so it needs
+/// no knowledge of the provider settings' types).
+fn raw_providers(root: &Path, report: &mut Report) {
     let mut lines = vec!["offline (built-in, makes no network call)".to_string()];
-    if workspace.is_some()
-        && let Ok(text) = std::fs::read_to_string(root.join(CONFIG_FILE))
+    if let Ok(text) = std::fs::read_to_string(root.join(CONFIG_FILE))
         && let Ok(value) = text.parse::<toml::Table>()
     {
         let tables = [

@@ -15,7 +15,7 @@ use crate::core::audit::Entry;
 use crate::protocol::{
     ApprovalRow, FindingRow, Health, MemorySliceRow, Metrics, ObjectRef, ObjectRow,
     ObjectVersionRow, Op, Page, ProviderHealth, Query, RunDetail, RunRow, RunStep, ScheduleRow,
-    TaskRow, ValueRow,
+    SlotsHealth, TaskRow, ValueRow, WindowHealth,
 };
 
 /// 2025-11-24 15:00:00 UTC.
@@ -206,11 +206,31 @@ pub(super) fn fixture_answer(op: &Op) -> Option<Result<Value, String>> {
             workspace: "/srv/acme".into(),
             schema_version: 5,
             embedding_model: "ready: all-MiniLM-L6-v2 int8".into(),
-            providers: vec![ProviderHealth {
-                name: "offline".into(),
-                kind: "offline".into(),
-                status: "offline".into(),
-            }],
+            providers: vec![
+                ProviderHealth {
+                    name: "offline".into(),
+                    kind: "offline".into(),
+                    status: "offline".into(),
+                    ..ProviderHealth::default()
+                },
+                ProviderHealth {
+                    name: "local".into(),
+                    kind: "openai".into(),
+                    status: "reachable: http://127.0.0.1:8080/v1".into(),
+                    window: Some(WindowHealth {
+                        tokens: 2048,
+                        source: "llama.cpp /props n_ctx".into(),
+                    }),
+                    slots: Some(SlotsHealth {
+                        max_concurrent: Some(1),
+                        source: "llama.cpp /props total_slots".into(),
+                    }),
+                    server: Some("llama.cpp".into()),
+                    output_mode: Some("json_schema".into()),
+                    last_latency_ms: Some(4337),
+                    last_first_token_ms: Some(822),
+                },
+            ],
             schedules: vec![ScheduleRow {
                 name: "weekly-digest".into(),
                 cron: "0 9 * * MON".into(),

@@ -13,6 +13,7 @@ mod live;
 mod memory;
 mod metrics;
 mod model_server;
+mod models_connect;
 mod objects;
 mod orchestrator;
 mod policy;

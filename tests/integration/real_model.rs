@@ -28,7 +28,7 @@ static SERVER: OnceLock<Option<LlamaServer>> = OnceLock::new();
 static TURN: Mutex<()> = Mutex::new(());
 
 /// The shared server and this test's turn, or `None` (with a note) when not installed.
-fn server() -> Option<(&'static LlamaServer, MutexGuard<'static, ()>)> {
+pub(crate) fn server() -> Option<(&'static LlamaServer, MutexGuard<'static, ()>)> {
     let turn = TURN
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -8,6 +8,7 @@
 
 pub mod anthropic;
 pub mod config;
+pub mod connect;
 pub mod discovery;
 pub mod http;
 pub mod offline;

@@ -143,6 +143,7 @@ impl Registry {
                 name: name.clone(),
                 kind: kind.clone(),
                 status: status.clone(),
+                ..ProviderHealth::default()
             })
             .collect()
     }

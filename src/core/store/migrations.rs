@@ -24,6 +24,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "memory", include_str!("migrations/0003_memory.sql")),
     (4, "agents", include_str!("migrations/0004_agents.sql")),
     (5, "policy", include_str!("migrations/0005_policy.sql")),
+    (
+        6,
+        "model_calls_by_provider",
+        include_str!("migrations/0006_model_calls_by_provider.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::Ctx;
-use crate::protocol::Health;
+use crate::protocol::{Health, ProviderHealth};
 use crate::tui::format;
 use crate::tui::paged;
 use crate::tui::theme::Role;
@@ -55,17 +55,17 @@ impl HealthPane {
                     lines.push(Line::styled("  none configured", theme.style(Role::Muted)));
                 }
                 for p in &h.providers {
-                    let role = if p.status == "ok" || p.status == "reachable" {
-                        Role::Success
-                    } else if p.status == "offline" {
-                        Role::Info
-                    } else {
-                        Role::Warning
-                    };
                     lines.push(Line::from(vec![
                         Span::raw(format!("  {:<16} {:<18} ", p.name, p.kind)),
-                        Span::styled(p.status.clone(), theme.style(role)),
+                        Span::styled(p.status.clone(), theme.style(status_role(&p.status))),
                     ]));
+                    let width = usize::from(inner.width).saturating_sub(DETAIL_INDENT);
+                    for detail in pack(&provider_detail(p), width) {
+                        lines.push(Line::styled(
+                            format!("{:DETAIL_INDENT$}{detail}", ""),
+                            theme.style(Role::Muted),
+                        ));
+                    }
                 }
                 lines.push(Line::raw(""));
                 lines.push(Line::styled("Schedules", theme.style(Role::Header)));
@@ -95,5 +95,91 @@ pub fn model_role(state: &str) -> Role {
         Role::Info
     } else {
         Role::Warning
+    }
+}
+
+fn status_role(status: &str) -> Role {
+    if ["ok", "reachable", "local:"]
+        .iter()
+        .any(|p| status.starts_with(p))
+    {
+        Role::Success
+    } else if status.starts_with("offline") || status.starts_with("configured") {
+        Role::Info
+    } else {
+        Role::Warning
+    }
+}
+
+/// Where a provider's detail lines start (under its kind column).
+const DETAIL_INDENT: usize = 19;
+
+/// What is known of a provider's server and its newest call: window, slots, server, output
+/// mode and last latency, for whichever of them are known (none for offline).
+pub fn provider_detail(p: &ProviderHealth) -> Vec<String> {
+    let mut parts = Vec::new();
+    if let Some(w) = &p.window {
+        parts.push(format!(
+            "window {} tokens ({})",
+            format::count(u64::from(w.tokens)),
+            w.source
+        ));
+    }
+    if let Some(s) = &p.slots {
+        parts.push(match s.max_concurrent {
+            Some(1) => "1 slot".to_string(),
+            Some(n) => format!("{n} slots"),
+            None => "slots unlimited".to_string(),
+        });
+    }
+    if let Some(server) = &p.server {
+        parts.push(server.clone());
+    }
+    if let Some(mode) = &p.output_mode {
+        parts.push(format!("output {mode}"));
+    }
+    if let Some(ms) = p.last_latency_ms {
+        let first = p
+            .last_first_token_ms
+            .map(|f| format!(" (first token {} ms)", format::count(f)))
+            .unwrap_or_default();
+        parts.push(format!("last call {} ms{first}", format::count(ms)));
+    }
+    parts
+}
+
+/// Joins parts with ` · ` into lines of at most `width` characters (a part longer than
+/// that gets a line of its own).
+fn pack(parts: &[String], width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for part in parts {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 3 + part.chars().count() <= width => {
+                line.push_str(" · ");
+                line.push_str(part);
+            }
+            _ => lines.push(part.clone()),
+        }
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn details_pack_into_the_width_and_offline_has_none() {
+        let parts: Vec<String> = ["aaaa", "bb", "cccccc"].map(String::from).to_vec();
+        assert_eq!(pack(&parts, 9), vec!["aaaa · bb", "cccccc"]);
+        assert!(provider_detail(&ProviderHealth::default()).is_empty());
+        let slots = ProviderHealth {
+            slots: Some(crate::protocol::SlotsHealth {
+                max_concurrent: None,
+                source: "hosted: unlimited".into(),
+            }),
+            ..ProviderHealth::default()
+        };
+        assert_eq!(provider_detail(&slots), vec!["slots unlimited"]);
     }
 }
