@@ -19,10 +19,16 @@ use crate::core::audit::{self, Actor};
 use crate::core::llm::state::Slot;
 use crate::core::llm::{ChatRequest, ChatResponse, LlmError, OutputMode, OutputSchema};
 
-/// Bounds the schema the server decodes by to the answer's token budget.
-fn bound_decoding(req: &mut ChatRequest) {
+/// Windows up to this size are small models: their decoding schema gets bounds.
+const SMALL_WINDOW: u64 = 16_384;
+
+/// Bounds the schema a small model decodes by to the answer's token budget (a large model
+/// keeps the role's schema as written: it closes its strings, and the bounds would only
+/// shorten its answers).
+fn bound_decoding(req: &mut ChatRequest, fit: &Value) {
+    let small = fit["window"].as_u64().is_some_and(|w| w <= SMALL_WINDOW);
     let max_tokens = req.max_tokens;
-    if let Some(out) = req.output.as_mut() {
+    if let Some(out) = req.output.as_mut().filter(|_| small) {
         out.schema = crate::core::llm::structured::decoding_schema(&out.schema, max_tokens);
     }
 }
@@ -75,7 +81,7 @@ impl Runtime {
         if recorded_fit.is_none() && !st.replay {
             fit = self.fit(st, &mut req).await?;
         }
-        bound_decoding(&mut req);
+        bound_decoding(&mut req, &fit);
         let hash = req.hash(st.route.provider.name());
         if let Some(resp) = self.reuse(st, &hash)? {
             return Ok(resp);
@@ -83,11 +89,17 @@ impl Runtime {
         self.check_budget(st, &req)?;
         let permit = self.wait_for_slot(st).await?;
         let started = Instant::now();
+        let fit_sent = fit.clone();
         let resp = self.call_with_retries(st, &mut req, &mut fit, cancel).await;
         drop(permit);
         let resp = resp?;
         let latency = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-        let hash = req.hash(st.route.provider.name());
+        // A request refitted after the server said it did not fit is recorded as sent.
+        let hash = if fit == fit_sent {
+            hash
+        } else {
+            req.hash(st.route.provider.name())
+        };
         self.record_call(st, &req, &fit, &hash, &resp, latency)?;
         Ok(resp)
     }
@@ -138,6 +150,11 @@ impl Runtime {
         st.slot_waits.begin();
         let permit = state.wait_slot(sem).await;
         st.slot_waits.end();
+        // Only a run that waited wrote a progress line before its call: a call straight
+        // away costs no extra commit.
+        let calling = format!("model {}", provider.name());
+        self.store
+            .write(|tx| record::set_progress_current(tx, &run, &calling))?;
         Ok(permit)
     }
     /// The recorded answer of this step, if it happened with the same request.
@@ -191,10 +208,6 @@ impl Runtime {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let progress = format!("model {}", provider.name());
-            let run = st.run.clone();
-            self.store
-                .write(|tx| record::set_progress_current(tx, &run, &progress))?;
             match provider.chat(req, &sink, cancel).await {
                 Ok(r) => return Ok(r),
                 Err(LlmError::Cancelled { .. }) => return Err(Stop::Cancelled),
@@ -216,8 +229,12 @@ impl Runtime {
                         state.invalidate().await;
                         req.messages.clone_from(&st.messages);
                         req.max_tokens = st.tpl.template.model.max_tokens;
+                        req.output = Some(OutputSchema {
+                            name: st.tpl.name.clone(),
+                            schema: st.tpl.schema.clone(),
+                        });
                         *fit = self.fit(st, req).await?;
-                        bound_decoding(req);
+                        bound_decoding(req, fit);
                     }
                 }
                 Err(e) => {

@@ -81,7 +81,9 @@ pub async fn plan_first(
 
 /// Counts `req` as the server will see it.
 async fn count(state: &ProviderState, req: &ChatRequest) -> TokenCount {
-    state.count_request(req, &OpenAi::wire_messages(req)).await
+    state
+        .count_request(req, || OpenAi::wire_messages(req))
+        .await
 }
 
 /// Fits `req` into the window and sets its `max_tokens`; returns the record of the fit.

@@ -3,21 +3,16 @@
 //! output is asked for in the system prompt.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::http::{read_sse, send_with_retry};
-use super::remote::{
-    body_text, finish, header_wait, millis_between, preview, price, protocol, retry_policy,
-    stream_limits, with_output_fallback,
-};
+use super::http::read_sse;
+use super::remote::{Remote, Wire, body_text, finish, millis_between, preview, protocol};
 use super::structured::OutputMode;
 use super::{
-    ChatRequest, ChatResponse, DeltaSink, LlmError, Price, Provider, ProviderConfig, ProviderState,
-    Role, ToolCall, Usage,
+    ChatRequest, ChatResponse, DeltaSink, LlmError, ProviderConfig, Role, ToolCall, Usage,
 };
 
 pub const API_VERSION: &str = "2023-06-01";
@@ -28,21 +23,13 @@ pub const ANSWER_TOOL: &str = "final_answer";
 
 #[derive(Debug, Clone)]
 pub struct Anthropic {
-    name: String,
-    cfg: ProviderConfig,
-    base: String,
-    client: reqwest::Client,
-    state: Arc<ProviderState>,
+    remote: Remote,
 }
 
 impl Anthropic {
     pub fn new(name: &str, cfg: &ProviderConfig) -> Result<Self, LlmError> {
         Ok(Anthropic {
-            name: name.to_string(),
-            base: cfg.effective_base_url(),
-            client: super::registry::http_client(name, cfg)?,
-            state: Arc::new(ProviderState::new(cfg)),
-            cfg: cfg.clone(),
+            remote: Remote::new(name, cfg)?,
         })
     }
 
@@ -100,10 +87,10 @@ impl Anthropic {
             }
         }
         let mut body = json!({
-            "model": if req.model.is_empty() { self.cfg.model.as_str() } else { req.model.as_str() },
+            "model": if req.model.is_empty() { self.remote.cfg.model.as_str() } else { req.model.as_str() },
             "max_tokens": req.max_tokens,
             "messages": messages,
-            "stream": self.cfg.stream,
+            "stream": self.remote.cfg.stream,
         });
         if !system.is_empty() {
             body["system"] = json!(system.join("\n\n"));
@@ -130,98 +117,54 @@ impl Anthropic {
         body
     }
 
-    async fn call(
-        &self,
-        req: &ChatRequest,
-        sink: DeltaSink<'_>,
-        cancel: &CancellationToken,
-    ) -> Result<ChatResponse, LlmError> {
-        let model = if req.model.is_empty() {
-            self.cfg.model.as_str()
-        } else {
-            req.model.as_str()
-        };
-        let out = with_output_fallback(&self.state, &self.name, model, req, |mode| {
-            self.call_in(req, mode, sink, cancel)
-        })
-        .await?;
-        self.state.calibrate(req.chars(), out.usage.input);
-        Ok(out)
-    }
-
-    async fn call_in(
+    async fn send(
         &self,
         req: &ChatRequest,
         mode: OutputMode,
         sink: DeltaSink<'_>,
         cancel: &CancellationToken,
     ) -> Result<ChatResponse, LlmError> {
-        let key = super::registry::read_key(&self.name, &self.cfg)?;
+        let r = &self.remote;
         let body = self.body(req, mode);
-        let url = format!("{}/messages", self.base);
-        let sent = tokio::time::Instant::now();
-        let (resp, retries) = send_with_retry(
-            &self.name,
-            &retry_policy(&self.cfg),
-            cancel,
-            key.as_deref(),
-            header_wait(&self.cfg),
-            || {
-                let rb = self
-                    .client
-                    .post(&url)
-                    .header("anthropic-version", API_VERSION)
-                    .json(&body);
-                match &key {
-                    Some(k) => rb.header("x-api-key", k),
-                    None => rb,
-                }
-            },
-        )
-        .await?;
-        let out = if self.cfg.stream {
-            let mut acc = StreamAcc::default();
-            let first = read_sse(
-                &self.name,
-                resp,
+        let url = format!("{}/messages", r.base);
+        let (resp, retries, sent) = r
+            .send(
+                &url,
+                &body,
                 cancel,
-                stream_limits(&self.cfg, tokio::time::Instant::now()),
-                |ev| acc.on_event(&self.name, &ev.event, &ev.data, sink),
+                |rb, k| rb.header("x-api-key", k),
+                &[("anthropic-version", API_VERSION)],
             )
             .await?;
-            let mut out = acc.finish(&self.name);
+        let out = if r.cfg.stream {
+            let mut acc = StreamAcc::default();
+            let first = read_sse(&r.name, resp, cancel, r.stream_limits(), |ev| {
+                acc.on_event(&r.name, &ev.event, &ev.data, sink)
+            })
+            .await?;
+            let mut out = acc.finish(&r.name);
             out.first_token_ms = first.map(|f| millis_between(sent, f));
             out
         } else {
-            parse_full(&self.name, &body_text(&self.name, resp).await?)?
+            parse_full(&r.name, &body_text(&r.name, resp).await?)?
         };
         Ok(finish(answer_from_tool(out), retries, &body))
     }
 }
 
-impl Provider for Anthropic {
-    fn name(&self) -> &str {
-        &self.name
+impl Wire for Anthropic {
+    const KIND: &'static str = "anthropic";
+    fn remote(&self) -> &Remote {
+        &self.remote
     }
-    fn kind(&self) -> &'static str {
-        "anthropic"
-    }
-    fn model(&self) -> &str {
-        &self.cfg.model
-    }
-    fn price(&self) -> Price {
-        price(&self.cfg)
-    }
-    fn state(&self) -> Option<&ProviderState> {
-        Some(&self.state)
-    }
-    fn chat<'a>(
+    fn call_in<'a>(
         &'a self,
         req: &'a ChatRequest,
+        mode: OutputMode,
         sink: DeltaSink<'a>,
         cancel: &'a CancellationToken,
     ) -> BoxFuture<'a, Result<ChatResponse, LlmError>> {
-        Box::pin(self.call(req, sink, cancel))
+        Box::pin(self.send(req, mode, sink, cancel))
     }
 }
 

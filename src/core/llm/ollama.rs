@@ -4,48 +4,37 @@
 //! to — through its OpenAI-compatible endpoint Ollama keeps its own default window and
 //! silently drops the start of a longer prompt.
 
-use std::sync::Arc;
-
 use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::http::{next_chunk, send_with_retry};
-use super::remote::{
-    body_text, finish, header_wait, millis_between, price, protocol, retry_policy, stream_limits,
-    with_output_fallback,
-};
+use super::http::{StreamLimits, next_chunk};
+use super::remote::{Remote, Wire, body_text, finish, millis_between, protocol};
 use super::structured::OutputMode;
 use super::{
-    ChatRequest, ChatResponse, DeltaSink, LlmError, Message, Price, Provider, ProviderConfig,
-    ProviderState, Role, ToolCall, Usage,
+    ChatRequest, ChatResponse, DeltaSink, LlmError, Message, ProviderConfig, Role, ToolCall, Usage,
 };
 
 #[derive(Debug, Clone)]
 pub struct Ollama {
-    name: String,
-    cfg: ProviderConfig,
+    remote: Remote,
+    /// `base_url` without a `/v1` suffix: the native API lives at the root.
     root: String,
-    client: reqwest::Client,
-    state: Arc<ProviderState>,
 }
 
 impl Ollama {
     pub fn new(name: &str, cfg: &ProviderConfig) -> Result<Self, LlmError> {
         Ok(Ollama {
-            name: name.to_string(),
             root: super::discovery::root_url(&cfg.effective_base_url()),
-            client: super::registry::http_client(name, cfg)?,
-            state: Arc::new(ProviderState::new(cfg)),
-            cfg: cfg.clone(),
+            remote: Remote::new(name, cfg)?,
         })
     }
 
     fn body(&self, req: &ChatRequest, mode: OutputMode, num_ctx: u32) -> Value {
         let mut body = json!({
-            "model": if req.model.is_empty() { self.cfg.model.as_str() } else { req.model.as_str() },
+            "model": if req.model.is_empty() { self.remote.cfg.model.as_str() } else { req.model.as_str() },
             "messages": req.messages.iter().map(wire_message).collect::<Vec<_>>(),
-            "stream": self.cfg.stream,
+            "stream": self.remote.cfg.stream,
             "options": {"num_ctx": num_ctx, "num_predict": req.max_tokens},
         });
         if !req.tools.is_empty() {
@@ -68,67 +57,34 @@ impl Ollama {
         body
     }
 
-    async fn call(
-        &self,
-        req: &ChatRequest,
-        sink: DeltaSink<'_>,
-        cancel: &CancellationToken,
-    ) -> Result<ChatResponse, LlmError> {
-        let model = if req.model.is_empty() {
-            self.cfg.model.as_str()
-        } else {
-            req.model.as_str()
-        };
-        let num_ctx = self.state.limits().await.context_tokens;
-        let out = with_output_fallback(&self.state, &self.name, model, req, |mode| {
-            self.call_in(req, mode, num_ctx, sink, cancel)
-        })
-        .await?;
-        self.state.calibrate(req.chars(), out.usage.input);
-        Ok(out)
-    }
-
-    async fn call_in(
+    async fn send(
         &self,
         req: &ChatRequest,
         mode: OutputMode,
-        num_ctx: u32,
         sink: DeltaSink<'_>,
         cancel: &CancellationToken,
     ) -> Result<ChatResponse, LlmError> {
-        let key = super::registry::read_key(&self.name, &self.cfg)?;
+        let r = &self.remote;
+        let num_ctx = r.state.limits().await.context_tokens;
         let body = self.body(req, mode, num_ctx);
         let url = format!("{}/api/chat", self.root);
-        let sent = tokio::time::Instant::now();
-        let (resp, retries) = send_with_retry(
-            &self.name,
-            &retry_policy(&self.cfg),
-            cancel,
-            key.as_deref(),
-            header_wait(&self.cfg),
-            || {
-                let rb = self.client.post(&url).json(&body);
-                match &key {
-                    Some(k) => rb.bearer_auth(k),
-                    None => rb,
-                }
-            },
-        )
-        .await?;
-        let out = if self.cfg.stream {
+        let (resp, retries, sent) = r
+            .send(&url, &body, cancel, |rb, k| rb.bearer_auth(k), &[])
+            .await?;
+        let out = if r.cfg.stream {
             let mut acc = Acc::default();
-            let first = read_lines(&self.name, resp, cancel, &self.cfg, |line| {
-                acc.on_line(&self.name, line, sink)
+            let first = read_lines(&r.name, resp, cancel, r.stream_limits(), |line| {
+                acc.on_line(&r.name, line, sink)
             })
             .await?;
-            let mut out = acc.finish(&self.name)?;
+            let mut out = acc.finish(&r.name)?;
             out.first_token_ms = first.map(|f| millis_between(sent, f));
             out
         } else {
-            let text = body_text(&self.name, resp).await?;
+            let text = body_text(&r.name, resp).await?;
             let mut acc = Acc::default();
-            acc.on_line(&self.name, &text, &|_: &str| {})?;
-            let out = acc.finish(&self.name)?;
+            acc.on_line(&r.name, &text, &|_: &str| {})?;
+            let out = acc.finish(&r.name)?;
             sink(&out.text);
             out
         };
@@ -136,29 +92,19 @@ impl Ollama {
     }
 }
 
-impl Provider for Ollama {
-    fn name(&self) -> &str {
-        &self.name
+impl Wire for Ollama {
+    const KIND: &'static str = "ollama";
+    fn remote(&self) -> &Remote {
+        &self.remote
     }
-    fn kind(&self) -> &'static str {
-        "ollama"
-    }
-    fn model(&self) -> &str {
-        &self.cfg.model
-    }
-    fn price(&self) -> Price {
-        price(&self.cfg)
-    }
-    fn state(&self) -> Option<&ProviderState> {
-        Some(&self.state)
-    }
-    fn chat<'a>(
+    fn call_in<'a>(
         &'a self,
         req: &'a ChatRequest,
+        mode: OutputMode,
         sink: DeltaSink<'a>,
         cancel: &'a CancellationToken,
     ) -> BoxFuture<'a, Result<ChatResponse, LlmError>> {
-        Box::pin(self.call(req, sink, cancel))
+        Box::pin(self.send(req, mode, sink, cancel))
     }
 }
 
@@ -183,10 +129,9 @@ async fn read_lines(
     provider: &str,
     resp: reqwest::Response,
     cancel: &CancellationToken,
-    cfg: &ProviderConfig,
+    limits: StreamLimits,
     mut on_line: impl FnMut(&str) -> Result<bool, LlmError>,
 ) -> Result<Option<tokio::time::Instant>, LlmError> {
-    let limits = stream_limits(cfg, tokio::time::Instant::now());
     let mut stream = resp.bytes_stream();
     let mut buf: Vec<u8> = Vec::new();
     let mut first = None;

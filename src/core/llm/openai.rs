@@ -3,41 +3,28 @@
 //! vLLM, LM Studio and `OpenRouter`.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::http::{read_sse, send_with_retry};
-use super::remote::{
-    body_text, finish, header_wait, millis_between, preview, price, protocol, retry_policy,
-    stream_limits, with_output_fallback,
-};
+use super::http::read_sse;
+use super::remote::{Remote, Wire, body_text, finish, millis_between, preview, protocol};
 use super::structured::OutputMode;
 use super::{
-    ChatRequest, ChatResponse, DeltaSink, LlmError, Message, Price, Provider, ProviderConfig,
-    ProviderState, Role, ToolCall, Usage,
+    ChatRequest, ChatResponse, DeltaSink, LlmError, Message, ProviderConfig, Role, ToolCall, Usage,
 };
 
 /// An OpenAI-compatible endpoint.
 #[derive(Debug, Clone)]
 pub struct OpenAi {
-    name: String,
-    cfg: ProviderConfig,
-    base: String,
-    client: reqwest::Client,
-    state: Arc<ProviderState>,
+    remote: Remote,
 }
 
 impl OpenAi {
     pub fn new(name: &str, cfg: &ProviderConfig) -> Result<Self, LlmError> {
         Ok(OpenAi {
-            name: name.to_string(),
-            base: cfg.effective_base_url(),
-            client: super::registry::http_client(name, cfg)?,
-            state: Arc::new(ProviderState::new(cfg)),
-            cfg: cfg.clone(),
+            remote: Remote::new(name, cfg)?,
         })
     }
 
@@ -49,12 +36,12 @@ impl OpenAi {
 
     fn body(&self, req: &ChatRequest, mode: OutputMode) -> Value {
         let mut body = json!({
-            "model": if req.model.is_empty() { self.cfg.model.as_str() } else { req.model.as_str() },
+            "model": if req.model.is_empty() { self.remote.cfg.model.as_str() } else { req.model.as_str() },
             "messages": req.messages.iter().map(wire_message).collect::<Vec<_>>(),
             "max_tokens": req.max_tokens,
-            "stream": self.cfg.stream,
+            "stream": self.remote.cfg.stream,
         });
-        if self.cfg.stream {
+        if self.remote.cfg.stream {
             body["stream_options"] = json!({"include_usage": true});
         }
         // Tools stay beside the schema: a model may still call them, and its final answer
@@ -82,88 +69,49 @@ impl OpenAi {
         body
     }
 
-    async fn call(
-        &self,
-        req: &ChatRequest,
-        sink: DeltaSink<'_>,
-        cancel: &CancellationToken,
-    ) -> Result<ChatResponse, LlmError> {
-        let model = if req.model.is_empty() {
-            self.cfg.model.as_str()
-        } else {
-            req.model.as_str()
-        };
-        let out = with_output_fallback(&self.state, &self.name, model, req, |mode| {
-            self.call_in(req, mode, sink, cancel)
-        })
-        .await?;
-        self.state.calibrate(req.chars(), out.usage.input);
-        Ok(out)
-    }
-
-    async fn call_in(
+    async fn send(
         &self,
         req: &ChatRequest,
         mode: OutputMode,
         sink: DeltaSink<'_>,
         cancel: &CancellationToken,
     ) -> Result<ChatResponse, LlmError> {
-        let key = super::registry::read_key(&self.name, &self.cfg)?;
+        let r = &self.remote;
         let body = self.body(req, mode);
-        let url = format!("{}/chat/completions", self.base);
-        let policy = retry_policy(&self.cfg);
-        let wait = header_wait(&self.cfg);
-        let sent = tokio::time::Instant::now();
-        let (resp, retries) =
-            send_with_retry(&self.name, &policy, cancel, key.as_deref(), wait, || {
-                let rb = self.client.post(&url).json(&body);
-                match &key {
-                    Some(k) => rb.bearer_auth(k),
-                    None => rb,
-                }
-            })
+        let url = format!("{}/chat/completions", r.base);
+        let (resp, retries, sent) = r
+            .send(&url, &body, cancel, |rb, k| rb.bearer_auth(k), &[])
             .await?;
-        let mut out = if self.cfg.stream {
+        let mut out = if r.cfg.stream {
             let mut acc = StreamAcc::default();
-            let limits = stream_limits(&self.cfg, tokio::time::Instant::now());
-            let first = read_sse(&self.name, resp, cancel, limits, |ev| {
-                acc.on_event(&self.name, &ev.data, sink)
+            let first = read_sse(&r.name, resp, cancel, r.stream_limits(), |ev| {
+                acc.on_event(&r.name, &ev.data, sink)
             })
             .await?;
-            let mut out = acc.finish(&self.name)?;
+            let mut out = acc.finish(&r.name)?;
             out.first_token_ms = first.map(|f| millis_between(sent, f));
             out
         } else {
-            parse_full(&self.name, &body_text(&self.name, resp).await?)?
+            parse_full(&r.name, &body_text(&r.name, resp).await?)?
         };
-        out.provider.clone_from(&self.name);
+        out.provider.clone_from(&r.name);
         Ok(finish(out, retries, &body))
     }
 }
 
-impl Provider for OpenAi {
-    fn name(&self) -> &str {
-        &self.name
+impl Wire for OpenAi {
+    const KIND: &'static str = "openai";
+    fn remote(&self) -> &Remote {
+        &self.remote
     }
-    fn kind(&self) -> &'static str {
-        "openai"
-    }
-    fn model(&self) -> &str {
-        &self.cfg.model
-    }
-    fn price(&self) -> Price {
-        price(&self.cfg)
-    }
-    fn state(&self) -> Option<&ProviderState> {
-        Some(&self.state)
-    }
-    fn chat<'a>(
+    fn call_in<'a>(
         &'a self,
         req: &'a ChatRequest,
+        mode: OutputMode,
         sink: DeltaSink<'a>,
         cancel: &'a CancellationToken,
     ) -> BoxFuture<'a, Result<ChatResponse, LlmError>> {
-        Box::pin(self.call(req, sink, cancel))
+        Box::pin(self.send(req, mode, sink, cancel))
     }
 }
 

@@ -1,14 +1,145 @@
-//! What the remote providers (OpenAI-compatible, Anthropic) share around the transport in
-//! `http`: retry and timeout settings from their config, their price, protocol errors, and
-//! reading and finishing an answer.
+//! What the remote providers (OpenAI-compatible, Anthropic, Ollama) share: a [`Remote`]
+//! (name, config, HTTP client, shared state) that sends with retries and timeouts, and the
+//! [`Wire`] trait each protocol implements, from which its [`Provider`] impl follows
+//! (output-mode fallback, token calibration, price). Also protocol errors and reading and
+//! finishing an answer.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
-use super::http::{RetryPolicy, StreamLimits};
+use super::http::{RetryPolicy, StreamLimits, send_with_retry};
 use super::structured::{OutputMode, refusal_may_concern_format};
-use super::{ChatRequest, ChatResponse, LlmError, Price, ProviderConfig, ProviderState};
+use super::{
+    ChatRequest, ChatResponse, DeltaSink, LlmError, Price, Provider, ProviderConfig, ProviderState,
+};
+
+/// What every remote provider is made of.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    pub name: String,
+    pub cfg: ProviderConfig,
+    /// `base_url` with no trailing slash.
+    pub base: String,
+    pub client: reqwest::Client,
+    /// Shared by every worker using the provider (limits, slots, modes, counting).
+    pub state: Arc<ProviderState>,
+}
+
+/// How a request carries the key.
+pub(crate) type Auth = fn(reqwest::RequestBuilder, &str) -> reqwest::RequestBuilder;
+
+impl Remote {
+    pub fn new(name: &str, cfg: &ProviderConfig) -> Result<Self, LlmError> {
+        Ok(Remote {
+            name: name.to_string(),
+            base: cfg.effective_base_url(),
+            client: super::registry::http_client(name, cfg)?,
+            state: Arc::new(ProviderState::new(cfg)),
+            cfg: cfg.clone(),
+        })
+    }
+
+    /// The model a request asks for, else the configured one.
+    #[must_use]
+    pub fn model_for<'r>(&'r self, req: &'r ChatRequest) -> &'r str {
+        if req.model.is_empty() {
+            &self.cfg.model
+        } else {
+            &req.model
+        }
+    }
+
+    /// Posts `body` to `url` with retries and the header wait; returns the response, the
+    /// retries it took and when the successful attempt was sent.
+    pub(crate) async fn send(
+        &self,
+        url: &str,
+        body: &Value,
+        cancel: &CancellationToken,
+        auth: Auth,
+        extra: &[(&str, &str)],
+    ) -> Result<(reqwest::Response, u32, tokio::time::Instant), LlmError> {
+        let key = super::registry::read_key(&self.name, &self.cfg)?;
+        let sent = tokio::time::Instant::now();
+        let (resp, retries) = send_with_retry(
+            &self.name,
+            &retry_policy(&self.cfg),
+            cancel,
+            key.as_deref(),
+            header_wait(&self.cfg),
+            || {
+                let mut rb = self.client.post(url).json(body);
+                for (k, v) in extra {
+                    rb = rb.header(*k, *v);
+                }
+                match &key {
+                    Some(k) => auth(rb, k),
+                    None => rb,
+                }
+            },
+        )
+        .await?;
+        Ok((resp, retries, sent))
+    }
+
+    /// The stream's limits from now.
+    pub(crate) fn stream_limits(&self) -> StreamLimits {
+        stream_limits(&self.cfg, tokio::time::Instant::now())
+    }
+}
+
+/// One provider protocol: how a request is sent in a given output mode. Its [`Provider`]
+/// impl follows.
+pub(crate) trait Wire: Send + Sync {
+    /// `openai` | `anthropic` | `ollama`.
+    const KIND: &'static str;
+    fn remote(&self) -> &Remote;
+    fn call_in<'a>(
+        &'a self,
+        req: &'a ChatRequest,
+        mode: OutputMode,
+        sink: DeltaSink<'a>,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<ChatResponse, LlmError>>;
+}
+
+impl<W: Wire> Provider for W {
+    fn name(&self) -> &str {
+        &self.remote().name
+    }
+    fn kind(&self) -> &'static str {
+        W::KIND
+    }
+    fn model(&self) -> &str {
+        &self.remote().cfg.model
+    }
+    fn price(&self) -> Price {
+        price(&self.remote().cfg)
+    }
+    fn state(&self) -> Option<&ProviderState> {
+        Some(&self.remote().state)
+    }
+    fn chat<'a>(
+        &'a self,
+        req: &'a ChatRequest,
+        sink: DeltaSink<'a>,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<ChatResponse, LlmError>> {
+        Box::pin(async move {
+            let r = self.remote();
+            let out = with_output_fallback(&r.state, &r.name, r.model_for(req), req, |mode| {
+                self.call_in(req, mode, sink, cancel)
+            })
+            .await?;
+            r.state.calibrate(req.chars(), out.usage.input);
+            Ok(out)
+        })
+    }
+}
 
 pub(crate) fn retry_policy(cfg: &ProviderConfig) -> RetryPolicy {
     RetryPolicy {

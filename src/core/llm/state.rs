@@ -159,13 +159,23 @@ impl ProviderState {
         permit
     }
 
-    /// Tokens of `req` as the server will see it.
-    pub async fn count_request(&self, req: &ChatRequest, wire_messages: &[Value]) -> TokenCount {
+    /// Tokens of `req` as the server will see it (`wire_messages` renders the messages
+    /// for the server's chat template, only when it counts for us).
+    pub async fn count_request(
+        &self,
+        req: &ChatRequest,
+        wire_messages: impl FnOnce() -> Vec<Value>,
+    ) -> TokenCount {
         if self.limits().await.tokenizer {
+            let wire_messages = wire_messages();
             let applied = self
                 .post(
                     "apply-template",
-                    &json!({"messages": wire_messages, "tools": tool_wire(req)}),
+                    &if req.tools.is_empty() {
+                        json!({"messages": wire_messages})
+                    } else {
+                        json!({"messages": wire_messages, "tools": tool_wire(req)})
+                    },
                 )
                 .await;
             if let Some(prompt) = applied.as_ref().and_then(|v| v["prompt"].as_str())

@@ -164,18 +164,26 @@ impl ModeMemory {
 /// The schema handed to the server for decoding: the role's schema with every open-ended
 /// string and array bounded so the whole answer fits in `max_tokens`. Constrained decoding
 /// keeps a small model inside the grammar, but a string it never closes runs into the
-/// token limit and the JSON is cut; a bound makes the grammar close it. Validation still
-/// uses the role's own schema.
+/// token limit and the JSON is cut; a bound makes the grammar close it. The budget is
+/// shared down the schema: an object splits its share among its required properties
+/// (optional ones get a little), an array among its items. Validation still uses the
+/// role's own schema.
 #[must_use]
 pub fn decoding_schema(schema: &Value, max_tokens: u32) -> Value {
-    // About three characters per token of JSON, with room for keys and punctuation.
-    let budget = (u64::from(max_tokens) * 9 / 4).max(64);
+    // Two characters per token is the pessimistic end (ids, numbers, code); a quarter of
+    // that goes to keys, punctuation and the whitespace the grammar allows.
+    let budget = (u64::from(max_tokens) * 3 / 2).max(64);
     let mut out = schema.clone();
-    bound(&mut out, budget / 3);
+    bound(&mut out, budget);
     out
 }
 
-fn bound(node: &mut Value, cap: u64) {
+/// What an optional property gets at most.
+const OPTIONAL_SHARE: u64 = 48;
+/// No open string is bounded below this.
+const MIN_STRING: u64 = 16;
+
+fn bound(node: &mut Value, share: u64) {
     let Some(map) = node.as_object_mut() else {
         return;
     };
@@ -186,25 +194,44 @@ fn bound(node: &mut Value, cap: u64) {
     match ty {
         "string" if !fixed && !map.contains_key("maxLength") => {
             let min = map.get("minLength").and_then(Value::as_u64).unwrap_or(0);
-            map.insert("maxLength".into(), Value::from(cap.max(min + 8).max(16)));
+            map.insert(
+                "maxLength".into(),
+                Value::from(share.max(min + 8).max(MIN_STRING)),
+            );
         }
         "array" => {
             let min = map.get("minItems").and_then(Value::as_u64).unwrap_or(0);
             let max = if let Some(m) = map.get("maxItems").and_then(Value::as_u64) {
                 m
             } else {
-                let m = min.max(4);
+                let m = min.max(3);
                 map.insert("maxItems".into(), Value::from(m));
                 m
             };
             if let Some(items) = map.get_mut("items") {
-                bound(items, cap / max.max(1));
+                bound(items, share / max.max(1));
             }
         }
         _ => {
+            let required: Vec<String> = map
+                .get("required")
+                .and_then(Value::as_array)
+                .map(|r| {
+                    r.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
             if let Some(props) = map.get_mut("properties").and_then(Value::as_object_mut) {
-                for p in props.values_mut() {
-                    bound(p, cap);
+                let each = share / (required.len().max(1) as u64);
+                for (name, p) in props.iter_mut() {
+                    let part = if required.contains(name) {
+                        each
+                    } else {
+                        each.min(OPTIONAL_SHARE)
+                    };
+                    bound(p, part);
                 }
             }
         }
@@ -256,19 +283,21 @@ mod tests {
     }
 
     #[test]
-    fn decoding_bounds_open_strings_and_arrays_but_keeps_fixed_ones() {
+    fn decoding_shares_the_budget_down_the_schema_and_keeps_fixed_strings() {
         let schema = json!({"type": "object", "required": ["body", "tags"], "properties": {
             "body": {"type": "string", "minLength": 1},
             "code": {"type": "string", "pattern": "^[a-z]+$"},
             "short": {"type": "string", "maxLength": 10},
+            "note": {"type": "string"},
             "tags": {"type": "array", "minItems": 1, "items": {"type": "string"}},
             "n": {"type": "integer"}}});
-        let d = decoding_schema(&schema, 800);
+        let d = decoding_schema(&schema, 800); // 1,200 characters, two required parts
         assert_eq!(d["properties"]["body"]["maxLength"], json!(600));
         assert!(d["properties"]["code"].get("maxLength").is_none());
         assert_eq!(d["properties"]["short"]["maxLength"], json!(10));
-        assert_eq!(d["properties"]["tags"]["maxItems"], json!(4));
-        assert_eq!(d["properties"]["tags"]["items"]["maxLength"], json!(150));
+        assert_eq!(d["properties"]["note"]["maxLength"], json!(OPTIONAL_SHARE));
+        assert_eq!(d["properties"]["tags"]["maxItems"], json!(3));
+        assert_eq!(d["properties"]["tags"]["items"]["maxLength"], json!(200));
         assert_eq!(d["properties"]["n"], json!({"type": "integer"}));
         assert_eq!(d["required"], schema["required"]);
     }
