@@ -6,6 +6,7 @@
 //! submission to its publish approval through `keel run`. When the wheels are missing it
 //! prints one skip line and measures nothing.
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -107,14 +108,20 @@ fn demo_workspace(root: &Path, base: &str) -> anyhow::Result<Workspace> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     crate::core::demo::seed_workspace(&ws, &clock)?;
     let config = std::fs::read_to_string(root.join("config.toml"))?;
-    let routed = config
-        .replace("triage = \"offline\"", "triage = \"llama\"")
-        .replace("draft = \"offline\"", "draft = \"llama\"")
-        .replace("final = \"offline\"", "final = \"llama\"");
-    let section = format!(
-        "[providers.llama]\nkind = \"openai\"\nbase_url = \"{base}\"\nmodel = \"smollm2\"\n\n"
+    // Tier lines start a line; the provider table goes at the end (after every other).
+    let mut routed: String = config
+        .lines()
+        .map(|l| match l.split_once(" = ") {
+            Some((tier @ ("triage" | "draft" | "final"), "\"offline\"")) => {
+                format!("{tier} = \"llama\"\n")
+            }
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    let _ = write!(
+        routed,
+        "\n[providers.llama]\nkind = \"openai\"\nbase_url = \"{base}\"\nmodel = \"smollm2\"\n"
     );
-    let routed = routed.replacen("[routing]", &format!("{section}[routing]"), 1);
     std::fs::write(root.join("config.toml"), routed)?;
     Ok(Workspace::open(root)?)
 }

@@ -199,6 +199,13 @@ fn bound(node: &mut Value, share: u64) {
                 Value::from(share.max(min + 8).max(MIN_STRING)),
             );
         }
+        // Grammars built from a schema check a number's type, not its range: a score
+        // between 0 and 1 is decoded as one of its values to two decimals instead.
+        "number" if !fixed => {
+            if let Some(values) = range_values(map) {
+                map.insert("enum".into(), Value::Array(values));
+            }
+        }
         "array" => {
             let min = map.get("minItems").and_then(Value::as_u64).unwrap_or(0);
             let max = if let Some(m) = map.get("maxItems").and_then(Value::as_u64) {
@@ -236,6 +243,22 @@ fn bound(node: &mut Value, share: u64) {
             }
         }
     }
+}
+
+/// A closed number range's values to two decimals, when there are few enough to list.
+fn range_values(map: &serde_json::Map<String, Value>) -> Option<Vec<Value>> {
+    let lo = map.get("minimum").and_then(Value::as_f64)?;
+    let hi = map.get("maximum").and_then(Value::as_f64)?;
+    #[allow(clippy::cast_possible_truncation)] // bounded by the check below
+    let (lo, hi) = ((lo * 100.0).ceil() as i64, (hi * 100.0).floor() as i64);
+    if hi < lo || hi - lo > 1000 {
+        return None;
+    }
+    #[allow(clippy::cast_precision_loss)] // at most 1,001 small integers
+    let values = (lo..=hi)
+        .map(|c| serde_json::Number::from_f64(c as f64 / 100.0).map_or(Value::Null, Value::Number))
+        .collect();
+    Some(values)
 }
 
 /// Whether a refusal may be about the output form (so a weaker mode is worth a try).
@@ -300,6 +323,12 @@ mod tests {
         assert_eq!(d["properties"]["tags"]["items"]["maxLength"], json!(200));
         assert_eq!(d["properties"]["n"], json!({"type": "integer"}));
         assert_eq!(d["required"], schema["required"]);
+        let score = json!({"type": "number", "minimum": 0, "maximum": 1});
+        let d = decoding_schema(&score, 100);
+        let values = d["enum"].as_array().unwrap();
+        assert_eq!((values.len(), &values[0], &values[100]), (101, &json!(0.0), &json!(1.0)));
+        let open = json!({"type": "number", "minimum": 0});
+        assert!(decoding_schema(&open, 100).get("enum").is_none());
     }
 
     #[test]
