@@ -7,9 +7,6 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// A client's request id, echoed in the reply.
-pub type RequestId = u64;
-
 /// Commands into the core.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -429,10 +426,6 @@ pub struct ScheduleRow {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    /// The answer to request `id`.
-    Reply { id: RequestId, body: Value },
-    /// Request `id` failed; `message` is meant for the operator.
-    Failed { id: RequestId, message: String },
     /// Something changed; clients refresh what they show of `subject`
     /// (e.g. `task/ID`, `approval/ID`, `draft/ID`, `audit`).
     Changed { subject: String, action: String },

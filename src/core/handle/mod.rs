@@ -8,7 +8,6 @@
 mod dispatch;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use serde_json::Value;
@@ -17,7 +16,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use crate::core::clock::{Clock, SystemClock};
 use crate::core::error::{Error, Result};
 use crate::core::workspace::Workspace;
-use crate::protocol::{Event, Op, RequestId};
+use crate::protocol::{Event, Op};
 
 /// Capacity of the event broadcast; a slow subscriber that falls behind gets `Lagged` and
 /// simply refreshes what it shows.
@@ -33,7 +32,6 @@ struct Request {
 pub struct CoreHandle {
     requests: mpsc::UnboundedSender<Request>,
     events: broadcast::Sender<Event>,
-    next_id: Arc<AtomicU64>,
     thread: Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
 }
 
@@ -94,7 +92,6 @@ impl CoreHandle {
         Ok(CoreHandle {
             requests,
             events,
-            next_id: Arc::new(AtomicU64::new(1)),
             thread: Arc::new(std::sync::Mutex::new(Some(thread))),
         })
     }
@@ -124,29 +121,6 @@ impl CoreHandle {
         self.enqueue(op)?
             .blocking_recv()
             .map_err(|_| Error::Other("the core stopped before answering".into()))?
-    }
-
-    /// Sends `op` without waiting; the reply arrives as `Event::Reply`/`Event::Failed`
-    /// carrying the returned request id.
-    pub fn submit(&self, op: Op) -> Result<RequestId> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let rx = self.enqueue(op)?;
-        let events = self.events.clone();
-        std::thread::spawn(move || {
-            let event = match rx.blocking_recv() {
-                Ok(Ok(body)) => Event::Reply { id, body },
-                Ok(Err(e)) => Event::Failed {
-                    id,
-                    message: e.to_string(),
-                },
-                Err(_) => Event::Failed {
-                    id,
-                    message: "the core stopped before answering".into(),
-                },
-            };
-            let _ = events.send(event);
-        });
-        Ok(id)
     }
 
     fn enqueue(&self, op: Op) -> Result<oneshot::Receiver<Result<Value>>> {

@@ -326,7 +326,10 @@ mod tests {
         let score = json!({"type": "number", "minimum": 0, "maximum": 1});
         let d = decoding_schema(&score, 100);
         let values = d["enum"].as_array().unwrap();
-        assert_eq!((values.len(), &values[0], &values[100]), (101, &json!(0.0), &json!(1.0)));
+        assert_eq!(
+            (values.len(), &values[0], &values[100]),
+            (101, &json!(0.0), &json!(1.0))
+        );
         let open = json!({"type": "number", "minimum": 0});
         assert!(decoding_schema(&open, 100).get("enum").is_none());
     }

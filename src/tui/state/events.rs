@@ -19,7 +19,6 @@ impl App {
             Event::ShuttingDown => {
                 self.flash_error("The core is shutting down.".into());
             }
-            Event::Reply { .. } | Event::Failed { .. } => {}
         }
         self.take()
     }
