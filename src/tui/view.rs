@@ -40,16 +40,13 @@ pub fn render(app: &App, frame: &mut Frame) {
     let ctx = Ctx {
         theme,
         keymap: &app.keymap,
+        model_state: &app.model_state,
     };
     render_tabs(app, frame, tabs);
-    match app.screen {
-        Screen::Main => render_main(app, frame, body, &ctx),
-        Screen::Audit => app.audit.render(frame, body, &ctx),
-        Screen::Objects => app.objects.render(frame, body, &ctx),
-        Screen::Blackboard => app.blackboard.render(frame, body, &ctx),
-        Screen::Metrics => app.metrics.render(frame, body, &ctx),
-        Screen::Health => app.health.render(frame, body, &app.model_state, &ctx),
-        Screen::Run => app.run_detail.render(frame, body, &ctx),
+    if app.screen == Screen::Main {
+        render_main(app, frame, body, &ctx);
+    } else {
+        app.focused_pane().render(frame, body, true, &ctx);
     }
     render_status(app, frame, status);
     match &app.overlay {
@@ -70,12 +67,15 @@ fn render_main(app: &App, frame: &mut Frame, area: Rect, ctx: &Ctx<'_>) {
         Layout::vertical([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(left);
     let [runs, memory] =
         Layout::vertical([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(right);
-    let f = app.focus;
-    app.queue.render(frame, queue, f == MainPane::Queue, ctx);
-    app.approvals
-        .render(frame, approvals, f == MainPane::Approvals, ctx);
-    app.runs.render(frame, runs, f == MainPane::Runs, ctx);
-    app.memory.render(frame, memory, f == MainPane::Memory, ctx);
+    for (pane, area) in [
+        (MainPane::Queue, queue),
+        (MainPane::Approvals, approvals),
+        (MainPane::Runs, runs),
+        (MainPane::Memory, memory),
+    ] {
+        app.main_pane(pane)
+            .render(frame, area, app.focus == pane, ctx);
+    }
 }
 
 fn render_tabs(app: &App, frame: &mut Frame, area: Rect) {
@@ -153,36 +153,7 @@ fn render_status(app: &App, frame: &mut Frame, area: Rect) {
 /// Key hints for where the operator is, then the always-useful ones.
 fn hints(app: &App) -> Vec<(Action, &'static str)> {
     let mut h = vec![(Action::Help, "help")];
-    h.extend(match (app.screen, app.focus) {
-        (Screen::Main, MainPane::Approvals) => vec![
-            (Action::Approve, "approve"),
-            (Action::Reject, "reject"),
-            (Action::Edit, "edit"),
-            (Action::Mark, "mark"),
-        ],
-        (Screen::Main, MainPane::Queue) => {
-            vec![(Action::RetryTask, "retry"), (Action::CancelTask, "cancel")]
-        }
-        (Screen::Main, MainPane::Runs) | (Screen::Run, _) => {
-            vec![
-                (Action::Open, "open"),
-                (Action::ReplayRun, "replay"),
-                (Action::RetryRun, "retry"),
-            ]
-        }
-        (Screen::Audit, _) => vec![
-            (Action::Jump, "jump"),
-            (Action::Verify, "verify"),
-            (Action::Export, "export"),
-            (Action::Order, "order"),
-        ],
-        (Screen::Objects, _) => vec![
-            (Action::Open, "history"),
-            (Action::Diff, "diff"),
-            (Action::Revert, "revert"),
-        ],
-        _ => Vec::new(),
-    });
+    h.extend_from_slice(app.focused_pane().actions());
     h.extend([
         (Action::Palette, "palette"),
         (Action::Filter, "filter"),

@@ -8,11 +8,13 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Wrap};
 
+use super::pane::Pane;
 use super::queue::short;
-use super::{Ctx, nav_message};
-use crate::protocol::{ApprovalRow, Op, Query};
+use super::source::Source;
+use super::{Ctx, nav_message, subject_kind};
+use crate::protocol::{ApprovalRow, Op, Page, Query};
 use crate::tui::format;
-use crate::tui::keymap::Action;
+use crate::tui::keymap::{Action, Context};
 use crate::tui::message::{Message, Target};
 use crate::tui::paged::{self, ListView, Paged};
 use crate::tui::theme::Role;
@@ -28,25 +30,89 @@ pub struct ApprovalsPane {
     pub marked: BTreeSet<String>,
 }
 
-impl ApprovalsPane {
-    pub fn query(&mut self) -> Op {
+impl Source for ApprovalsPane {
+    type Answer = Page<ApprovalRow>;
+
+    fn query(&mut self) -> Option<Op> {
         self.list.loading = true;
-        Op::Query {
+        Some(Op::Query {
             query: Query::Approvals {
                 pending_only: true,
                 offset: 0,
                 limit: INBOX_LIMIT,
             },
-        }
+        })
     }
 
-    pub fn fill(&mut self, rows: Vec<ApprovalRow>) {
-        self.all = rows;
+    /// Keeps the marks of the items still pending.
+    fn fill(&mut self, page: Page<ApprovalRow>) {
+        self.all = page.items;
         let ids: BTreeSet<String> = self.all.iter().map(|a| a.id.clone()).collect();
         self.marked.retain(|id| ids.contains(id));
         self.apply_filter();
     }
 
+    fn fail(&mut self, message: String) {
+        self.list.fail(message);
+    }
+
+    fn loading(&self) -> bool {
+        self.list.loading
+    }
+}
+
+impl Pane for ApprovalsPane {
+    fn context(&self) -> Option<Context> {
+        Some(Context::Approvals)
+    }
+
+    fn on_changed(&mut self, subject: &str, _action: &str) -> Vec<Target> {
+        if subject_kind(subject) == "approval" {
+            vec![Target::Approvals]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn shows(&self) -> Vec<Target> {
+        vec![Target::Approvals]
+    }
+
+    fn filter_hint(&self) -> Option<&'static str> {
+        Some("Words in the action, agent, target or summary.")
+    }
+
+    fn filter(&self) -> &str {
+        &self.list.filter
+    }
+
+    /// The whole inbox is loaded: filtered here, not by the core.
+    fn set_filter(&mut self, text: String) -> Result<Option<Target>, String> {
+        self.list.filter = text;
+        self.list.selected = 0;
+        self.apply_filter();
+        Ok(None)
+    }
+
+    fn actions(&self) -> &'static [(Action, &'static str)] {
+        &[
+            (Action::Approve, "approve"),
+            (Action::Reject, "reject"),
+            (Action::Edit, "edit"),
+            (Action::Mark, "mark"),
+        ]
+    }
+
+    fn on_action(&mut self, action: Action, page: usize) -> Option<Message> {
+        self.decide(action, page)
+    }
+
+    fn render(&self, frame: &mut Frame, area: Rect, focused: bool, ctx: &Ctx<'_>) {
+        self.draw(frame, area, focused, ctx);
+    }
+}
+
+impl ApprovalsPane {
     pub fn apply_filter(&mut self) {
         let needle = self.list.filter.to_lowercase();
         let rows: Vec<ApprovalRow> = self
@@ -77,7 +143,8 @@ impl ApprovalsPane {
         }
     }
 
-    pub fn on_action(&mut self, action: Action, page: usize) -> Option<Message> {
+    /// Marks, approvals, rejections and edits of the selected or marked items.
+    fn decide(&mut self, action: Action, page: usize) -> Option<Message> {
         if let Some(m) = nav_message(self.list.navigate(action, page), Target::Approvals) {
             return Some(m);
         }
@@ -151,7 +218,7 @@ impl ApprovalsPane {
         self.list.selected_row()
     }
 
-    pub fn render(&self, frame: &mut Frame, area: Rect, focused: bool, ctx: &Ctx<'_>) {
+    fn draw(&self, frame: &mut Frame, area: Rect, focused: bool, ctx: &Ctx<'_>) {
         let detail_h = if area.height >= 14 && self.selected().is_some() {
             area.height / 2
         } else {

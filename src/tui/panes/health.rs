@@ -5,9 +5,12 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
-use super::Ctx;
-use crate::protocol::{Health, ProviderHealth};
+use super::pane::Pane;
+use super::source::Source;
+use super::{Ctx, subject_kind};
+use crate::protocol::{Health, Op, ProviderHealth, Query};
 use crate::tui::format;
+use crate::tui::message::Target;
 use crate::tui::paged;
 use crate::tui::theme::Role;
 
@@ -17,9 +20,48 @@ pub struct HealthPane {
     pub error: Option<String>,
 }
 
-impl HealthPane {
-    pub fn render(&self, frame: &mut Frame, area: Rect, model_state: &str, ctx: &Ctx<'_>) {
+impl Source for HealthPane {
+    type Answer = Health;
+
+    fn query(&mut self) -> Option<Op> {
+        Some(Op::Query {
+            query: Query::Health,
+        })
+    }
+
+    fn fill(&mut self, health: Health) {
+        self.data = Some(health);
+        self.error = None;
+    }
+
+    fn fail(&mut self, message: String) {
+        self.error = Some(message);
+    }
+}
+
+impl Pane for HealthPane {
+    /// The queue's state is known from the change itself; the reload confirms it.
+    fn on_changed(&mut self, subject: &str, action: &str) -> Vec<Target> {
+        if subject_kind(subject) != "queue" {
+            return Vec::new();
+        }
+        if let Some(h) = &mut self.data {
+            h.queue_paused = action.contains("pause");
+        }
+        vec![Target::Health]
+    }
+
+    fn shows(&self) -> Vec<Target> {
+        vec![Target::Health]
+    }
+
+    fn on_show(&self) -> Option<Target> {
+        Some(Target::Health)
+    }
+
+    fn render(&self, frame: &mut Frame, area: Rect, _focused: bool, ctx: &Ctx<'_>) {
         let theme = ctx.theme;
+        let model_state = ctx.model_state;
         let block = paged::block("Health".into(), true, theme);
         let inner = block.inner(area);
         frame.render_widget(block, area);

@@ -4,6 +4,8 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::widgets::Cell;
 
+use super::pane::Pane;
+use super::source::Source;
 use super::{Ctx, nav_message};
 use crate::protocol::{MemorySliceRow, Op, Query};
 use crate::tui::format;
@@ -20,8 +22,10 @@ pub struct MemoryPane {
     pub list: Paged<MemorySliceRow>,
 }
 
-impl MemoryPane {
-    pub fn query(&mut self) -> Option<Op> {
+impl Source for MemoryPane {
+    type Answer = Vec<MemorySliceRow>;
+
+    fn query(&mut self) -> Option<Op> {
         let run = self.run.clone()?;
         self.list.loading = true;
         self.list.requested = 0;
@@ -31,30 +35,38 @@ impl MemoryPane {
     }
 
     /// Stores the answer and applies the (local) filter.
-    pub fn fill(&mut self, rows: Vec<MemorySliceRow>) {
+    fn fill(&mut self, rows: Vec<MemorySliceRow>) {
         self.all = rows;
         self.apply_filter();
     }
 
-    pub fn apply_filter(&mut self) {
-        let needle = self.list.filter.to_lowercase();
-        let rows: Vec<MemorySliceRow> = self
-            .all
-            .iter()
-            .filter(|m| {
-                needle.is_empty()
-                    || m.preview.to_lowercase().contains(&needle)
-                    || m.item.to_lowercase().contains(&needle)
-                    || m.kind.to_lowercase().contains(&needle)
-            })
-            .cloned()
-            .collect();
-        let total = rows.len() as u64;
-        self.list.requested = 0;
-        self.list.fill(rows, total);
+    fn fail(&mut self, message: String) {
+        self.list.fail(message);
+    }
+}
+
+impl Pane for MemoryPane {
+    fn shows(&self) -> Vec<Target> {
+        vec![Target::Memory]
     }
 
-    pub fn on_action(&mut self, action: Action, page: usize) -> Option<Message> {
+    fn filter_hint(&self) -> Option<&'static str> {
+        Some("Words in the item, kind or preview.")
+    }
+
+    fn filter(&self) -> &str {
+        &self.list.filter
+    }
+
+    /// The slices of one run are few: filtered here, not by the core.
+    fn set_filter(&mut self, text: String) -> Result<Option<Target>, String> {
+        self.list.filter = text;
+        self.list.selected = 0;
+        self.apply_filter();
+        Ok(None)
+    }
+
+    fn on_action(&mut self, action: Action, page: usize) -> Option<Message> {
         if let Some(m) = nav_message(self.list.navigate(action, page), Target::Memory) {
             return Some(m);
         }
@@ -71,7 +83,7 @@ impl MemoryPane {
         })
     }
 
-    pub fn render(&self, frame: &mut Frame, area: Rect, focused: bool, ctx: &Ctx<'_>) {
+    fn render(&self, frame: &mut Frame, area: Rect, focused: bool, ctx: &Ctx<'_>) {
         let title = match &self.run {
             Some(run) => format!("Memory used by {}", super::queue::short(run)),
             None => "Memory".into(),
@@ -125,5 +137,25 @@ impl MemoryPane {
             },
             |_| false,
         );
+    }
+}
+
+impl MemoryPane {
+    pub fn apply_filter(&mut self) {
+        let needle = self.list.filter.to_lowercase();
+        let rows: Vec<MemorySliceRow> = self
+            .all
+            .iter()
+            .filter(|m| {
+                needle.is_empty()
+                    || m.preview.to_lowercase().contains(&needle)
+                    || m.item.to_lowercase().contains(&needle)
+                    || m.kind.to_lowercase().contains(&needle)
+            })
+            .cloned()
+            .collect();
+        let total = rows.len() as u64;
+        self.list.requested = 0;
+        self.list.fill(rows, total);
     }
 }

@@ -4,11 +4,13 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::widgets::{Gauge, Row};
 
-use super::{Ctx, table};
-use crate::protocol::Metrics;
+use super::pane::Pane;
+use super::source::Source;
+use super::{Ctx, subject_kind, table};
+use crate::protocol::{Metrics, Op, Query};
 use crate::tui::format;
 use crate::tui::keymap::Action;
-use crate::tui::message::Message;
+use crate::tui::message::{Message, Target};
 use crate::tui::paged;
 use crate::tui::theme::Role;
 
@@ -19,9 +21,44 @@ pub struct MetricsPane {
     pub selected: usize,
 }
 
-impl MetricsPane {
+impl Source for MetricsPane {
+    type Answer = Metrics;
+
+    fn query(&mut self) -> Option<Op> {
+        Some(Op::Query {
+            query: Query::Metrics,
+        })
+    }
+
+    fn fill(&mut self, metrics: Metrics) {
+        self.data = Some(metrics);
+        self.error = None;
+    }
+
+    fn fail(&mut self, message: String) {
+        self.error = Some(message);
+    }
+}
+
+impl Pane for MetricsPane {
+    /// Runs spend: the status bar's spend follows them.
+    fn on_changed(&mut self, subject: &str, _action: &str) -> Vec<Target> {
+        match subject_kind(subject) {
+            "run" | "metrics" | "cost" => vec![Target::Metrics],
+            _ => Vec::new(),
+        }
+    }
+
+    fn shows(&self) -> Vec<Target> {
+        vec![Target::Metrics]
+    }
+
+    fn on_show(&self) -> Option<Target> {
+        Some(Target::Metrics)
+    }
+
     /// Moves the highlighted ledger row.
-    pub fn on_action(&mut self, action: Action, page: usize) -> Option<Message> {
+    fn on_action(&mut self, action: Action, page: usize) -> Option<Message> {
         let last = self
             .data
             .as_ref()
@@ -38,7 +75,7 @@ impl MetricsPane {
         Some(Message::Redraw)
     }
 
-    pub fn render(&self, frame: &mut Frame, area: Rect, ctx: &Ctx<'_>) {
+    fn render(&self, frame: &mut Frame, area: Rect, _focused: bool, ctx: &Ctx<'_>) {
         let theme = ctx.theme;
         let block = paged::block("Metrics: cost and value".into(), true, theme);
         let inner = block.inner(area);

@@ -1,7 +1,10 @@
-//! Panes: each holds its state, turns key actions into [`Message`]s and renders as a pure
-//! function of that state.
+//! Panes: each holds its state, loads it from the core as a [`Source`] (query, typed
+//! answer), and as a [`Pane`] turns key actions into [`Message`]s, names what a change
+//! reloads, filters and renders as a pure function of that state.
 //!
 //! [`Message`]: super::message::Message
+//! [`Pane`]: pane::Pane
+//! [`Source`]: source::Source
 
 pub mod approvals;
 pub mod audit;
@@ -10,9 +13,11 @@ pub mod health;
 pub mod memory;
 pub mod metrics;
 pub mod objects;
+pub mod pane;
 pub mod queue;
 pub mod run_detail;
 pub mod runs;
+pub mod source;
 pub mod table;
 
 use ratatui::Frame;
@@ -29,6 +34,8 @@ use super::theme::{Role, Theme};
 pub struct Ctx<'a> {
     pub theme: &'a Theme,
     pub keymap: &'a Keymap,
+    /// The embedding model's state (the status bar and the health screen show it).
+    pub model_state: &'a str,
 }
 
 /// Turns a navigation result into the message that follows it.
@@ -71,4 +78,9 @@ pub fn filter_tokens(
     }
     let text = (!words.is_empty()).then(|| words.join(" "));
     (pairs, text)
+}
+
+/// The kind a change's subject names: `task` of `task/0193…`.
+pub fn subject_kind(subject: &str) -> &str {
+    subject.split('/').next().unwrap_or(subject)
 }

@@ -6,10 +6,12 @@ use ratatui::text::Line;
 use ratatui::widgets::{Cell, Paragraph, Row, Wrap};
 
 use super::approvals::diff_line;
-use super::{Ctx, filter_tokens, nav_message, table};
-use crate::protocol::{ObjectRow, ObjectVersionRow, Op, Query};
+use super::pane::Pane;
+use super::source::Source;
+use super::{Ctx, filter_tokens, nav_message, subject_kind, table};
+use crate::protocol::{ObjectRow, ObjectVersionRow, Op, Page, Query};
 use crate::tui::format;
-use crate::tui::keymap::Action;
+use crate::tui::keymap::{Action, Context};
 use crate::tui::message::{Message, Target};
 use crate::tui::paged::{self, ListView, Paged, WINDOW};
 use crate::tui::theme::Role;
@@ -29,16 +31,32 @@ pub struct ObjectsPane {
     pub diff_error: Option<String>,
 }
 
-impl ObjectsPane {
+/// Subject kinds that name no stored object (the other panes watch them); any other
+/// kind is an object kind (`draft`, `customer`, …).
+const NOT_OBJECT_KINDS: &[&str] = &[
+    "task",
+    "run",
+    "approval",
+    "queue",
+    "finding",
+    "blackboard",
+    "metrics",
+    "cost",
+    "audit",
+];
+
+impl Source for ObjectsPane {
+    type Answer = Page<ObjectRow>;
+
     /// Filter: `kind:draft words…`.
-    pub fn query(&mut self) -> Op {
+    fn query(&mut self) -> Option<Op> {
         let offset = self.list.start_load();
         let (pairs, text) = filter_tokens(&self.list.filter, Some(&["kind"]));
         let kind = pairs
             .iter()
             .find(|(k, _)| k == "kind")
             .map(|(_, v)| v.clone());
-        Op::Query {
+        Some(Op::Query {
             query: Query::Objects {
                 kind,
                 text,
@@ -46,21 +64,65 @@ impl ObjectsPane {
                 offset,
                 limit: WINDOW,
             },
-        }
+        })
     }
 
-    pub fn history_query(&self) -> Option<Op> {
-        let (kind, id) = self.open.clone()?;
+    fn fill(&mut self, page: Page<ObjectRow>) {
+        self.list.fill(page.items, page.total);
+    }
+
+    fn fail(&mut self, message: String) {
+        self.list.fail(message);
+    }
+
+    fn loading(&self) -> bool {
+        self.list.loading
+    }
+
+    fn wants_reload(&self) -> bool {
+        self.list.loaded_once
+    }
+}
+
+/// The versions of the open object, oldest first.
+pub struct History<'a>(pub &'a mut ObjectsPane);
+
+impl Source for History<'_> {
+    type Answer = Vec<ObjectVersionRow>;
+
+    fn query(&mut self) -> Option<Op> {
+        let (kind, id) = self.0.open.clone()?;
         Some(Op::Query {
             query: Query::ObjectHistory { kind, id },
         })
     }
 
-    /// Diff of the selected version against the latest (or its parent when it is the latest).
-    pub fn diff_query(&self) -> Option<Op> {
-        let (kind, id) = self.open.clone()?;
-        let selected = self.history.get(self.history_selected)?;
-        let latest = self.history.last()?;
+    /// Selects the latest version.
+    fn fill(&mut self, rows: Vec<ObjectVersionRow>) {
+        let pane = &mut *self.0;
+        pane.history_selected = rows.len().saturating_sub(1);
+        pane.history = rows;
+        pane.history_error = None;
+        pane.diff = None;
+    }
+
+    fn fail(&mut self, message: String) {
+        self.0.history_error = Some(message);
+    }
+}
+
+/// The diff of the selected version against the latest (or its parent when it is the
+/// latest).
+pub struct Diff<'a>(pub &'a mut ObjectsPane);
+
+impl Source for Diff<'_> {
+    type Answer = String;
+
+    fn query(&mut self) -> Option<Op> {
+        let pane = &*self.0;
+        let (kind, id) = pane.open.clone()?;
+        let selected = pane.history.get(pane.history_selected)?;
+        let latest = pane.history.last()?;
         let (from, to) = if selected.version == latest.version {
             (selected.parent?, selected.version)
         } else {
@@ -71,14 +133,77 @@ impl ObjectsPane {
         })
     }
 
-    pub fn fill_history(&mut self, rows: Vec<ObjectVersionRow>) {
-        self.history_selected = rows.len().saturating_sub(1);
-        self.history = rows;
-        self.history_error = None;
-        self.diff = None;
+    fn fill(&mut self, diff: String) {
+        self.0.diff = Some(if diff.is_empty() {
+            "(no differences)".into()
+        } else {
+            diff
+        });
+        self.0.diff_error = None;
     }
 
-    pub fn on_action(&mut self, action: Action, page: usize) -> Option<Message> {
+    fn fail(&mut self, message: String) {
+        self.0.diff_error = Some(message);
+    }
+}
+
+impl Pane for ObjectsPane {
+    fn context(&self) -> Option<Context> {
+        Some(Context::Objects)
+    }
+
+    /// The list once it was shown, and the history of the open object when it changed.
+    fn on_changed(&mut self, subject: &str, _action: &str) -> Vec<Target> {
+        if NOT_OBJECT_KINDS.contains(&subject_kind(subject)) {
+            return Vec::new();
+        }
+        let mut targets = Vec::new();
+        if self.list.loaded_once {
+            targets.push(Target::Objects);
+        }
+        if self
+            .open
+            .as_ref()
+            .is_some_and(|(k, i)| subject == format!("{k}/{i}"))
+        {
+            targets.push(Target::History);
+        }
+        targets
+    }
+
+    fn shows(&self) -> Vec<Target> {
+        vec![Target::Objects, Target::History]
+    }
+
+    fn on_show(&self) -> Option<Target> {
+        (!self.list.loaded_once && !self.list.loading).then_some(Target::Objects)
+    }
+
+    fn filter_hint(&self) -> Option<&'static str> {
+        Some("Words in the title; kind:draft narrows by kind.")
+    }
+
+    fn filter(&self) -> &str {
+        &self.list.filter
+    }
+
+    fn set_filter(&mut self, text: String) -> Result<Option<Target>, String> {
+        self.list = Paged {
+            filter: text,
+            ..Default::default()
+        };
+        Ok(Some(Target::Objects))
+    }
+
+    fn actions(&self) -> &'static [(Action, &'static str)] {
+        &[
+            (Action::Open, "history"),
+            (Action::Diff, "diff"),
+            (Action::Revert, "revert"),
+        ]
+    }
+
+    fn on_action(&mut self, action: Action, page: usize) -> Option<Message> {
         if self.in_history {
             return self.on_history_action(action);
         }
@@ -102,6 +227,22 @@ impl ObjectsPane {
         }
     }
 
+    /// Esc in the history goes back to the list.
+    fn back(&mut self) -> bool {
+        if self.in_history {
+            self.in_history = false;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn render(&self, frame: &mut Frame, area: Rect, _focused: bool, ctx: &Ctx<'_>) {
+        self.draw(frame, area, ctx);
+    }
+}
+
+impl ObjectsPane {
     fn on_history_action(&mut self, action: Action) -> Option<Message> {
         let last = self.history.len().saturating_sub(1);
         match action {
@@ -146,17 +287,7 @@ impl ObjectsPane {
         Some(Message::Redraw)
     }
 
-    /// Esc in the history goes back to the list.
-    pub fn back(&mut self) -> bool {
-        if self.in_history {
-            self.in_history = false;
-            true
-        } else {
-            false
-        }
-    }
-
-    pub fn render(&self, frame: &mut Frame, area: Rect, ctx: &Ctx<'_>) {
+    fn draw(&self, frame: &mut Frame, area: Rect, ctx: &Ctx<'_>) {
         let theme = ctx.theme;
         let [left, right] =
             Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])

@@ -4,10 +4,12 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::widgets::Cell;
 
-use super::{Ctx, filter_tokens, nav_message};
-use crate::protocol::{Op, Query, TaskRow};
+use super::pane::Pane;
+use super::source::Source;
+use super::{Ctx, filter_tokens, nav_message, subject_kind};
+use crate::protocol::{Op, Page, Query, TaskRow};
 use crate::tui::format;
-use crate::tui::keymap::Action;
+use crate::tui::keymap::{Action, Context};
 use crate::tui::message::{Message, Target};
 use crate::tui::paged::{self, ListView, Paged, WINDOW};
 use crate::tui::theme::Role;
@@ -17,26 +19,78 @@ pub struct QueuePane {
     pub list: Paged<TaskRow>,
 }
 
-impl QueuePane {
+impl Source for QueuePane {
+    type Answer = Page<TaskRow>;
+
     /// The query for the window around the selection. Filter: `state:failed words…`.
-    pub fn query(&mut self) -> Op {
+    fn query(&mut self) -> Option<Op> {
         let offset = self.list.start_load();
         let (pairs, text) = filter_tokens(&self.list.filter, Some(&["state"]));
         let state = pairs
             .iter()
             .find(|(k, _)| k == "state")
             .map(|(_, v)| v.clone());
-        Op::Query {
+        Some(Op::Query {
             query: Query::Tasks {
                 state,
                 text,
                 offset,
                 limit: WINDOW,
             },
+        })
+    }
+
+    fn fill(&mut self, page: Page<TaskRow>) {
+        self.list.fill(page.items, page.total);
+    }
+
+    fn fail(&mut self, message: String) {
+        self.list.fail(message);
+    }
+
+    fn loading(&self) -> bool {
+        self.list.loading
+    }
+}
+
+impl Pane for QueuePane {
+    fn context(&self) -> Option<Context> {
+        Some(Context::Queue)
+    }
+
+    /// A decision moves its task on.
+    fn on_changed(&mut self, subject: &str, _action: &str) -> Vec<Target> {
+        match subject_kind(subject) {
+            "task" | "approval" => vec![Target::Tasks],
+            _ => Vec::new(),
         }
     }
 
-    pub fn on_action(&mut self, action: Action, page: usize) -> Option<Message> {
+    fn shows(&self) -> Vec<Target> {
+        vec![Target::Tasks]
+    }
+
+    fn filter_hint(&self) -> Option<&'static str> {
+        Some("Words in the title; state:failed narrows by state.")
+    }
+
+    fn filter(&self) -> &str {
+        &self.list.filter
+    }
+
+    fn set_filter(&mut self, text: String) -> Result<Option<Target>, String> {
+        self.list = Paged {
+            filter: text,
+            ..Default::default()
+        };
+        Ok(Some(Target::Tasks))
+    }
+
+    fn actions(&self) -> &'static [(Action, &'static str)] {
+        &[(Action::RetryTask, "retry"), (Action::CancelTask, "cancel")]
+    }
+
+    fn on_action(&mut self, action: Action, page: usize) -> Option<Message> {
         if let Some(m) = nav_message(self.list.navigate(action, page), Target::Tasks) {
             return Some(m);
         }
@@ -88,7 +142,7 @@ impl QueuePane {
         }
     }
 
-    pub fn render(&self, frame: &mut Frame, area: Rect, focused: bool, ctx: &Ctx<'_>) {
+    fn render(&self, frame: &mut Frame, area: Rect, focused: bool, ctx: &Ctx<'_>) {
         let view = ListView {
             title: "Queue".into(),
             focused,

@@ -6,12 +6,14 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Wrap};
 
-use super::runs::run_action;
-use super::{Ctx, table};
+use super::pane::Pane;
+use super::runs::{RUN_ACTIONS, run_action};
+use super::source::Source;
+use super::{Ctx, subject_kind, table};
 use crate::protocol::{Op, Query, RunDetail};
 use crate::tui::format;
-use crate::tui::keymap::Action;
-use crate::tui::message::Message;
+use crate::tui::keymap::{Action, Context};
+use crate::tui::message::{Message, Target};
 use crate::tui::paged;
 use crate::tui::theme::Role;
 
@@ -24,8 +26,10 @@ pub struct RunDetailPane {
     pub step: usize,
 }
 
-impl RunDetailPane {
-    pub fn query(&mut self) -> Option<Op> {
+impl Source for RunDetailPane {
+    type Answer = RunDetail;
+
+    fn query(&mut self) -> Option<Op> {
         let id = self.id.clone()?;
         self.loading = true;
         Some(Op::Query {
@@ -33,14 +37,43 @@ impl RunDetailPane {
         })
     }
 
-    pub fn fill(&mut self, d: RunDetail) {
+    /// Keeps the selected step when the run grew.
+    fn fill(&mut self, d: RunDetail) {
         self.loading = false;
         self.error = None;
         self.step = self.step.min(d.steps.len().saturating_sub(1));
         self.detail = Some(d);
     }
 
-    pub fn on_action(&mut self, action: Action, page: usize) -> Option<Message> {
+    fn fail(&mut self, message: String) {
+        self.loading = false;
+        self.error = Some(message);
+    }
+}
+
+impl Pane for RunDetailPane {
+    fn context(&self) -> Option<Context> {
+        Some(Context::Runs)
+    }
+
+    /// Only the open run's own changes.
+    fn on_changed(&mut self, subject: &str, _action: &str) -> Vec<Target> {
+        if subject_kind(subject) == "run" && self.id.as_deref() == subject.strip_prefix("run/") {
+            vec![Target::RunDetail]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn shows(&self) -> Vec<Target> {
+        vec![Target::RunDetail]
+    }
+
+    fn actions(&self) -> &'static [(Action, &'static str)] {
+        RUN_ACTIONS
+    }
+
+    fn on_action(&mut self, action: Action, page: usize) -> Option<Message> {
         let d = self.detail.as_ref()?;
         let last = d.steps.len().saturating_sub(1);
         match action {
@@ -58,7 +91,7 @@ impl RunDetailPane {
         Some(Message::Redraw)
     }
 
-    pub fn render(&self, frame: &mut Frame, area: Rect, ctx: &Ctx<'_>) {
+    fn render(&self, frame: &mut Frame, area: Rect, _focused: bool, ctx: &Ctx<'_>) {
         let theme = ctx.theme;
         let title = self
             .id
@@ -128,7 +161,9 @@ impl RunDetailPane {
             render_memory(frame, d, mem_area, ctx);
         }
     }
+}
 
+impl RunDetailPane {
     fn render_steps(
         &self,
         frame: &mut Frame,

@@ -8,11 +8,13 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Wrap};
 
+use super::pane::Pane;
 use super::queue::short;
-use super::{Ctx, filter_tokens, nav_message};
-use crate::protocol::{Op, Query, RunRow};
+use super::source::Source;
+use super::{Ctx, filter_tokens, nav_message, subject_kind};
+use crate::protocol::{Op, Page, Query, RunRow};
 use crate::tui::format;
-use crate::tui::keymap::Action;
+use crate::tui::keymap::{Action, Context};
 use crate::tui::message::{Message, Target};
 use crate::tui::paged::{self, ListView, Paged, WINDOW};
 use crate::tui::theme::Role;
@@ -29,24 +31,97 @@ pub struct RunsPane {
     pub live: HashMap<String, String>,
 }
 
-impl RunsPane {
+impl Source for RunsPane {
+    type Answer = Page<RunRow>;
+
     /// Filter: `task:ID` shows the runs of one task.
-    pub fn query(&mut self) -> Op {
+    fn query(&mut self) -> Option<Op> {
         let offset = self.list.start_load();
         let (pairs, _) = filter_tokens(&self.list.filter, Some(&["task"]));
         let task = pairs
             .iter()
             .find(|(k, _)| k == "task")
             .map(|(_, v)| v.clone());
-        Op::Query {
+        Some(Op::Query {
             query: Query::Runs {
                 task,
                 offset,
                 limit: WINDOW,
             },
+        })
+    }
+
+    fn fill(&mut self, page: Page<RunRow>) {
+        self.list.fill(page.items, page.total);
+    }
+
+    fn fail(&mut self, message: String) {
+        self.list.fail(message);
+    }
+
+    fn loading(&self) -> bool {
+        self.list.loading
+    }
+}
+
+impl Pane for RunsPane {
+    fn context(&self) -> Option<Context> {
+        Some(Context::Runs)
+    }
+
+    fn on_changed(&mut self, subject: &str, _action: &str) -> Vec<Target> {
+        if subject_kind(subject) == "run" {
+            vec![Target::Runs]
+        } else {
+            Vec::new()
         }
     }
 
+    fn shows(&self) -> Vec<Target> {
+        vec![Target::Runs]
+    }
+
+    fn filter_hint(&self) -> Option<&'static str> {
+        Some("task:ID shows the runs of one task.")
+    }
+
+    fn filter(&self) -> &str {
+        &self.list.filter
+    }
+
+    fn set_filter(&mut self, text: String) -> Result<Option<Target>, String> {
+        self.list = Paged {
+            filter: text,
+            ..Default::default()
+        };
+        Ok(Some(Target::Runs))
+    }
+
+    fn actions(&self) -> &'static [(Action, &'static str)] {
+        RUN_ACTIONS
+    }
+
+    fn on_action(&mut self, action: Action, page: usize) -> Option<Message> {
+        if let Some(m) = nav_message(self.list.navigate(action, page), Target::Runs) {
+            return Some(m);
+        }
+        let run = self.list.selected_row()?;
+        run_action(run, action)
+    }
+
+    fn render(&self, frame: &mut Frame, area: Rect, focused: bool, ctx: &Ctx<'_>) {
+        self.draw(frame, area, focused, ctx);
+    }
+}
+
+/// The key hints of a run (the runs pane and the run screen).
+pub const RUN_ACTIONS: &[(Action, &str)] = &[
+    (Action::Open, "open"),
+    (Action::ReplayRun, "replay"),
+    (Action::RetryRun, "retry"),
+];
+
+impl RunsPane {
     pub fn selected_id(&self) -> Option<String> {
         self.list.selected_row().map(|r| r.id.clone())
     }
@@ -70,15 +145,7 @@ impl RunsPane {
         }
     }
 
-    pub fn on_action(&mut self, action: Action, page: usize) -> Option<Message> {
-        if let Some(m) = nav_message(self.list.navigate(action, page), Target::Runs) {
-            return Some(m);
-        }
-        let run = self.list.selected_row()?;
-        run_action(run, action)
-    }
-
-    pub fn render(&self, frame: &mut Frame, area: Rect, focused: bool, ctx: &Ctx<'_>) {
+    fn draw(&self, frame: &mut Frame, area: Rect, focused: bool, ctx: &Ctx<'_>) {
         use crate::core::agents::record::WAITING_FOR_SLOT;
         let [list_area, live_area] =
             Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(area);

@@ -3,6 +3,8 @@
 use super::App;
 use crate::protocol::Event;
 use crate::tui::message::{AuditFetch, Command, Screen, Target};
+use crate::tui::panes::pane::Pane;
+use crate::tui::panes::subject_kind;
 
 impl App {
     pub fn on_event(&mut self, event: Event) -> Vec<Command> {
@@ -30,44 +32,15 @@ impl App {
     }
 
     fn on_changed(&mut self, subject: &str, action: &str) {
-        let kind = subject.split('/').next().unwrap_or(subject);
-        let mut targets = Vec::new();
-        match kind {
-            "task" => targets.push(Target::Tasks),
-            "run" => {
-                targets.extend([Target::Runs, Target::Metrics]);
-                if self.run_detail.id.as_deref() == subject.strip_prefix("run/") {
-                    targets.push(Target::RunDetail);
-                }
-            }
-            "approval" => targets.extend([Target::Approvals, Target::Tasks]),
-            "queue" => {
-                if let Some(h) = &mut self.health.data {
-                    h.queue_paused = action.contains("pause");
-                }
-                targets.push(Target::Health);
-            }
-            "finding" | "blackboard" => targets.push(Target::Blackboard),
-            "metrics" | "cost" => targets.push(Target::Metrics),
-            // The core's audit watcher: something changed, possibly in another process
-            // (`keel run`, the CLI) that raises no events here. Reload what is on screen.
-            "audit" if action == crate::core::watch::MOVED => {
-                targets.extend(self.visible_targets());
-            }
-            "audit" => {}
-            _ => {
-                if self.objects.list.loaded_once {
-                    targets.push(Target::Objects);
-                }
-                if self
-                    .objects
-                    .open
-                    .as_ref()
-                    .is_some_and(|(k, i)| subject == format!("{k}/{i}"))
-                {
-                    targets.push(Target::History);
-                }
-            }
+        let mut targets: Vec<Target> = self
+            .all_panes_mut()
+            .into_iter()
+            .flat_map(|pane| pane.on_changed(subject, action))
+            .collect();
+        // The core's audit watcher: something changed, possibly in another process
+        // (`keel run`, the CLI) that raises no events here. Reload what is on screen.
+        if subject_kind(subject) == "audit" && action == crate::core::watch::MOVED {
+            targets.extend(self.visible_targets());
         }
         // Every change writes an audit entry: keep the timeline live when it shows the top.
         if self.screen == Screen::Audit && self.audit.first_page == 0 && !self.audit.top_unknown {
@@ -89,43 +62,25 @@ impl App {
 
     /// What the current screen shows, plus the status bar's sources (spend and queue state).
     fn visible_targets(&self) -> Vec<Target> {
-        let mut targets = match self.screen {
-            Screen::Main => vec![
-                Target::Tasks,
-                Target::Runs,
-                Target::Approvals,
-                Target::Memory,
-            ],
-            // The timeline is reloaded below when it shows the newest entries; metrics and
+        let mut targets: Vec<Target> = self
+            .shown_panes()
+            .into_iter()
+            .flat_map(Pane::shows)
+            // The timeline is reloaded above when it shows the newest entries; metrics and
             // health are added for every screen.
-            Screen::Audit | Screen::Metrics | Screen::Health => Vec::new(),
-            Screen::Objects => vec![Target::Objects, Target::History],
-            Screen::Blackboard => vec![Target::Blackboard],
-            Screen::Run => vec![Target::RunDetail],
-        };
+            .filter(|t| !matches!(t, Target::Audit(_) | Target::Metrics | Target::Health))
+            .collect();
         targets.extend([Target::Metrics, Target::Health]);
         targets
     }
 
     /// Only reload what has been loaded (a screen never opened stays unloaded).
-    fn needs(&self, t: &Target) -> bool {
-        match t {
-            Target::Objects => self.objects.list.loaded_once,
-            Target::Blackboard => self.blackboard.list.loaded_once,
-            Target::Audit(_) => self.audit.loaded_once,
-            _ => true,
-        }
+    fn needs(&mut self, t: &Target) -> bool {
+        self.with_feed(t, |feed| feed.wants_reload())
+            .unwrap_or(true)
     }
 
-    fn in_flight(&self, t: &Target) -> bool {
-        match t {
-            Target::Tasks => self.queue.list.loading,
-            Target::Runs => self.runs.list.loading,
-            Target::Approvals => self.approvals.list.loading,
-            Target::Objects => self.objects.list.loading,
-            Target::Blackboard => self.blackboard.list.loading,
-            Target::Audit(_) => self.audit.loading,
-            _ => false,
-        }
+    fn in_flight(&mut self, t: &Target) -> bool {
+        self.with_feed(t, |feed| feed.loading()).unwrap_or(false)
     }
 }

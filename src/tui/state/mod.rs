@@ -2,9 +2,10 @@
 //! Nothing here touches the terminal or the core; the loop in `app.rs` does.
 //!
 //! [`update`] handles messages; [`replies`] fills the panes from the core's answers;
-//! [`events`] follows core events.
+//! [`events`] follows core events; [`registry`] says which pane answers for what.
 
 mod events;
+mod registry;
 mod replies;
 mod update;
 
@@ -17,11 +18,10 @@ use crossterm::event::{KeyEvent, KeyEventKind};
 use super::keymap::{Action, Context, Keymap};
 use super::message::{Command, MainPane, Message, Screen, Target};
 use super::overlays::{Outcome, Overlay, notice};
-use super::panes::audit::AuditPane;
 use super::panes::{
-    approvals::ApprovalsPane, blackboard::BlackboardPane, health::HealthPane, memory::MemoryPane,
-    metrics::MetricsPane, objects::ObjectsPane, queue::QueuePane, run_detail::RunDetailPane,
-    runs::RunsPane,
+    approvals::ApprovalsPane, audit::AuditPane, blackboard::BlackboardPane, health::HealthPane,
+    memory::MemoryPane, metrics::MetricsPane, objects::ObjectsPane, queue::QueuePane,
+    run_detail::RunDetailPane, runs::RunsPane,
 };
 use super::theme::Theme;
 use crate::protocol::Op;
@@ -184,19 +184,8 @@ impl App {
 
     /// Binding lookup order for the current screen and focus.
     pub fn contexts(&self) -> Vec<Context> {
-        let specific = match self.screen {
-            Screen::Main => match self.focus {
-                MainPane::Queue => Some(Context::Queue),
-                MainPane::Runs => Some(Context::Runs),
-                MainPane::Approvals => Some(Context::Approvals),
-                MainPane::Memory => None,
-            },
-            Screen::Audit => Some(Context::Audit),
-            Screen::Objects => Some(Context::Objects),
-            Screen::Run => Some(Context::Runs),
-            _ => None,
-        };
-        specific
+        self.focused_pane()
+            .context()
             .into_iter()
             .chain([Context::List, Context::Global])
             .collect()
@@ -221,20 +210,7 @@ impl App {
             _ => {}
         }
         let page = self.page();
-        let message = match self.screen {
-            Screen::Main => match self.focus {
-                MainPane::Queue => self.queue.on_action(action, page),
-                MainPane::Runs => self.runs.on_action(action, page),
-                MainPane::Memory => self.memory.on_action(action, page),
-                MainPane::Approvals => self.approvals.on_action(action, page),
-            },
-            Screen::Audit => self.audit.on_action(action, page),
-            Screen::Objects => self.objects.on_action(action, page),
-            Screen::Blackboard => self.blackboard.on_action(action, page),
-            Screen::Run => self.run_detail.on_action(action, page),
-            Screen::Metrics => self.metrics.on_action(action, page),
-            Screen::Health => None,
-        };
+        let message = self.focused_pane_mut().on_action(action, page);
         if let Some(m) = message {
             self.update(m);
         }

@@ -1,9 +1,10 @@
 //! Messages from panes and overlays: what each one changes and which requests follow.
 
 use super::{App, safe_name};
-use crate::tui::message::{AuditFetch, Command, MainPane, Message, Screen, Target};
+use crate::tui::message::{Command, MainPane, Message, Screen, Target};
 use crate::tui::overlays::{Overlay, confirm, editor, help, input, notice, palette};
 use crate::tui::paged::Paged;
+use crate::tui::panes::pane::Pane;
 use crate::tui::panes::run_detail::RunDetailPane;
 
 impl App {
@@ -112,26 +113,13 @@ impl App {
 
     fn show(&mut self, screen: Screen) {
         self.screen = screen;
-        match screen {
-            Screen::Audit if !self.audit.loaded_once && !self.audit.loading => {
-                self.load(Target::Audit(AuditFetch::Reset));
-            }
-            Screen::Objects if !self.objects.list.loaded_once && !self.objects.list.loading => {
-                self.load(Target::Objects);
-            }
-            Screen::Blackboard
-                if !self.blackboard.list.loaded_once && !self.blackboard.list.loading =>
-            {
-                self.load(Target::Blackboard);
-            }
-            Screen::Metrics => self.load(Target::Metrics),
-            Screen::Health => self.load(Target::Health),
-            _ => {}
+        if let Some(t) = self.focused_pane().on_show() {
+            self.load(t);
         }
     }
 
     fn back(&mut self) {
-        if self.screen == Screen::Objects && self.objects.back() {
+        if self.focused_pane_mut().back() {
             return;
         }
         if self.screen != Screen::Main {
@@ -140,85 +128,20 @@ impl App {
     }
 
     fn open_filter(&mut self) {
-        let (current, hint) = match (self.screen, self.focus) {
-            (Screen::Main, MainPane::Queue) => (
-                self.queue.list.filter.clone(),
-                "Words in the title; state:failed narrows by state.",
-            ),
-            (Screen::Main, MainPane::Runs) => (
-                self.runs.list.filter.clone(),
-                "task:ID shows the runs of one task.",
-            ),
-            (Screen::Main, MainPane::Memory) => (
-                self.memory.list.filter.clone(),
-                "Words in the item, kind or preview.",
-            ),
-            (Screen::Main, MainPane::Approvals) => (
-                self.approvals.list.filter.clone(),
-                "Words in the action, agent, target or summary.",
-            ),
-            (Screen::Audit, _) => (
-                self.audit.filter_text.clone(),
-                "actor:operator agent:RUN object:draft/x action:task.* since:2026-11-01 until:…",
-            ),
-            (Screen::Objects, _) => (
-                self.objects.list.filter.clone(),
-                "Words in the title; kind:draft narrows by kind.",
-            ),
-            (Screen::Blackboard, _) => (self.blackboard.list.filter.clone(), "A topic."),
-            _ => {
-                self.flash_info("Nothing to filter here.".into());
-                return;
-            }
+        let pane = self.focused_pane();
+        let Some(hint) = pane.filter_hint() else {
+            self.flash_info("Nothing to filter here.".into());
+            return;
         };
-        self.overlay = Some(Overlay::Input(input::Input::filter(&current, hint)));
+        let input = input::Input::filter(pane.filter(), hint);
+        self.overlay = Some(Overlay::Input(input));
     }
 
     fn set_filter(&mut self, text: String) {
-        match (self.screen, self.focus) {
-            (Screen::Main, MainPane::Queue) => {
-                self.queue.list = Paged {
-                    filter: text,
-                    ..Default::default()
-                };
-                self.load(Target::Tasks);
-            }
-            (Screen::Main, MainPane::Runs) => {
-                self.runs.list = Paged {
-                    filter: text,
-                    ..Default::default()
-                };
-                self.load(Target::Runs);
-            }
-            (Screen::Main, MainPane::Memory) => {
-                self.memory.list.filter = text;
-                self.memory.list.selected = 0;
-                self.memory.apply_filter();
-            }
-            (Screen::Main, MainPane::Approvals) => {
-                self.approvals.list.filter = text;
-                self.approvals.list.selected = 0;
-                self.approvals.apply_filter();
-            }
-            (Screen::Audit, _) => match self.audit.set_filter(&text) {
-                Ok(()) => self.load(Target::Audit(AuditFetch::Reset)),
-                Err(e) => self.flash_error(e),
-            },
-            (Screen::Objects, _) => {
-                self.objects.list = Paged {
-                    filter: text,
-                    ..Default::default()
-                };
-                self.load(Target::Objects);
-            }
-            (Screen::Blackboard, _) => {
-                self.blackboard.list = Paged {
-                    filter: text,
-                    ..Default::default()
-                };
-                self.load(Target::Blackboard);
-            }
-            _ => {}
+        match self.focused_pane_mut().set_filter(text) {
+            Ok(Some(target)) => self.load(target),
+            Ok(None) => {}
+            Err(e) => self.flash_error(e),
         }
     }
 
@@ -280,26 +203,13 @@ impl App {
     }
 
     pub(super) fn refresh_visible(&mut self) {
-        match self.screen {
-            Screen::Main => {
-                for t in [
-                    Target::Tasks,
-                    Target::Runs,
-                    Target::Approvals,
-                    Target::Memory,
-                ] {
-                    self.load(t);
-                }
-            }
-            Screen::Audit => self.load(Target::Audit(AuditFetch::Reset)),
-            Screen::Objects => {
-                self.load(Target::Objects);
-                self.load(Target::History);
-            }
-            Screen::Blackboard => self.load(Target::Blackboard),
-            Screen::Metrics => self.load(Target::Metrics),
-            Screen::Health => self.load(Target::Health),
-            Screen::Run => self.load(Target::RunDetail),
+        let targets: Vec<Target> = self
+            .shown_panes()
+            .into_iter()
+            .flat_map(Pane::shows)
+            .collect();
+        for t in targets {
+            self.load(t);
         }
         self.load(Target::Health);
     }

@@ -1,0 +1,72 @@
+//! What a pane loads from the core: the query that asks for it and the typed answer that
+//! fills it. The core still answers in JSON; [`Feed::deliver`] is the one place the console
+//! decodes an answer into its type (a typed protocol would remove that step).
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::protocol::Op;
+
+/// One thing the console loads: a pane's list, or a part of a pane (an object's history).
+pub trait Source {
+    /// What the core answers to [`Source::query`].
+    type Answer: DeserializeOwned;
+
+    /// The request for what is shown now (marking it in flight); None: nothing to ask yet.
+    fn query(&mut self) -> Option<Op>;
+
+    fn fill(&mut self, answer: Self::Answer);
+
+    /// Shows a failure calmly where the answer would have gone.
+    fn fail(&mut self, message: String);
+
+    /// A request is in flight: a change arriving now reloads once it lands.
+    fn loading(&self) -> bool {
+        false
+    }
+
+    /// Whether a change should reload it (a screen never opened stays unloaded).
+    fn wants_reload(&self) -> bool {
+        true
+    }
+}
+
+/// A [`Source`] whose answer type is hidden, so the app can hold any of them alike.
+pub trait Feed {
+    fn query(&mut self) -> Option<Op>;
+    /// Decodes the answer and fills the source, or shows why not; true when it was filled.
+    fn deliver(&mut self, result: Result<Value, String>) -> bool;
+    fn loading(&self) -> bool;
+    fn wants_reload(&self) -> bool;
+}
+
+impl<S: Source> Feed for S {
+    fn query(&mut self) -> Option<Op> {
+        Source::query(self)
+    }
+
+    fn deliver(&mut self, result: Result<Value, String>) -> bool {
+        match result.and_then(decode::<S::Answer>) {
+            Ok(answer) => {
+                self.fill(answer);
+                true
+            }
+            Err(message) => {
+                self.fail(message);
+                false
+            }
+        }
+    }
+
+    fn loading(&self) -> bool {
+        Source::loading(self)
+    }
+
+    fn wants_reload(&self) -> bool {
+        Source::wants_reload(self)
+    }
+}
+
+fn decode<T: DeserializeOwned>(body: Value) -> Result<T, String> {
+    serde_json::from_value(body).map_err(|e| format!("unexpected answer from the core: {e}"))
+}
