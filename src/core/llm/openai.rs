@@ -84,10 +84,11 @@ impl OpenAi {
             .await?;
         let mut out = if r.cfg.stream {
             let mut acc = StreamAcc::default();
-            let first = read_sse(&r.name, resp, cancel, r.stream_limits(), |ev| {
+            read_sse(&r.name, resp, cancel, r.stream_limits(), |ev| {
                 acc.on_event(&r.name, &ev.data, sink)
             })
             .await?;
+            let first = acc.first_token;
             let mut out = acc.finish(&r.name)?;
             out.first_token_ms = first.map(|f| millis_between(sent, f));
             out
@@ -210,6 +211,9 @@ pub struct StreamAcc {
     done: bool,
     /// A choice arrived (a stream of usage alone is an empty answer).
     saw_choice: bool,
+    /// When the first text or tool-call piece arrived (servers send an empty role delta
+    /// at once, before reading the prompt: that is not a token).
+    pub first_token: Option<tokio::time::Instant>,
 }
 
 impl StreamAcc {
@@ -259,9 +263,15 @@ impl StreamAcc {
         let delta = &choice["delta"];
         if let Some(t) = delta["content"].as_str() {
             self.text.push_str(t);
+            if !t.is_empty() {
+                self.first_token
+                    .get_or_insert_with(tokio::time::Instant::now);
+            }
             sink(t);
         }
         if let Some(calls) = delta["tool_calls"].as_array() {
+            self.first_token
+                .get_or_insert_with(tokio::time::Instant::now);
             for c in calls {
                 let index = c["index"].as_u64().unwrap_or(self.calls.len() as u64);
                 let entry = self.calls.entry(index).or_insert_with(|| ToolCall {
