@@ -70,3 +70,55 @@ impl<S: Source> Feed for S {
 fn decode<T: DeserializeOwned>(body: Value) -> Result<T, String> {
     serde_json::from_value(body).map_err(|e| format!("unexpected answer from the core: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{Feed, Source};
+    use crate::protocol::Op;
+
+    /// A source that records what it was given.
+    #[derive(Default)]
+    struct Recorder {
+        filled: Option<Vec<u32>>,
+        failed: Option<String>,
+    }
+
+    impl Source for Recorder {
+        type Answer = Vec<u32>;
+
+        fn query(&mut self) -> Option<Op> {
+            None
+        }
+
+        fn fill(&mut self, answer: Vec<u32>) {
+            self.filled = Some(answer);
+        }
+
+        fn fail(&mut self, message: String) {
+            self.failed = Some(message);
+        }
+    }
+
+    #[test]
+    fn an_answer_is_decoded_into_its_type_once_or_shown_as_a_failure() {
+        let mut ok = Recorder::default();
+        assert!(ok.deliver(Ok(json!([1, 2]))));
+        assert_eq!(ok.filled, Some(vec![1, 2]));
+
+        let mut wrong_shape = Recorder::default();
+        assert!(!wrong_shape.deliver(Ok(json!({"items": []}))));
+        assert!(
+            wrong_shape
+                .failed
+                .as_deref()
+                .is_some_and(|m| m.starts_with("unexpected answer from the core"))
+        );
+
+        let mut refused = Recorder::default();
+        assert!(!refused.deliver(Err("no such run".into())));
+        assert_eq!(refused.failed.as_deref(), Some("no such run"));
+        assert!(refused.filled.is_none());
+    }
+}
