@@ -3,6 +3,7 @@ benchmarks. Usage: python llama_server.py GGUF PORT N_CTX N_PARALLEL [CHAT_TEMPL
 
 Serves until stdin reaches end of file: the parent holds the pipe, so the server goes away
 with it even when the parent is killed and never cleans up."""
+import os
 import sys
 
 import xllamacpp
@@ -21,10 +22,12 @@ def main():
     if len(sys.argv) > 5:
         with open(sys.argv[5], encoding="utf-8") as f:
             params.chat_template = f.read()
-    server = xllamacpp.Server(params)  # returns once it listens
+    server = xllamacpp.Server(params)  # returns once it listens; serves while referenced
     print("listening", flush=True)
     sys.stdin.read()
-    del server
+    # Out at once: a graceful stop first finishes the generation in flight (seconds to
+    # minutes on 2 cores), and there is nothing to flush.
+    os._exit(0)
 
 
 if __name__ == "__main__":

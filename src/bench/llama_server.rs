@@ -9,6 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -57,6 +58,8 @@ pub struct LlamaServer {
     port: u16,
     /// The newest lines llama.cpp logged (its stderr is drained so it never blocks).
     log: Arc<Mutex<VecDeque<String>>>,
+    /// The stderr reader, joined on a failed start so the error quotes the whole tail.
+    log_reader: Option<JoinHandle<()>>,
     _scratch: Option<Scratch>,
 }
 
@@ -115,7 +118,7 @@ impl LlamaServer {
             .with_context(|| format!("starting {}", install.python.display()))?;
         let stdin = child.stdin.take();
         let log = Arc::new(Mutex::new(VecDeque::new()));
-        if let Some(err) = child.stderr.take() {
+        let log_reader = child.stderr.take().map(|err| {
             let log = log.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(err).lines().map_while(Result::ok) {
@@ -127,13 +130,14 @@ impl LlamaServer {
                     }
                     l.push_back(line);
                 }
-            });
-        }
+            })
+        });
         let mut server = LlamaServer {
             child,
             _stdin: stdin,
             port,
             log,
+            log_reader,
             _scratch: scratch,
         };
         server.wait_ready()?;
@@ -157,14 +161,17 @@ impl LlamaServer {
         let stdout = self.child.stdout.take().context("the server's stdout")?;
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let first = lines.next().and_then(Result::ok).unwrap_or_default();
-            let _ = tx.send(first);
-            for _ in lines {} // drained, so the pipe never fills
+            // Anything printed before "listening" is skipped; end of file means it died.
+            let mut ready = false;
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if !ready && line.trim() == "listening" {
+                    ready = true;
+                    let _ = tx.send(());
+                }
+            } // drained to the end, so the pipe never fills
         });
         let deadline = Instant::now() + Duration::from_mins(2);
-        let said = rx.recv_timeout(Duration::from_mins(2)).unwrap_or_default();
-        if said.trim() == "listening" {
+        if rx.recv_timeout(Duration::from_mins(2)).is_ok() {
             let client = reqwest::blocking::Client::builder()
                 .timeout(Duration::from_secs(5))
                 .build()?;
@@ -181,6 +188,10 @@ impl LlamaServer {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // The child is gone, so its stderr ends: the reader has logged every last line.
+        if let Some(reader) = self.log_reader.take() {
+            let _ = reader.join();
+        }
         bail!(
             "llama.cpp server did not become ready on port {}:\n{}",
             self.port,

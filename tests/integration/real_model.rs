@@ -33,8 +33,9 @@ pub(crate) fn server() -> Option<(&'static LlamaServer, MutexGuard<'static, ()>)
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let server = SERVER.get_or_init(|| match LlamaServer::find() {
-        Ok(install) => Some(
-            LlamaServer::start(
+        Ok(install) => {
+            let started = Instant::now();
+            let server = LlamaServer::start(
                 &install,
                 &LlamaOptions {
                     ctx: 2048,
@@ -42,8 +43,14 @@ pub(crate) fn server() -> Option<(&'static LlamaServer, MutexGuard<'static, ()>)
                     ..LlamaOptions::default()
                 },
             )
-            .expect("start llama.cpp's server"),
-        ),
+            .expect("start llama.cpp's server");
+            eprintln!(
+                "llama.cpp server at {} ready in {} ms",
+                server.root_url(),
+                started.elapsed().as_millis()
+            );
+            Some(server)
+        }
         Err(why) => {
             assert!(
                 std::env::var("CI").as_deref() != Ok("true"),
@@ -157,6 +164,102 @@ fn outputs_pass_their_schema(ws: &Path, role: &str) -> Vec<Value> {
         assert!(errors.is_empty(), "{role}: {errors:?} in {o}");
     }
     outputs
+}
+
+/// A blocking client patient enough for a 135M model on 2 shared cores.
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_mins(10))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn the_server_serves_a_2048_token_window_in_one_slot() {
+    let Some((server, _turn)) = server() else {
+        return;
+    };
+    let props: Value = client()
+        .get(format!("{}/props", server.root_url()))
+        .send()
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        props["default_generation_settings"]["n_ctx"], 2048,
+        "{props}"
+    );
+    assert_eq!(props["total_slots"], 1, "{props}");
+}
+
+#[test]
+fn the_server_constrains_a_chat_answer_to_a_json_schema() {
+    let Some((server, _turn)) = server() else {
+        return;
+    };
+    // Invoice-like: a required array of line objects. Bounded lengths keep the answer short
+    // (and fast) on 2 cores; the grammar llama.cpp builds from the schema enforces them.
+    let schema = serde_json::json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["customer", "currency", "lines"],
+        "properties": {
+            "customer": {"type": "string", "maxLength": 40},
+            "currency": {"type": "string", "maxLength": 3},
+            "lines": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 3,
+                "items": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "required": ["description", "quantity", "unit_price"],
+                    "properties": {
+                        "description": {"type": "string", "maxLength": 60},
+                        "quantity": {"type": "number"},
+                        "unit_price": {"type": "number"}
+                    }
+                }
+            }
+        }
+    });
+    let body = serde_json::json!({
+        "model": "smollm2",
+        "temperature": 0,
+        "max_tokens": 512,
+        "messages": [{
+            "role": "user",
+            "content": "Invoice Northwind for 3 hours of consulting at 100 USD an hour, as JSON."
+        }],
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "invoice", "strict": true, "schema": schema}
+        }
+    });
+    let answer: Value = client()
+        .post(format!("{}/chat/completions", server.base_url()))
+        .json(&body)
+        .send()
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .unwrap();
+    let choice = &answer["choices"][0];
+    assert_eq!(choice["finish_reason"], "stop", "cut short: {answer}");
+    let content = choice["message"]["content"].as_str().unwrap();
+    let invoice: Value =
+        serde_json::from_str(content).unwrap_or_else(|e| panic!("not JSON ({e}): {content}"));
+    // Structure only: a 135M model's figures need not add up.
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&invoice)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?} in {invoice}");
+    assert!(!invoice["lines"].as_array().unwrap().is_empty());
 }
 
 #[test]
