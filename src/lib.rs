@@ -3,8 +3,9 @@
 //! Module map:
 //! - [`core`] — everything that is not the terminal: the `SQLite` store and its migrations,
 //!   versioned business objects, the hash-chained audit log, workspaces and configuration,
-//!   the durable queue, scheduler, blackboard, policy, approvals, effects ledger, memory
-//!   (embeddings + vectors), agents, model providers, connectors and the cost/value ledger.
+//!   the durable queue, the built-in roles (`core::roles`: one list, one file each),
+//!   scheduler, blackboard, policy, approvals, effects ledger, memory (embeddings + vectors),
+//!   agents, model providers, connectors and the cost/value ledger.
 //!   Nothing under `core` depends on ratatui or crossterm (a test enforces it).
 //! - [`protocol`] — `Op` (commands in) and `Event` (notifications out): the only way a client
 //!   (console or CLI) drives the core.

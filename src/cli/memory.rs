@@ -280,7 +280,7 @@ pub fn run(ws: &Workspace, cmd: &MemoryCommand) -> anyhow::Result<ExitCode> {
             let mut store = ws.store()?;
             let now = crate::core::clock::Clock::now_ms(&crate::core::clock::SystemClock);
             store.write(|tx| {
-                crate::core::triage_route::decide(tx, now, &actor, &catalog, decision, label)
+                crate::core::roles::triage::decide(tx, now, &actor, &catalog, decision, label)
             })?;
             say(&format!(
                 "task {decision}: routed by the operator as {label}; the label is learned"

@@ -1,4 +1,7 @@
 //! The core: state, orchestration, memory, agents and side effects. No terminal types here.
+//!
+//! The roles the orchestrator runs itself (`workflow`, `triage`, `publisher`, …) live in
+//! [`roles`]: one list, one file per role; other rooms ask it rather than naming them.
 
 pub mod agents;
 pub mod approvals;
@@ -32,9 +35,9 @@ pub mod queue;
 pub mod reconcile;
 pub mod redact;
 pub mod research;
+pub mod roles;
 pub mod scheduler;
 pub mod store;
-pub mod triage_route;
 pub mod watch;
 pub mod wiring;
 pub mod workflow;

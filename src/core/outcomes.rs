@@ -207,44 +207,6 @@ pub fn reconcile(
     Ok(out)
 }
 
-/// The built-in `analytics-import` role (the weekly schedule): input `file`, a CSV path
-/// relative to the workspace. Import and reconciliation are idempotent (metric ids derive
-/// from what they measure; unchanged totals write nothing), so a resumed run is safe.
-pub fn import_task(
-    ctx: &mut crate::core::coordinator::StepContext<'_>,
-) -> std::result::Result<crate::core::coordinator::Outcome, crate::core::coordinator::RunError> {
-    use crate::core::coordinator::{Outcome, RunError};
-    let file = ctx
-        .task()
-        .input
-        .get("file")
-        .and_then(Value::as_str)
-        .ok_or_else(|| RunError::Permanent("analytics-import input needs a \"file\"".into()))?
-        .to_string();
-    let root = ctx
-        .env
-        .gates
-        .as_ref()
-        .map(|g| g.root().to_path_buf())
-        .ok_or_else(|| RunError::Permanent("analytics-import needs a workspace".into()))?;
-    let path = root.join(&file);
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| RunError::Permanent(format!("cannot read {}: {e}", path.display())))?;
-    let ws = crate::core::workspace::Workspace::open(&root)?;
-    let kinds = Kinds::from_config(&ws.config)?;
-    let mut store = ws.store()?;
-    let actor = ctx.actor().clone();
-    let now = ctx.now_ms();
-    let report = import_csv(&mut store, &kinds, &actor, now, &text, &file)?;
-    let memory = Memory::open(&ws, &mut store, ctx.env.clock.clone())?;
-    let rec = reconcile(&mut store, &kinds, Some(&memory), &actor, now)?;
-    Ok(Outcome::Succeeded(json!({
-        "imported": report.imported,
-        "rejected": report.rejected,
-        "reconciled": rec,
-    })))
-}
-
 /// Per publication: metric name → sum over all dates.
 fn totals(conn: &Connection) -> Result<BTreeMap<String, BTreeMap<String, f64>>> {
     let mut out: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();

@@ -301,7 +301,7 @@ fn items_are_routed_discarded_or_escalated_and_the_operator_is_learned_from() {
     let mut store = f.ws.store().unwrap();
     let err = store
         .write(|tx| {
-            keel::core::triage_route::decide(
+            keel::core::roles::triage::decide(
                 tx,
                 now,
                 &Actor::Operator,
@@ -317,7 +317,7 @@ fn items_are_routed_discarded_or_escalated_and_the_operator_is_learned_from() {
     );
     assert!(
         store
-            .write(|tx| keel::core::triage_route::decide(
+            .write(|tx| keel::core::roles::triage::decide(
                 tx,
                 now,
                 &Actor::Operator,

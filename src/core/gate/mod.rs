@@ -13,7 +13,6 @@
 
 pub mod action;
 pub mod resume;
-pub mod roles;
 pub mod undo;
 
 use std::path::PathBuf;

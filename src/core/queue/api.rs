@@ -30,8 +30,9 @@ pub fn handle_op(ctx: &mut CoreContext, op: &Op) -> Result<Value> {
         Op::RunNow { id } => ctx.store.write(|tx| ops::run_now(tx, now, &actor, id)),
         Op::DecideTriage { id, label } => {
             let catalog = RoleCatalog::load(&ctx.workspace.root)?;
-            ctx.store
-                .write(|tx| crate::core::triage_route::decide(tx, now, &actor, &catalog, id, label))
+            ctx.store.write(|tx| {
+                crate::core::roles::triage::decide(tx, now, &actor, &catalog, id, label)
+            })
         }
         Op::PauseQueue | Op::ResumeQueue => {
             let paused = matches!(op, Op::PauseQueue);

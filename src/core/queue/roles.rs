@@ -17,38 +17,6 @@ use std::sync::Arc;
 use crate::core::error::{Error, Result};
 use crate::core::workflow::{self, Workflow};
 
-/// Roles run by the orchestrator itself rather than by an agent template.
-pub const BUILTIN_ROLES: &[(&str, &str)] = &[
-    (
-        "triage",
-        "routes an incoming item (input: text, or kind: every note of that kind) by local embeddings; below the threshold, to the operator",
-    ),
-    (
-        "analytics-import",
-        "imports an analytics CSV (input: file) and reconciles it into publications, ideas and memory",
-    ),
-    (
-        "workflow",
-        "runs a workflow file: spawns each stage and waits for it",
-    ),
-    (
-        "noop",
-        "does nothing and succeeds (benchmarks, smoke tests)",
-    ),
-    (
-        "webhook",
-        "POSTs each of its steps to a loopback URL through the effects ledger",
-    ),
-    (
-        "publisher",
-        "publishes a Markdown page on the static site, through policy and approval",
-    ),
-    (
-        "effect",
-        "runs one configured connector action (e.g. a webhook), through policy and approval",
-    ),
-];
-
 #[derive(Debug, Clone, Default)]
 pub struct RoleSpec {
     /// JSON Schema for the role's input (the work item type); `None` accepts any JSON.
@@ -79,10 +47,10 @@ impl RoleCatalog {
     #[must_use]
     pub fn builtin() -> Self {
         let mut catalog = RoleCatalog::default();
-        for (name, _) in BUILTIN_ROLES {
+        for role in crate::core::roles::BUILTIN {
             catalog
                 .roles
-                .insert((*name).to_string(), RoleSpec::default());
+                .insert(role.name.to_string(), RoleSpec::default());
         }
         catalog
     }

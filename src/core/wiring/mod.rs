@@ -18,7 +18,7 @@ use crate::core::clock::Clock;
 use crate::core::coordinator::builtin::BuiltinExecutor;
 use crate::core::coordinator::{Outcome, RunError, StepContext, TaskExecutor};
 use crate::core::error::Result;
-use crate::core::queue::roles::BUILTIN_ROLES;
+use crate::core::roles;
 use crate::core::workspace::Workspace;
 
 pub use agent_executor::AgentExecutor;
@@ -68,8 +68,7 @@ fn carries_page(input: &Value) -> bool {
 }
 
 fn builtin_runs(role: &str, input: &Value) -> bool {
-    let builtin = BUILTIN_ROLES.iter().any(|(name, _)| *name == role);
-    builtin && (role != "publisher" || carries_page(input))
+    roles::is_builtin(role) && (role != "publisher" || carries_page(input))
 }
 
 impl TaskExecutor for Executor {

@@ -4,8 +4,6 @@
 //! (fan-in). Cycles, unknown stages and unknown roles are refused at submission; parse
 //! errors name `file:line:column`.
 
-pub mod runner;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
