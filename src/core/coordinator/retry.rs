@@ -35,7 +35,7 @@ pub fn suggested_fix(role: &str, error: &str) -> String {
         format!(
             "the {role} run keeps timing out: raise the task's timeout_ms or split the work, then retry"
         )
-    } else if role == "triage" && e.contains("operator decides") {
+    } else if role == crate::core::roles::triage::NAME && e.contains("operator decides") {
         "route it yourself: L on it in the console's queue, or keel memory decide --task ID LABEL (a role, a workflow or spam; the label is learned for later items) — or add examples / fetch the model and retry".into()
     } else if e.contains("output fails the schema") {
         format!(

@@ -123,7 +123,7 @@ fn validate(tx: &Transaction<'_>, catalog: &RoleCatalog, new: &NewTask) -> Resul
     if !new.await_approval {
         catalog.check_input(&new.role, &new.input)?;
     }
-    if new.role == "workflow" {
+    if new.role == crate::core::roles::workflow::NAME {
         catalog.check_workflow(&new.input)?;
     }
     if let Some(schema) = &new.output_schema {

@@ -9,6 +9,9 @@ use crate::core::objects::Kinds;
 use crate::core::outcomes;
 use crate::core::workspace::Workspace;
 
+/// The role's name in tasks, schedules and workflow stages.
+pub const NAME: &str = "analytics-import";
+
 /// The built-in `analytics-import` role (the weekly schedule): input `file`, a CSV path
 /// relative to the workspace. Import and reconciliation are idempotent (metric ids derive
 /// from what they measure; unchanged totals write nothing), so a resumed run is safe.

@@ -7,6 +7,9 @@ use super::gated_outcome;
 use crate::core::coordinator::{Outcome, RunError, StepContext};
 use crate::core::gate::{GatedAction, perform_gated};
 
+/// The role's name in tasks, schedules and workflow stages.
+pub const NAME: &str = "effect";
+
 /// `effect` input: `action` (e.g. `webhook.notify`), `args`, optional `target`, `amount`,
 /// `cost`, `kind`, `summary`, `rationale`.
 pub fn run(ctx: &mut StepContext<'_>) -> Result<Outcome, RunError> {

@@ -33,37 +33,37 @@ pub struct BuiltinRole {
 /// Every built-in role, in the order they are listed.
 pub const BUILTIN: &[BuiltinRole] = &[
     BuiltinRole {
-        name: "triage",
+        name: triage::NAME,
         description: "routes an incoming item (input: text, or kind: every note of that kind) by local embeddings; below the threshold, to the operator",
         run: triage::run,
     },
     BuiltinRole {
-        name: "analytics-import",
+        name: analytics_import::NAME,
         description: "imports an analytics CSV (input: file) and reconciles it into publications, ideas and memory",
         run: analytics_import::run,
     },
     BuiltinRole {
-        name: "workflow",
+        name: workflow::NAME,
         description: "runs a workflow file: spawns each stage and waits for it",
         run: workflow::run,
     },
     BuiltinRole {
-        name: "noop",
+        name: noop::NAME,
         description: "does nothing and succeeds (benchmarks, smoke tests)",
         run: noop::run,
     },
     BuiltinRole {
-        name: "webhook",
+        name: webhook::NAME,
         description: "POSTs each of its steps to a loopback URL through the effects ledger",
         run: webhook::run,
     },
     BuiltinRole {
-        name: "publisher",
+        name: publisher::NAME,
         description: "publishes a Markdown page on the static site, through policy and approval",
         run: publisher::run,
     },
     BuiltinRole {
-        name: "effect",
+        name: effect::NAME,
         description: "runs one configured connector action (e.g. a webhook), through policy and approval",
         run: effect::run,
     },

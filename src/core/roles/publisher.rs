@@ -8,6 +8,9 @@ use crate::core::connectors::{front_matter, site};
 use crate::core::coordinator::{Outcome, RunError, StepContext};
 use crate::core::gate::{GatedAction, perform_gated};
 
+/// The role's name in tasks, schedules and workflow stages.
+pub const NAME: &str = "publisher";
+
 /// `publisher` input: `slug`, `body` (Markdown), optional `title`, `version` (default 1),
 /// `rationale`/`note` (shown to the operator). Fields missing from the input are taken from
 /// the upstream stages' outputs (the latest stage that has them).

@@ -31,6 +31,9 @@ use crate::core::memory::{Embed, Embedder};
 use crate::core::queue::{NewTask, RoleCatalog, TaskState};
 use crate::core::workspace::Workspace;
 
+/// The role's name in tasks, schedules and workflow stages.
+pub const NAME: &str = "triage";
+
 /// The label that discards an item.
 pub const SPAM: &str = "spam";
 

@@ -6,6 +6,9 @@ use serde_json::{Value, json};
 use crate::core::coordinator::{Outcome, RunError, StepContext};
 use crate::core::effects::webhook::{self, WebhookConnector};
 
+/// The role's name in tasks, schedules and workflow stages.
+pub const NAME: &str = "webhook";
+
 /// `webhook` input: `{"url": "http://127.0.0.1:PORT/…", "steps": N, "body": any}`. Each of
 /// the N steps POSTs `{"task", "step", "body"}` through the effects ledger.
 pub fn run(ctx: &mut StepContext<'_>) -> Result<Outcome, RunError> {

@@ -9,6 +9,9 @@ use serde_json::{Map, Value, json};
 use crate::core::coordinator::{Outcome, RunError, StepContext};
 use crate::core::queue::{NewTask, TaskState};
 
+/// The role's name in tasks, schedules and workflow stages.
+pub const NAME: &str = "workflow";
+
 pub fn run(ctx: &mut StepContext<'_>) -> Result<Outcome, RunError> {
     let input = ctx.task().input.clone();
     let name = input

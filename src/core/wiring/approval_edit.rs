@@ -21,15 +21,8 @@ pub fn workspace_kinds(ws: &Workspace) -> Result<Kinds> {
     let templates = crate::core::agents::template::Templates::load(
         &ws.root.join(crate::core::agents::service::AGENTS_DIR),
     )?;
-    let mut kinds = Kinds::from_config(&ws.config)?;
-    for (name, tpl) in &templates.by_name {
-        kinds = kinds.with_kind(
-            &tpl.template.output.kind,
-            &format!("output of the {name} role"),
-            &tpl.schema,
-        )?;
-    }
-    Ok(kinds)
+    // Why: one builder of this table, shared with the agent runtime.
+    crate::core::agents::service::kinds_with_outputs(ws, &templates)
 }
 
 /// The edit laid over the current body: an object edit replaces those fields, a string

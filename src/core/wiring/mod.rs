@@ -68,7 +68,7 @@ fn carries_page(input: &Value) -> bool {
 }
 
 fn builtin_runs(role: &str, input: &Value) -> bool {
-    roles::is_builtin(role) && (role != "publisher" || carries_page(input))
+    roles::is_builtin(role) && (role != roles::publisher::NAME || carries_page(input))
 }
 
 impl TaskExecutor for Executor {
