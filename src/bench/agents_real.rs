@@ -56,8 +56,24 @@ fn roles() -> Vec<(&'static str, Value)> {
     ]
 }
 
+/// Which roles and modes to sample (empty: all).
+#[derive(Debug, Clone, Default)]
+pub struct Only {
+    pub roles: Vec<String>,
+    pub modes: Vec<String>,
+}
+
+impl Only {
+    fn role(&self, r: &str) -> bool {
+        self.roles.is_empty() || self.roles.iter().any(|x| x == r)
+    }
+    fn mode(&self, m: &str) -> bool {
+        self.modes.is_empty() || self.modes.iter().any(|x| x == m)
+    }
+}
+
 /// Runs the group, or prints why it cannot.
-pub fn run(json_out: bool, samples: usize) -> anyhow::Result<()> {
+pub fn run(json_out: bool, samples: usize, only: &Only) -> anyhow::Result<()> {
     let install = match LlamaServer::find() {
         Ok(i) => i,
         Err(why) => {
@@ -81,7 +97,7 @@ pub fn run(json_out: bool, samples: usize) -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    for line in rt.block_on(first_answers(&ws, &server.base_url(), samples))? {
+    for line in rt.block_on(first_answers(&ws, &server.base_url(), samples, only))? {
         emit(&line, json_out);
     }
     for line in content_wall_time(&root)? {
@@ -139,10 +155,14 @@ async fn first_answers(
     ws: &Workspace,
     base: &str,
     samples: usize,
+    only: &Only,
 ) -> anyhow::Result<Vec<Measurement>> {
     let mut out = Vec::new();
     let mut speed = Speed::default();
-    for (mode, structured) in [("constrained", "json_schema"), ("prompt_only", "prompt")] {
+    for (mode, structured) in [("constrained", "json_schema"), ("prompt_only", "prompt")]
+        .into_iter()
+        .filter(|(m, _)| only.mode(m))
+    {
         let mut reg = Registry::offline_only();
         let cfg = provider(base, structured);
         reg.insert(
@@ -169,7 +189,7 @@ async fn first_answers(
             tpl.template.retry.model_attempts = 1;
             tpl.template.model.cascade = false;
         }
-        for (role, input) in roles() {
+        for (role, input) in roles().into_iter().filter(|(r, _)| only.role(r)) {
             let mut valid = 0usize;
             for i in 0..samples {
                 let task = AgentTask {

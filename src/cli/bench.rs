@@ -23,6 +23,12 @@ pub struct BenchArgs {
     /// Agents only: skip the real-model group (which needs `.ci/llama-install`).
     #[arg(long)]
     no_real_model: bool,
+    /// Agents only: the real-model roles to sample (default: all four), e.g. editor,accountant.
+    #[arg(long, value_delimiter = ',')]
+    real_roles: Vec<String>,
+    /// Agents only: `constrained`, `prompt_only` or both (default).
+    #[arg(long, value_delimiter = ',')]
+    real_modes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -44,7 +50,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         Suite::Agents => {
             crate::bench::agents::run(args.json)?;
             if !args.no_real_model {
-                crate::bench::agents_real::run(args.json, args.samples)?;
+                let only = crate::bench::agents_real::Only {
+                    roles: args.real_roles.clone(),
+                    modes: args.real_modes.clone(),
+                };
+                crate::bench::agents_real::run(args.json, args.samples, &only)?;
             }
         }
         Suite::Tui => crate::bench::tui::run(args.json)?,
