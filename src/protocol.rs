@@ -371,6 +371,27 @@ pub struct Health {
     pub schedules: Vec<ScheduleRow>,
     pub queue_paused: bool,
     pub audit_entries: i64,
+    /// Configured MCP servers and their state (`not started` until first use).
+    #[serde(default)]
+    pub mcp_servers: Vec<McpServerHealth>,
+}
+
+/// One `[mcp.servers.NAME]`: how it is reached and how it is doing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct McpServerHealth {
+    pub name: String,
+    /// `stdio` | `http`.
+    pub transport: String,
+    /// The command line or the URL.
+    pub target: String,
+    /// `not started` | `starting` | `ready` | `crashed` | `failed`.
+    pub state: String,
+    #[serde(default)]
+    pub detail: String,
+    #[serde(default)]
+    pub tools: usize,
+    #[serde(default)]
+    pub restarts: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]

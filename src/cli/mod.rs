@@ -10,6 +10,7 @@ mod bench;
 mod doctor;
 mod effects;
 mod init;
+mod mcp;
 mod memory;
 mod metrics;
 mod models;
@@ -127,6 +128,9 @@ pub enum Command {
     /// Import analytics and reconcile them; rank ideas by goals and measured outcomes.
     #[command(subcommand)]
     Analytics(analytics::AnalyticsCommand),
+    /// MCP servers: list them, their tools, and call one by hand.
+    #[command(subcommand)]
+    Mcp(mcp::McpCommand),
 }
 
 impl Cli {
@@ -169,6 +173,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Memory(cmd)) => memory::run(&cli.open_workspace()?, cmd),
         Some(Command::Metrics(args)) => metrics::run(&cli.open_workspace()?, args),
         Some(Command::Analytics(cmd)) => analytics::run(&cli.open_workspace()?, cmd),
+        Some(Command::Mcp(cmd)) => mcp::run(&cli.open_workspace()?, cmd),
     }
 }
 

@@ -32,6 +32,8 @@ pub struct Config {
     pub triage: crate::core::memory::triage::TriageConfig,
     /// The value ledger's estimates (`keel metrics`).
     pub value: crate::core::metrics::ValueConfig,
+    /// MCP servers whose tools roles may opt into (`mcp:SERVER/TOOL`).
+    pub mcp: crate::core::mcp::McpConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -63,6 +65,7 @@ impl Config {
     pub fn from_text(text: &str, path: &Path) -> Result<Self> {
         let config: Config = parse(text, path)?;
         check_kinds(&config, text, path)?;
+        check_mcp(&config, text, path)?;
         Ok(config)
     }
 }
@@ -86,6 +89,34 @@ fn check_kinds(config: &Config, text: &str, path: &Path) -> Result<()> {
         line,
         column,
         message: format!("kind {name:?}: {message}"),
+    })
+}
+
+/// Refuses an `[mcp.servers.NAME]` entry that cannot work (no transport, both, a secret
+/// written in place of a variable's name…), naming the line of its table.
+fn check_mcp(config: &Config, text: &str, path: &Path) -> Result<()> {
+    let Some((name, message)) = config
+        .mcp
+        .servers
+        .iter()
+        .find_map(|(name, s)| crate::core::mcp::config::problem(name, s).map(|m| (name, m)))
+    else {
+        return Ok(());
+    };
+    let offset = [
+        format!("[mcp.servers.{name}]"),
+        format!("servers.{name}"),
+        name.clone(),
+    ]
+    .iter()
+    .find_map(|needle| text.find(needle.as_str()))
+    .unwrap_or(0);
+    let (line, column) = line_col(text, offset);
+    Err(Error::Config {
+        file: path.to_path_buf(),
+        line,
+        column,
+        message: format!("MCP server {name:?}: {message}"),
     })
 }
 
@@ -142,6 +173,23 @@ mod tests {
         std::fs::write(&path, "[store]\n\n[kinds.lead]\nschema = { type = 7 }\n").unwrap();
         let err = Config::load(&path).unwrap_err().to_string();
         assert!(err.contains("config.toml:3:1: kind \"lead\""), "{err}");
+    }
+
+    #[test]
+    fn bad_mcp_server_is_located() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let text =
+            "[store]\n\n[mcp.servers.fetch]\ncommand = \"x\"\nurl = \"http://127.0.0.1:9/mcp\"\n";
+        std::fs::write(&path, text).unwrap();
+        let err = Config::load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("config.toml:3:1: MCP server \"fetch\""),
+            "{err}"
+        );
+        std::fs::write(&path, "[mcp.servers.fetch]\ncommand = 7\n").unwrap();
+        let err = Config::load(&path).unwrap_err().to_string();
+        assert!(err.contains("config.toml:2:11"), "{err}");
     }
 
     #[test]

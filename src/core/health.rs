@@ -34,6 +34,7 @@ pub fn report(ws: &Workspace, conn: &Connection) -> Result<Health> {
         schedules: crate::core::scheduler::cron::rows(conn)?,
         queue_paused: crate::core::queue::ops::queue_paused(conn)?,
         audit_entries: crate::core::watch::newest_seq(conn)?,
+        mcp_servers: crate::core::mcp::manager::health(&ws.config.mcp, &ws.root),
     })
 }
 

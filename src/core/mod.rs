@@ -24,6 +24,7 @@ pub mod health;
 pub mod ids;
 pub mod live;
 pub mod llm;
+pub mod mcp;
 pub mod memory;
 pub mod metrics;
 pub mod model_assets;

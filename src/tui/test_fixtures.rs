@@ -239,6 +239,7 @@ pub(super) fn fixture_answer(op: &Op) -> Option<Result<Value, String>> {
             }],
             queue_paused: false,
             audit_entries: 1_000_000,
+            mcp_servers: Vec::new(),
         })
         .unwrap(),
         Query::Objects { .. } => page(

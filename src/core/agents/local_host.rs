@@ -95,6 +95,8 @@ pub struct LocalHost {
     /// Object writes go through the objects module with these kinds (schemas checked,
     /// archived objects refused), as in the coordinator's host.
     kinds: Kinds,
+    /// The workspace's MCP servers, when it has any.
+    mcp: Option<Arc<crate::core::mcp::Manager>>,
 }
 
 impl LocalHost {
@@ -104,7 +106,15 @@ impl LocalHost {
             store: Arc::new(Mutex::new(store)),
             clock,
             kinds,
+            mcp: None,
         }
+    }
+
+    /// Offers the roles' `mcp:` tools from `mcp`'s servers.
+    #[must_use]
+    pub fn with_mcp(mut self, mcp: Option<Arc<crate::core::mcp::Manager>>) -> Self {
+        self.mcp = mcp;
+        self
     }
 
     fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T, ToolError> {
@@ -170,6 +180,29 @@ impl ToolHost for LocalHost {
         Err(ToolError::Unavailable(
             "the policy engine and effects ledger".into(),
         ))
+    }
+
+    fn mcp_offers(
+        &self,
+        patterns: &[crate::core::mcp::McpToolPattern],
+    ) -> Vec<super::tools::McpOffer> {
+        self.mcp
+            .as_deref()
+            .map(|m| crate::core::mcp::offers::offers(m, patterns))
+            .unwrap_or_default()
+    }
+
+    fn mcp_call(
+        &self,
+        cx: &CallContext,
+        server: &str,
+        tool: &str,
+        args: &Value,
+    ) -> Result<Value, ToolError> {
+        match self.mcp.as_deref() {
+            Some(m) => crate::core::mcp::offers::agent_call(m, cx, server, tool, args),
+            None => Err(ToolError::Unavailable(format!("MCP tool {server}/{tool}"))),
+        }
     }
 }
 

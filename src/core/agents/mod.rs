@@ -31,6 +31,7 @@ mod runtime_tools;
 pub mod schemas;
 pub mod service;
 pub mod template;
+pub mod tool_refs;
 pub mod tools;
 pub mod window;
 

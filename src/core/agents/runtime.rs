@@ -155,6 +155,8 @@ pub(crate) struct RunState {
     pub replay: bool,
     /// Time spent waiting for a model slot, which the run's timeout does not count.
     pub slot_waits: Arc<SlotWaits>,
+    /// The MCP tools the role opted into, as offered to the model (empty when none).
+    pub mcp_offers: Vec<super::tools::McpOffer>,
 }
 
 /// Time a run spent waiting for a free model slot inside keel.
@@ -450,6 +452,11 @@ impl Runtime {
             prior: prior.clone(),
             replay,
             slot_waits: Arc::default(),
+            mcp_offers: if tpl.template.tools.mcp.is_empty() {
+                Vec::new()
+            } else {
+                self.host.mcp_offers(&tpl.template.tools.mcp)
+            },
         })
     }
 

@@ -57,7 +57,10 @@ impl Runtime {
         let mut req = ChatRequest {
             model: st.route.model.clone(),
             messages: st.messages.clone(),
-            tools: context::tool_specs(&st.tpl),
+            tools: context::tool_specs(&st.tpl)
+                .into_iter()
+                .chain(st.mcp_offers.iter().map(|o| o.spec.clone()))
+                .collect(),
             json_output: true,
             max_tokens: st.tpl.template.model.max_tokens,
             context: st.structured.clone(),

@@ -122,8 +122,20 @@ impl Runtime {
     /// Checks the call against the profile and its arguments, then dispatches it.
     fn run_tool(&self, st: &RunState, cx: &CallContext, call: &ToolCall) -> Outcome {
         let profile = &st.tpl.template;
+        if let Some(offer) = st.mcp_offers.iter().find(|o| o.spec.name == call.name) {
+            return match parse_arguments(call) {
+                Ok(args) => host_result(self.host.mcp_call(cx, &offer.server, &offer.tool, &args)),
+                Err(e) => e,
+            };
+        }
         let Some(tool) = ToolName::parse(&call.name) else {
-            let allowed: Vec<&str> = profile.tools.allowed.iter().map(|t| t.as_str()).collect();
+            let allowed: Vec<&str> = profile
+                .tools
+                .allowed
+                .iter()
+                .map(|t| t.as_str())
+                .chain(st.mcp_offers.iter().map(|o| o.spec.name.as_str()))
+                .collect();
             return refuse(format!(
                 "unknown tool {:?}; the {} role may call: {}",
                 call.name,
@@ -138,19 +150,9 @@ impl Runtime {
                 st.tpl.name
             ));
         }
-        let raw = if call.arguments.trim().is_empty() {
-            "{}"
-        } else {
-            &call.arguments
-        };
-        let args: Value = match serde_json::from_str(raw) {
-            Ok(v) => v,
-            Err(e) => {
-                return error(format!(
-                    "invalid JSON in the arguments of {} ({e}); send them again as one JSON object",
-                    call.name
-                ));
-            }
+        let args = match parse_arguments(call) {
+            Ok(args) => args,
+            Err(e) => return e,
         };
         if let Ok(v) =
             super::schemas::validator(&format!("tool:{}", tool.as_str()), &tool.spec().parameters)
@@ -280,6 +282,21 @@ fn for_model(content: &Value) -> String {
         &text[..cut],
         text.len() - cut
     )
+}
+
+/// The call's arguments as JSON (empty means `{}`), or the error the model is told.
+fn parse_arguments(call: &ToolCall) -> Result<Value, Outcome> {
+    let raw = if call.arguments.trim().is_empty() {
+        "{}"
+    } else {
+        &call.arguments
+    };
+    serde_json::from_str(raw).map_err(|e| {
+        error(format!(
+            "invalid JSON in the arguments of {} ({e}); send them again as one JSON object",
+            call.name
+        ))
+    })
 }
 
 fn text(args: &Value, key: &str) -> String {

@@ -36,7 +36,10 @@ pub fn runtime_with(
 ) -> Result<Runtime> {
     let templates = Templates::load(&ws.root.join(AGENTS_DIR))?;
     let kinds = kinds_with_outputs(ws, &templates)?;
-    let host = Arc::new(LocalHost::new(ws.store()?, clock.clone(), kinds));
+    let host = Arc::new(
+        LocalHost::new(ws.store()?, clock.clone(), kinds)
+            .with_mcp(crate::core::mcp::manager::for_workspace(ws)),
+    );
     Ok(Runtime {
         store: ws.store()?,
         clock,

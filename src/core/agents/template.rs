@@ -76,11 +76,7 @@ fn default_max_tokens() -> u32 {
     2000
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ToolsSpec {
-    pub allowed: Vec<ToolName>,
-}
+pub use super::tool_refs::ToolsSpec;
 
 /// Object kinds a role may read and write.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

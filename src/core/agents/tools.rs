@@ -9,6 +9,15 @@ use serde_json::{Value, json};
 
 use super::template::MemoryTier;
 use crate::core::llm::ToolSpec;
+use crate::core::mcp::McpToolPattern;
+
+/// An MCP tool offered to a run's model: `spec.name` is what the model calls it by.
+#[derive(Debug, Clone, PartialEq)]
+pub struct McpOffer {
+    pub server: String,
+    pub tool: String,
+    pub spec: ToolSpec,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -189,4 +198,19 @@ pub trait ToolHost: Send + Sync {
         action: &str,
         args: &Value,
     ) -> Result<Value, ToolError>;
+    /// The MCP tools matching a role's `mcp:` entries, with their schemas (starts the
+    /// servers). A host without MCP offers none.
+    fn mcp_offers(&self, _patterns: &[McpToolPattern]) -> Vec<McpOffer> {
+        Vec::new()
+    }
+    /// Calls an offered MCP tool through [`crate::core::mcp::call_tool`].
+    fn mcp_call(
+        &self,
+        _cx: &CallContext,
+        server: &str,
+        tool: &str,
+        _args: &Value,
+    ) -> Result<Value, ToolError> {
+        Err(ToolError::Unavailable(format!("MCP tool {server}/{tool}")))
+    }
 }

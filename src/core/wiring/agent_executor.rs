@@ -265,13 +265,16 @@ impl TaskExecutor for AgentExecutor {
             .enable_all()
             .build()
             .map_err(|e| RunError::Retryable(format!("cannot start the agent runtime: {e}")))?;
-        let host = Arc::new(WiredHost::new(
-            self.ws.store()?,
-            ctx.env,
-            task.clone(),
-            ctx.control.deadline_ms,
-            self.kinds.clone(),
-        ));
+        let host = Arc::new(
+            WiredHost::new(
+                self.ws.store()?,
+                ctx.env,
+                task.clone(),
+                ctx.control.deadline_ms,
+                self.kinds.clone(),
+            )
+            .with_mcp(crate::core::mcp::manager::for_workspace(&self.ws)),
+        );
         let mut runtime = Runtime {
             store: self.ws.store()?,
             clock: self.clock.clone(),

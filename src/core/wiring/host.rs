@@ -41,6 +41,8 @@ pub struct WiredHost {
     clock: Arc<dyn Clock>,
     /// External actions that wait for the operator (approval or hold window).
     waiting: Mutex<Vec<String>>,
+    /// The workspace's MCP servers, when it has any.
+    mcp: Option<Arc<crate::core::mcp::Manager>>,
 }
 
 impl WiredHost {
@@ -69,7 +71,15 @@ impl WiredHost {
             }),
             kinds,
             waiting: Mutex::new(Vec::new()),
+            mcp: None,
         }
+    }
+
+    /// Offers the role's `mcp:` tools from `mcp`'s servers.
+    #[must_use]
+    pub fn with_mcp(mut self, mcp: Option<Arc<crate::core::mcp::Manager>>) -> Self {
+        self.mcp = mcp;
+        self
     }
 
     /// The external actions of this execution that wait for the operator.
@@ -201,6 +211,31 @@ impl ToolHost for WiredHost {
                 }
                 Err(ToolError::Pending(why))
             }
+        }
+    }
+
+    fn mcp_offers(
+        &self,
+        patterns: &[crate::core::mcp::McpToolPattern],
+    ) -> Vec<crate::core::agents::tools::McpOffer> {
+        self.mcp
+            .as_deref()
+            .map(|m| crate::core::mcp::offers::offers(m, patterns))
+            .unwrap_or_default()
+    }
+
+    /// #16 point 3 routes this through the external-action pipeline, inside
+    /// [`crate::core::mcp::call_tool`] (see its PIPELINE HOOK line).
+    fn mcp_call(
+        &self,
+        cx: &CallContext,
+        server: &str,
+        tool: &str,
+        args: &Value,
+    ) -> Result<Value, ToolError> {
+        match self.mcp.as_deref() {
+            Some(m) => crate::core::mcp::offers::agent_call(m, cx, server, tool, args),
+            None => Err(ToolError::Unavailable(format!("MCP tool {server}/{tool}"))),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Health: embedding model, providers, schedules, queue and audit size.
+//! Health: embedding model, providers, schedules, MCP servers, queue and audit size.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -121,6 +121,29 @@ impl Pane for HealthPane {
                         "  {:<16} {:<16} next {next}  last {last}",
                         s.name, s.cron
                     )));
+                }
+                // Shown only when configured: a workspace without MCP keeps its old screen.
+                if !h.mcp_servers.is_empty() {
+                    lines.push(Line::raw(""));
+                    lines.push(Line::styled("MCP servers", theme.style(Role::Header)));
+                }
+                for m in &h.mcp_servers {
+                    let role = match m.state.as_str() {
+                        "ready" => Role::Success,
+                        "crashed" | "failed" => Role::Warning,
+                        _ => Role::Info,
+                    };
+                    lines.push(Line::from(vec![
+                        Span::raw(format!("  {:<16} {:<6} ", m.name, m.transport)),
+                        Span::styled(m.state.clone(), theme.style(role)),
+                        Span::raw(format!("  {} tools, {} restarts", m.tools, m.restarts)),
+                    ]));
+                    if !m.detail.is_empty() {
+                        lines.push(Line::styled(
+                            format!("{:DETAIL_INDENT$}{}", "", m.detail),
+                            theme.style(Role::Muted),
+                        ));
+                    }
                 }
             }
             (None, Some(e)) => lines.push(Line::styled(e.clone(), theme.style(Role::Warning))),

@@ -6,5 +6,5 @@ mod cli;
 mod model_faults;
 mod offline;
 pub(crate) mod providers;
-mod runtime;
+pub(crate) mod runtime;
 pub(crate) mod server;

@@ -1,0 +1,176 @@
+//! `keel mcp list|tools|call`: the configured MCP servers, their tools, and a call by hand.
+//! A call goes through [`crate::core::mcp::call_tool`], the same path agents use.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+use crate::core::mcp::{Caller, Manager, McpCall, call_tool};
+use crate::core::workspace::Workspace;
+
+#[derive(Debug, Subcommand)]
+pub enum McpCommand {
+    /// The servers in config.toml: how each is reached, whether it starts, how many tools.
+    List {
+        /// Do not start the servers (show the configuration only).
+        #[arg(long)]
+        no_start: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The tools of one server, with their input schemas (starts the server).
+    Tools {
+        server: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Call one tool by hand and print its result.
+    Call {
+        server: String,
+        tool: String,
+        /// The arguments, one JSON object.
+        #[arg(long, default_value = "{}")]
+        args: String,
+        /// Print the whole result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(ws: &Workspace, cmd: &McpCommand) -> anyhow::Result<ExitCode> {
+    let manager =
+        Manager::shared(&ws.config.mcp, &ws.root).context("cannot start the MCP runtime")?;
+    let code = match cmd {
+        McpCommand::List { no_start, json } => list(&manager, *no_start, *json),
+        McpCommand::Tools { server, json } => tools(&manager, server, *json),
+        McpCommand::Call {
+            server,
+            tool,
+            args,
+            json,
+        } => call(&manager, server, tool, args, *json),
+    };
+    // Children are stopped before the process exits, not left to the OS.
+    manager.stop_all();
+    code
+}
+
+fn list(manager: &Manager, no_start: bool, json: bool) -> anyhow::Result<ExitCode> {
+    let names: Vec<String> = manager.names().map(str::to_string).collect();
+    if names.is_empty() && !json {
+        super::say("no MCP servers configured (add [mcp.servers.NAME] to config.toml)");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut errors = std::collections::BTreeMap::new();
+    if !no_start {
+        for name in &names {
+            if let Err(e) = manager.tools(name) {
+                errors.insert(name.clone(), e.to_string());
+            }
+        }
+    }
+    let rows = manager.health();
+    if json {
+        super::say_json(&rows)?;
+    } else {
+        for r in &rows {
+            super::say(&format!(
+                "{:<14} {:<5} {:<11} {:>3} tools  {}",
+                r.name, r.transport, r.state, r.tools, r.target
+            ));
+            if let Some(e) = errors.get(&r.name) {
+                super::say(&format!("               {e}"));
+            } else if !r.detail.is_empty() {
+                super::say(&format!("               {}", r.detail));
+            }
+        }
+    }
+    Ok(if errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn tools(manager: &Manager, server: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let tools = manager.tools(server)?;
+    if json {
+        super::say_json(
+            &tools
+                .iter()
+                .map(crate::core::mcp::ToolInfo::to_json)
+                .collect::<Vec<_>>(),
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    for t in &tools {
+        let hints = hint_words(&t.annotations);
+        super::say(&format!("mcp:{}/{}{hints}", t.server, t.name));
+        if !t.description.is_empty() {
+            let first = t.description.lines().next().unwrap_or_default();
+            super::say(&format!("    {first}"));
+        }
+        match &t.schema_error {
+            Some(e) => super::say(&format!(
+                "    unusable: its input schema is not valid JSON Schema: {e}"
+            )),
+            None => super::say(&format!("    input: {}", t.input_schema)),
+        }
+    }
+    super::say(&format!("{} tools", tools.len()));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// ` [read-only, idempotent]` from the tool's annotations (or ` [no annotations]`).
+fn hint_words(a: &Value) -> String {
+    if a.is_null() {
+        return " [no annotations]".into();
+    }
+    let words: Vec<&str> = [
+        ("readOnlyHint", "read-only"),
+        ("destructiveHint", "destructive"),
+        ("idempotentHint", "idempotent"),
+        ("openWorldHint", "open-world"),
+    ]
+    .iter()
+    .filter(|(k, _)| a[*k].as_bool() == Some(true))
+    .map(|(_, w)| *w)
+    .collect();
+    format!(" [{}]", words.join(", "))
+}
+
+fn call(
+    manager: &Manager,
+    server: &str,
+    tool: &str,
+    args: &str,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let arguments: Value = serde_json::from_str(args)
+        .context("--args is not JSON (give one object, e.g. '{\"a\": 1}')")?;
+    let outcome = call_tool(
+        manager,
+        &McpCall {
+            server: server.to_string(),
+            tool: tool.to_string(),
+            arguments,
+            caller: Caller::Operator,
+        },
+    )?;
+    if json {
+        super::say_json(&json!({
+            "server": outcome.server, "tool": outcome.tool, "is_error": outcome.is_error,
+            "bytes": outcome.bytes, "result": outcome.result}))?;
+    } else {
+        super::say(&outcome.text);
+    }
+    Ok(if outcome.is_error {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
