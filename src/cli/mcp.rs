@@ -23,6 +23,7 @@ pub enum McpCommand {
     },
     /// The tools of one server, with their input schemas (starts the server).
     Tools {
+        /// The server's name in config.toml.
         server: String,
         /// Print JSON instead of text.
         #[arg(long)]
@@ -30,7 +31,9 @@ pub enum McpCommand {
     },
     /// Call one tool by hand and print its result.
     Call {
+        /// The server's name in config.toml.
         server: String,
+        /// The tool's name, as `keel mcp tools SERVER` lists it.
         tool: String,
         /// The arguments, one JSON object.
         #[arg(long, default_value = "{}")]

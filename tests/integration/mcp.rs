@@ -1,6 +1,8 @@
 //! The MCP client against real reference servers (see `mcp_peers`): tools listed with their
 //! schemas, calls through `call_tool` (the one path), and `keel mcp list|tools|call`.
 
+use std::fmt::Write as _;
+
 use serde_json::json;
 
 use crate::mcp_peers::{call, files_dir, page_server, peers, shared};
@@ -105,10 +107,11 @@ fn cli_lists_servers_tools_and_calls_one() {
     let (_d, ws) = temp_workspace();
     let mut text = std::fs::read_to_string(ws.join("config.toml")).unwrap();
     text = text.replace("servers = {}\n", "");
-    text.push_str(&format!(
+    write!(text,
         "\n[mcp.servers.everything]\ncommand = {:?}\nargs = [\"stdio\"]\n\n[mcp.servers.missing]\ncommand = \"keel-no-such-mcp-server\"\n",
         p.everything.display().to_string()
-    ));
+    )
+    .unwrap();
     std::fs::write(ws.join("config.toml"), text).unwrap();
     let out = keel(&ws, &["mcp", "list"]);
     let listed = String::from_utf8_lossy(&out.stdout);

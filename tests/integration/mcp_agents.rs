@@ -8,6 +8,8 @@ use keel::core::agents::AgentTask;
 use keel::core::audit::{self, Filter};
 use keel::core::llm::config::{ProviderKind, RoutingConfig};
 use keel::core::workspace::Workspace;
+use std::fmt::Write as _;
+
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -27,10 +29,12 @@ async fn a_role_is_offered_exactly_its_mcp_tools_and_others_are_refused() {
     let mut config = std::fs::read_to_string(root.join("config.toml"))
         .unwrap()
         .replace("servers = {}\n", "");
-    config.push_str(&format!(
+    write!(
+        config,
         "\n[mcp.servers.everything]\ncommand = {:?}\nargs = [\"stdio\"]\n",
         p.everything.display().to_string()
-    ));
+    )
+    .unwrap();
     std::fs::write(root.join("config.toml"), config).unwrap();
     let (_, researcher) = keel::core::agents::template::SHIPPED[0];
     std::fs::create_dir_all(root.join("agents")).unwrap();

@@ -1,5 +1,6 @@
 //! The real MCP servers the MCP tests talk to, installed pinned by `.ci/mcp-install` into
-//! `~/.cache/keel/mcp` (npm: server-everything, server-filesystem; PyPI: mcp-server-time,
+//! `~/.cache/keel/mcp` (npm: server-everything, server-filesystem; the Python registry:
+//! mcp-server-time,
 //! mcp-server-fetch). Without them the tests say so and pass, except under CI (`CI=true`),
 //! where they fail. One shared manager starts each server once for this test binary; tests
 //! that kill or hang a server get their own.

@@ -40,7 +40,7 @@ impl ClientHandler for KeelClient {
 pub struct StderrTail(Arc<Mutex<VecDeque<String>>>);
 
 impl StderrTail {
-    pub(crate) fn push(&self, line: String) {
+    pub(crate) fn push(&self, line: &str) {
         if let Ok(mut q) = self.0.lock() {
             if q.len() == STDERR_LINES {
                 q.pop_front();
@@ -99,12 +99,11 @@ pub async fn connect(name: &str, cfg: &ServerConfig, root: &Path) -> Result<Conn
     let stderr = StderrTail::default();
     let limit = Duration::from_secs_f64(cfg.startup_timeout_secs);
     let start = async {
-        let (service, child, bad_lines) = match &cfg.url {
-            Some(url) => (dial(name, cfg, url).await?, None, BadLines::default()),
-            None => {
-                let (service, child, bad) = spawn(name, cfg, root, &stderr).await?;
-                (service, Some(child), bad)
-            }
+        let (service, child, bad_lines) = if let Some(url) = &cfg.url {
+            (dial(name, cfg, url).await?, None, BadLines::default())
+        } else {
+            let (service, child, bad) = spawn(name, cfg, root, &stderr).await?;
+            (service, Some(child), bad)
         };
         let listed = service
             .peer()

@@ -94,7 +94,7 @@ impl Server {
                 return Ok(conn.clone());
             }
             let message = format!("it exited{}", conn.stderr.suffix());
-            self.crashed(&mut slot, message);
+            self.crashed(&mut slot, &message);
         }
         if let Some(at) = slot.retry_at
             && let Some(wait) = at.checked_duration_since(Instant::now())
@@ -144,11 +144,11 @@ impl Server {
         }
     }
 
-    fn crashed(&self, slot: &mut Slot, message: String) {
+    fn crashed(&self, slot: &mut Slot, message: &str) {
         slot.conn = None;
         slot.failures += 1;
         slot.retry_at = Some(Instant::now() + backoff(slot.failures));
-        slot.last_error.clone_from(&message);
+        message.clone_into(&mut slot.last_error);
         tracing::warn!(target: "keel::mcp", server = %self.name, "MCP server crashed: {message}");
         self.set_status(|s| {
             s.state = "crashed".into();
@@ -200,7 +200,7 @@ impl Server {
                     );
                     let mut slot = self.slot.lock().await;
                     if slot.conn.as_ref().is_some_and(|c| Arc::ptr_eq(c, &conn)) {
-                        self.crashed(&mut slot, message.clone());
+                        self.crashed(&mut slot, &message);
                     }
                     return Err(McpError::Crashed {
                         server: self.name.clone(),

@@ -156,7 +156,7 @@ pub fn spawn(
             let mut lines = tokio::io::BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
                 tracing::debug!(target: "keel::mcp", server = %server, "stderr: {line}");
-                tail.push(line);
+                tail.push(&line);
             }
         });
     }
