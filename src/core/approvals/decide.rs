@@ -143,7 +143,7 @@ fn approve_in(
         ],
     )?;
     // The waiting task resumes in this same transaction.
-    crate::core::gate::on_decision(tx, now_ms, actor, id)?;
+    super::on_decision(tx, now_ms, actor, id)?;
     let allow_rule = if always_allow {
         Some(super::allow_rules::create(
             tx,
@@ -216,7 +216,7 @@ fn close(
         params![status, now_ms, actor.to_string(), reason, a.row.id],
     )?;
     // The waiting task escalates or fails in this same transaction.
-    crate::core::gate::on_decision(tx, now_ms, actor, &a.row.id)?;
+    super::on_decision(tx, now_ms, actor, &a.row.id)?;
     audit::append(
         tx,
         now_ms,
@@ -333,7 +333,7 @@ pub fn sweep_expired(store: &mut Store, now_ms: Millis) -> Result<Vec<(String, S
                             send_after_ms = ?3 WHERE id = ?4",
                     params![now_ms, actor.to_string(), send_after, a.row.id],
                 )?;
-                crate::core::gate::on_decision(tx, now_ms, &actor, &a.row.id)?;
+                super::on_decision(tx, now_ms, &actor, &a.row.id)?;
                 audit::append(tx, now_ms, &actor, "approval.expire", &format!("approval/{}", a.row.id),
                     &json!({"outcome": "approved", "expired_ms": at, "rule": a.row.rule}))?;
                 out.push((a.row.id, "approved".to_string()));

@@ -118,7 +118,7 @@ pub struct Env {
     pub write_gate: Mutex<()>,
     /// The workspace's connectors and policy, for runs that act on the outside world
     /// (`None` for a coordinator opened on a bare database).
-    pub gates: Option<Arc<crate::core::gate::Gates>>,
+    pub gates: Option<Arc<crate::core::actions::Gates>>,
 }
 
 impl Env {
@@ -211,7 +211,7 @@ impl Coordinator {
             .ok_or_else(|| Error::Other("coordinator env shared".into()))?;
         env.owners_dir = Some(owners_dir);
         env.scheduler = SchedulerSettings::from_config(&workspace.config)?;
-        env.gates = Some(Arc::new(crate::core::gate::Gates::for_workspace(
+        env.gates = Some(Arc::new(crate::core::actions::Gates::for_workspace(
             workspace,
         )?));
         coordinator.owner_lock = Some(lock);
