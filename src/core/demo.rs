@@ -342,7 +342,7 @@ pub fn notes() -> Vec<Note> {
 
 fn business() -> Result<Vec<SampleObject>> {
     let parsed: Business =
-        crate::core::config::parse(BUSINESS, Path::new("assets/demo/business.toml"))?;
+        crate::core::toml_text::parse(BUSINESS, Path::new("assets/demo/business.toml"))?;
     Ok(parsed.objects)
 }
 

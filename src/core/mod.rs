@@ -38,6 +38,7 @@ pub mod research;
 pub mod roles;
 pub mod scheduler;
 pub mod store;
+pub mod toml_text;
 pub mod watch;
 pub mod wiring;
 pub mod workflow;

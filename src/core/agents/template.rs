@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::tools::ToolName;
-use crate::core::config::{line_col, parse};
+use crate::core::toml_text::{line_col, parse};
 use crate::core::error::{Error, Result};
 use crate::core::llm::config::Tier;
 
