@@ -307,7 +307,7 @@ impl<'a> StepContext<'a> {
                 return Ok(None);
             }
             let out = f(tx, &actor)?;
-            let value = serde_json::to_value(&out).map_err(|e| Error::Other(e.to_string()))?;
+            let value = serde_json::to_value(&out).map_err(Error::wrap)?;
             tx.execute(
                 "INSERT INTO run_steps (run_id, step_index, name, kind, input_hash, output, created_ms)
                  VALUES (?1, ?2, ?3, 'db', ?4, ?5, ?6)",

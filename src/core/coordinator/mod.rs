@@ -490,7 +490,7 @@ fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<(
     std::thread::Builder::new()
         .name(name)
         .spawn(f)
-        .map_err(|e| Error::Other(format!("cannot start a coordinator thread: {e}")))
+        .map_err(|e| Error::failed("cannot start a coordinator thread", e))
 }
 
 /// A started coordinator.

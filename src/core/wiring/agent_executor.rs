@@ -88,7 +88,7 @@ impl AgentExecutor {
                 &self.ws.config.providers,
                 &self.ws.config.routing,
             ))
-            .map_err(|e| Error::Other(e.to_string()))?;
+            .map_err(Error::wrap)?;
         Ok(self.registry.get_or_init(|| built).clone())
     }
 
