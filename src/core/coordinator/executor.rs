@@ -150,16 +150,9 @@ impl<'a> StepContext<'a> {
         T: Serialize + DeserializeOwned,
         F: FnOnce(&mut Self) -> Result<T, RunError>,
     {
-        self.check_interrupt()?;
-        let index = self.next_index;
-        self.next_index += 1;
-        let input_hash = canonical::hash_value(input);
-        if let Some(stored) = self.stored_step(index, name, &input_hash)? {
-            return serde_json::from_value(stored).map_err(|e| {
-                RunError::Permanent(format!(
-                    "step {index} ({name}): stored output does not fit: {e}"
-                ))
-            });
+        let (index, input_hash, stored) = self.next_step(name, input)?;
+        if let Some(done) = stored {
+            return Ok(done);
         }
         let out = f(self)?;
         let value = serde_json::to_value(&out).map_err(|e| {
@@ -177,16 +170,9 @@ impl<'a> StepContext<'a> {
         T: Serialize + DeserializeOwned,
         F: FnOnce(&rusqlite::Transaction<'_>, &Actor) -> crate::core::Result<T>,
     {
-        self.check_interrupt()?;
-        let index = self.next_index;
-        self.next_index += 1;
-        let input_hash = canonical::hash_value(input);
-        if let Some(stored) = self.stored_step(index, name, &input_hash)? {
-            return serde_json::from_value(stored).map_err(|e| {
-                RunError::Permanent(format!(
-                    "step {index} ({name}): stored output does not fit: {e}"
-                ))
-            });
+        let (index, input_hash, stored) = self.next_step(name, input)?;
+        if let Some(done) = stored {
+            return Ok(done);
         }
         let now = self.env.clock.now_ms();
         let (owner, task_id, run_id, actor) = (
@@ -219,6 +205,28 @@ impl<'a> StepContext<'a> {
             self.control.interrupt(Interrupt::LeaseLost);
             RunError::Interrupted(Interrupt::LeaseLost)
         })
+    }
+
+    /// Takes the next step's index and hashes its input; the stored output too when this run
+    /// already completed that step (a resumed or retried run).
+    fn next_step<T: DeserializeOwned>(
+        &mut self,
+        name: &str,
+        input: &Value,
+    ) -> Result<(i64, String, Option<T>), RunError> {
+        self.check_interrupt()?;
+        let index = self.next_index;
+        self.next_index += 1;
+        let input_hash = canonical::hash_value(input);
+        let Some(stored) = self.stored_step(index, name, &input_hash)? else {
+            return Ok((index, input_hash, None));
+        };
+        let done = serde_json::from_value(stored).map_err(|e| {
+            RunError::Permanent(format!(
+                "step {index} ({name}): stored output does not fit: {e}"
+            ))
+        })?;
+        Ok((index, input_hash, Some(done)))
     }
 
     /// Fails with `LeaseLost` unless this process still holds the task's lease.

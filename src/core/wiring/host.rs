@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 
 use crate::core::actions::{Gated, GatedAction, perform_gated};
+use crate::core::agents::local_host::read_current;
 use crate::core::agents::tools::{CallContext, ToolError, ToolHost};
 use crate::core::audit::Actor;
 use crate::core::clock::Clock;
@@ -123,11 +124,7 @@ impl ToolHost for WiredHost {
         kind: &str,
         id: &str,
     ) -> Result<Option<(i64, Value)>, ToolError> {
-        self.with_parts(|p| {
-            objects::find(p.store.conn(), kind, id)
-                .map(|o| o.filter(|o| !o.archived).map(|o| (o.version, o.body)))
-                .map_err(|e| failed(&e))
-        })
+        self.with_parts(|p| read_current(p.store.conn(), kind, id).map_err(|e| failed(&e)))
     }
 
     fn object_write(

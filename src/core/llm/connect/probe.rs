@@ -72,9 +72,10 @@ async fn list_at(
     let mut rb = client.get(&url);
     if let Some(a) = auth {
         rb = match kind {
-            ProviderKind::Anthropic => rb
-                .header("x-api-key", &a.key)
-                .header("anthropic-version", crate::core::llm::anthropic::API_VERSION),
+            ProviderKind::Anthropic => rb.header("x-api-key", &a.key).header(
+                "anthropic-version",
+                crate::core::llm::anthropic::API_VERSION,
+            ),
             _ => rb.bearer_auth(&a.key),
         };
     }
