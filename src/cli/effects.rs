@@ -5,11 +5,11 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 use super::args::ListPage;
+use crate::core::actions::undo;
 use crate::core::audit::Actor;
 use crate::core::clock::{SystemClock, rfc3339};
 use crate::core::connectors;
 use crate::core::effects::ledger::{self, Effect};
-use crate::core::gate::undo;
 use crate::core::workspace::Workspace;
 
 #[derive(Debug, Subcommand)]

@@ -327,8 +327,7 @@ pub fn export_jsonl(
         let Some(last) = batch.last() else { break };
         page.after_seq = Some(last.seq);
         for entry in &batch {
-            let line = serde_json::to_string(entry)
-                .map_err(|e| crate::core::Error::Other(e.to_string()))?;
+            let line = serde_json::to_string(entry).map_err(crate::core::Error::wrap)?;
             writeln!(out, "{line}").map_err(|e| crate::core::Error::io("export", e))?;
             written += 1;
         }

@@ -425,7 +425,7 @@ fn an_agents_external_action_waits_for_approval_and_an_edit_is_published_as_the_
         )
         .unwrap();
     // Nothing reached the site before the operator decided.
-    let gates = keel::core::gate::Gates::for_workspace(&ws).unwrap();
+    let gates = keel::core::actions::Gates::for_workspace(&ws).unwrap();
     assert!(gates.site().read_page("hello").unwrap().is_none());
     // The operator edits the body on the card and approves.
     wiring::approval_edit::approve(

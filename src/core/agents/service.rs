@@ -23,7 +23,7 @@ pub const AGENTS_DIR: &str = "agents";
 pub async fn runtime(ws: &Workspace, clock: Arc<dyn Clock>, on_delta: RunSink) -> Result<Runtime> {
     let registry = Registry::from_config(&ws.config.providers, &ws.config.routing)
         .await
-        .map_err(|e| Error::Other(e.to_string()))?;
+        .map_err(Error::wrap)?;
     runtime_with(ws, clock, on_delta, registry)
 }
 
@@ -80,7 +80,7 @@ pub fn replay_blocking(ws: &Workspace, clock: Arc<dyn Clock>, run: &str) -> Resu
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
-        .map_err(|e| Error::Other(format!("cannot start the replay runtime: {e}")))?;
+        .map_err(|e| Error::failed("cannot start the replay runtime", e))?;
     rt.block_on(replay(ws, clock, run))
 }
 
@@ -105,8 +105,7 @@ pub fn estimate(
     input: &serde_json::Value,
 ) -> Result<super::budget::Estimate> {
     let tpl = rt.templates.get(role)?;
-    let (route, why) =
-        super::routing::initial(tpl, &rt.registry).map_err(|e| Error::Other(e.to_string()))?;
+    let (route, why) = super::routing::initial(tpl, &rt.registry).map_err(Error::wrap)?;
     if route.provider.kind() == "offline" {
         return Ok(super::budget::Estimate {
             tokens: 0,

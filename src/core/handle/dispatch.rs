@@ -34,7 +34,7 @@ pub fn dispatch(ctx: &mut CoreContext, op: Op) -> Result<Value> {
         | Op::Reject { .. }
         | Op::CancelApproval { .. }
         | Op::RevokeAllowRule { .. }) => crate::core::approvals::ops::dispatch(ctx, op),
-        Op::UndoEffect { id } => crate::core::gate::undo::dispatch(ctx, &id),
+        Op::UndoEffect { id } => crate::core::actions::undo::dispatch(ctx, &id),
         op @ (Op::SubmitTask { .. }
         | Op::RetryTask { .. }
         | Op::CancelTask { .. }

@@ -184,9 +184,10 @@ pub fn revert(
             id: format!("{id} version {to_version}"),
         })?;
     let body: Value = serde_json::from_str(&text).map_err(|e| {
-        Error::Other(format!(
-            "{kind}/{id} version {to_version} is not valid JSON: {e}"
-        ))
+        Error::failed(
+            format!("{kind}/{id} version {to_version} is not valid JSON"),
+            e,
+        )
     })?;
     kinds.check(kind, &body)?;
     if cur.hash == hash {

@@ -184,7 +184,7 @@ fn open_error(path: &Path, err: rusqlite::Error) -> Error {
             Some(std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied) => {
                 Error::ReadOnly { what }
             }
-            _ => Error::Other(format!("cannot open {}: {err}", path.display())),
+            _ => Error::failed(format!("cannot open {}", path.display()), err),
         },
         _ => Error::from_sqlite(err, &what),
     }

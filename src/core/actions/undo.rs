@@ -64,7 +64,7 @@ pub fn undo_effect(
     let spec = connectors::undo::check_undoable(connector, &row.action)?;
     let undo = ledger::compensate(store, clock, actor, connector, &key).map_err(|e| match e {
         LedgerError::Store(e) => e,
-        other => Error::Other(format!("undo of {} failed: {other}", row.action)),
+        other => Error::failed(format!("undo of {} failed", row.action), other),
     })?;
     Ok(
         json!({"key": key, "action": row.action, "compensation": spec.compensation,
