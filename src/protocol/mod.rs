@@ -1,6 +1,6 @@
 //! The core's protocol: `Op`s go in, an [`Answer`] comes back for each, `Event`s come out.
-//! Serde types only — no UI types, and nothing from `crate::core` (the core depends on
-//! this module, never the reverse) — so the console, the CLI and tests are all clients of
+//! Serde types only — no UI types, and nothing from the core (the core depends on this
+//! module, never the reverse) — so the console, the CLI and tests are all clients of
 //! the same handle, and a new client needs nothing else.
 //!
 //! - [`ops`] — [`Op`], the commands.

@@ -41,8 +41,8 @@ fn settle(
     }
 }
 
-/// A task waiting for the operator's approval of its publish.
-fn waiting_approval(ws: &Workspace) -> String {
+/// A task waiting for the operator's approval of its publish of `slug`.
+fn waiting_approval(ws: &Workspace, slug: &str) -> String {
     let mut store = ws.store().unwrap();
     let catalog = RoleCatalog::load(&ws.root).unwrap();
     let new = NewTask {
@@ -62,13 +62,13 @@ fn waiting_approval(ws: &Workspace) -> String {
         object_kind: None,
         amount: None,
         reversibility: Reversibility::Reversible,
-        target: "launch".into(),
+        target: slug.into(),
         cost: 0.0,
         workflow: None,
     };
     let card = NewApproval {
         task: Some(task),
-        args: json!({"slug": "launch"}),
+        args: json!({"slug": slug}),
         summary: "Publish the launch post".into(),
         ..NewApproval::default()
     };
@@ -83,7 +83,7 @@ fn waiting_approval(ws: &Workspace) -> String {
 fn one_approve_press_is_one_write_and_two_queries() {
     let dir = tempfile::tempdir().unwrap();
     let ws = Workspace::init(&dir.path().join("ws")).unwrap();
-    let id = waiting_approval(&ws);
+    let id = waiting_approval(&ws, "launch");
     let handle = CoreHandle::start(ws.clone()).unwrap();
     let mut events = handle.subscribe();
     let mut a = super::new_app(&ws).unwrap();
@@ -109,5 +109,38 @@ fn one_approve_press_is_one_write_and_two_queries() {
         "ops, write transactions, queries for one approve press"
     );
     assert!(a.approvals.selected().is_none_or(|r| r.status != "pending"));
+    handle.shutdown();
+}
+
+#[test]
+fn a_batch_approve_is_one_op_and_one_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = Workspace::init(&dir.path().join("ws")).unwrap();
+    let first = waiting_approval(&ws, "launch");
+    let second = waiting_approval(&ws, "pricing");
+    let handle = CoreHandle::start(ws.clone()).unwrap();
+    let mut events = handle.subscribe();
+    let mut a = super::new_app(&ws).unwrap();
+    let start = a.start();
+    settle(&mut a, &handle, &mut events, start);
+    a.focus = MainPane::Approvals;
+
+    let before = handle.served();
+    let c = press(&mut a, &[key(' '), key(' '), key('a'), key('y')]);
+    let mut sent: Vec<_> = super::test_fixtures::ops(&c);
+    if let Some(crate::protocol::Op::BatchApprove { ids }) = sent.first_mut() {
+        ids.sort();
+    }
+    let mut ids = vec![first, second];
+    ids.sort();
+    assert_eq!(sent, vec![crate::protocol::Op::BatchApprove { ids }]);
+    settle(&mut a, &handle, &mut events, c);
+    let after = handle.served();
+    assert_eq!(
+        (after.ops - before.ops, after.writes - before.writes),
+        (1, 1),
+        "ops and write transactions for one batch approve"
+    );
+    assert!(a.approvals.list.rows.iter().all(|r| r.status != "pending"));
     handle.shutdown();
 }
