@@ -135,40 +135,45 @@ fn run_with(core: &CoreHandle, cmd: &RunsCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         RunsCommand::Cost { .. } => Ok(ExitCode::SUCCESS),
-        RunsCommand::Replay { run, json } => {
-            let report: ReplayReport = core
-                .request_blocking(Op::ReplayRun { id: run.clone() })?
-                .try_into()?;
-            let matches = report.matches;
-            if *json {
-                super::say_json(&report)?;
+        RunsCommand::Replay { run, json } => replay(core, run, *json),
+    }
+}
+
+/// `keel runs replay`: exit code 1 when the outcome differs.
+fn replay(core: &CoreHandle, run: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let report: ReplayReport = core
+        .request_blocking(Op::ReplayRun {
+            id: run.to_string(),
+        })?
+        .try_into()?;
+    let matches = report.matches;
+    if json {
+        super::say_json(&report)?;
+    } else {
+        super::say(&format!(
+            "replay {} of {}: {} (then {}, now {})",
+            report.replay,
+            run,
+            if matches {
+                "outcome matches"
             } else {
-                super::say(&format!(
-                    "replay {} of {}: {} (then {}, now {})",
-                    report.replay,
-                    run,
-                    if matches {
-                        "outcome matches"
-                    } else {
-                        "OUTCOME DIFFERS"
-                    },
-                    report.original_status,
-                    report.replay_status
-                ));
-                for d in &report.differences {
-                    super::say(&format!("  {d}"));
-                }
-                for n in &report.notes {
-                    super::say(&format!("  note: {n}"));
-                }
-            }
-            Ok(if matches {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+                "OUTCOME DIFFERS"
+            },
+            report.original_status,
+            report.replay_status
+        ));
+        for d in &report.differences {
+            super::say(&format!("  {d}"));
+        }
+        for n in &report.notes {
+            super::say(&format!("  note: {n}"));
         }
     }
+    Ok(if matches {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn cost(ws: &Workspace, by: &str, day: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {

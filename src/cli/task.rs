@@ -190,7 +190,12 @@ fn add_op(cmd: &TaskCommand) -> anyhow::Result<(Op, bool)> {
         } => {
             let task: NewTask = serde_json::from_value(parse_json(whole, "--task")?)
                 .context("--task is not a work item")?;
-            (Op::SubmitTask { task }, *json)
+            (
+                Op::SubmitTask {
+                    task: Box::new(task),
+                },
+                *json,
+            )
         }
         TaskCommand::Add {
             role,
@@ -236,7 +241,12 @@ fn add_op(cmd: &TaskCommand) -> anyhow::Result<(Op, bool)> {
                 background: *background,
                 ..NewTask::default()
             };
-            (Op::SubmitTask { task }, *json)
+            (
+                Op::SubmitTask {
+                    task: Box::new(task),
+                },
+                *json,
+            )
         }
         _ => anyhow::bail!("not a task add command"),
     })

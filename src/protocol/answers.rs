@@ -105,15 +105,31 @@ pub struct UnexpectedAnswer {
     pub got: &'static str,
 }
 
-/// `TryFrom<Answer>` for each payload type, from the variants that carry it.
+/// `TryFrom<Answer>` for each payload type, from the variants that carry it (`box`: the
+/// variants hold it boxed).
 macro_rules! payload {
-    ($ty:ty, $expected:literal, $($variant:ident => $unwrap:expr),+) => {
+    ($ty:ty, $expected:literal, $($variant:ident),+) => {
         impl TryFrom<Answer> for $ty {
             type Error = UnexpectedAnswer;
 
             fn try_from(answer: Answer) -> Result<Self, UnexpectedAnswer> {
                 match answer {
-                    $(Answer::$variant(v) => Ok($unwrap(v)),)+
+                    $(Answer::$variant(v) => Ok(v),)+
+                    other => Err(UnexpectedAnswer {
+                        expected: $expected,
+                        got: other.name(),
+                    }),
+                }
+            }
+        }
+    };
+    (box $ty:ty, $expected:literal, $($variant:ident),+) => {
+        impl TryFrom<Answer> for $ty {
+            type Error = UnexpectedAnswer;
+
+            fn try_from(answer: Answer) -> Result<Self, UnexpectedAnswer> {
+                match answer {
+                    $(Answer::$variant(v) => Ok(*v),)+
                     other => Err(UnexpectedAnswer {
                         expected: $expected,
                         got: other.name(),
@@ -124,37 +140,34 @@ macro_rules! payload {
     };
 }
 
-fn same<T>(v: T) -> T {
-    v
-}
-
-fn unbox<T>(v: Box<T>) -> T {
-    *v
-}
-
-payload!(Vec<AuditEntry>, "audit_page", AuditPage => same);
-payload!(Verification, "audit_verify", AuditVerify => same);
-payload!(Page<ObjectRow>, "objects", Objects => same);
-payload!(Vec<ObjectVersionRow>, "object_history", ObjectHistory => same);
-payload!(String, "object_diff", ObjectDiff => same);
-payload!(Page<TaskRow>, "tasks", Tasks => same);
-payload!(Page<RunRow>, "runs", Runs => same);
-payload!(RunDetail, "run_detail", RunDetail => unbox);
-payload!(Vec<MemorySliceRow>, "memory_used", MemoryUsed => same);
-payload!(Page<ApprovalRow>, "approvals", Approvals => same);
-payload!(ApprovalDetail, "approval_detail", ApprovalDetail => unbox, Decided => unbox);
-payload!(Vec<AllowRule>, "allow_rules", AllowRules => same);
-payload!(Page<FindingRow>, "blackboard", Blackboard => same);
-payload!(Vec<EffectRow>, "effects", Effects => same);
-payload!(Metrics, "metrics", Metrics => same);
-payload!(Health, "health", Health => unbox);
-payload!(Written, "written", Written => same);
-payload!(TaskRow, "task", Task => unbox);
-payload!(Approved, "approved", Approved => unbox);
-payload!(Vec<BatchItem>, "batch_approved", BatchApproved => same);
-payload!(Vec<(String, String)>, "swept", Swept => same);
-payload!(Undone, "undone", Undone => same);
-payload!(ReplayReport, "replayed", Replayed => same);
+payload!(Vec<AuditEntry>, "audit_page", AuditPage);
+payload!(Verification, "audit_verify", AuditVerify);
+payload!(Page<ObjectRow>, "objects", Objects);
+payload!(Vec<ObjectVersionRow>, "object_history", ObjectHistory);
+payload!(String, "object_diff", ObjectDiff);
+payload!(Page<TaskRow>, "tasks", Tasks);
+payload!(Page<RunRow>, "runs", Runs);
+payload!(box RunDetail, "run_detail", RunDetail);
+payload!(Vec<MemorySliceRow>, "memory_used", MemoryUsed);
+payload!(Page<ApprovalRow>, "approvals", Approvals);
+payload!(
+    box ApprovalDetail,
+    "approval_detail",
+    ApprovalDetail,
+    Decided
+);
+payload!(Vec<AllowRule>, "allow_rules", AllowRules);
+payload!(Page<FindingRow>, "blackboard", Blackboard);
+payload!(Vec<EffectRow>, "effects", Effects);
+payload!(Metrics, "metrics", Metrics);
+payload!(box Health, "health", Health);
+payload!(Written, "written", Written);
+payload!(box TaskRow, "task", Task);
+payload!(box Approved, "approved", Approved);
+payload!(Vec<BatchItem>, "batch_approved", BatchApproved);
+payload!(Vec<(String, String)>, "swept", Swept);
+payload!(Undone, "undone", Undone);
+payload!(ReplayReport, "replayed", Replayed);
 
 #[cfg(test)]
 mod tests {

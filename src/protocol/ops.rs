@@ -44,7 +44,7 @@ pub enum Op {
     // Queue (orchestrator).
     /// Submit a work item.
     SubmitTask {
-        task: NewTask,
+        task: Box<NewTask>,
     },
     RetryTask {
         id: String,

@@ -13,7 +13,7 @@ pub fn op(ctx: &mut CoreContext, op: Op) -> Result<Answer> {
     let now = ctx.clock.now_ms();
     let actor = Actor::Operator;
     let changed = match op {
-        Op::SubmitTask { task } => return submit(ctx, task),
+        Op::SubmitTask { task } => return submit(ctx, *task),
         Op::RetryTask { id, new_input } => {
             let catalog = RoleCatalog::load(&ctx.workspace.root)?;
             ctx.store
