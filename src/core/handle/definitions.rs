@@ -26,6 +26,11 @@ struct Parsed {
 #[derive(Default)]
 pub struct Definitions {
     parsed: Option<Parsed>,
+    /// config.toml as re-read after it changed on disk; until then the workspace's loaded
+    /// config is used (a caller may have adjusted it in memory).
+    config: Option<(Option<SystemTime>, Config)>,
+    /// The modification time of config.toml when the definitions were first built.
+    first_config_at: Option<Option<SystemTime>>,
 }
 
 impl Definitions {
@@ -42,15 +47,16 @@ impl Definitions {
         let stamp = stamp(&ws.root);
         let fresh = self.parsed.as_ref().is_some_and(|p| p.stamp == stamp);
         if !fresh {
-            // The first build uses the workspace's loaded config (a caller may have adjusted
-            // it in memory); a later edit of config.toml is read from the file.
-            let reread;
-            let config = if self.parsed.is_some() {
-                reread = Config::load(&ws.root.join(CONFIG_FILE))?;
-                &reread
-            } else {
-                &ws.config
-            };
+            let config_path = ws.root.join(CONFIG_FILE);
+            let config_at = modified(&config_path);
+            let first = *self.first_config_at.get_or_insert(config_at);
+            let reread = self.config.as_ref().is_some_and(|(at, _)| *at == config_at);
+            if first == config_at {
+                self.config = None;
+            } else if !reread {
+                self.config = Some((config_at, Config::load(&config_path)?));
+            }
+            let config = self.config.as_ref().map_or(&ws.config, |(_, c)| c);
             let templates = Templates::load(&ws.root.join(AGENTS_DIR))?;
             let kinds = kinds_with_outputs(config, &templates)?;
             self.parsed = Some(Parsed {
