@@ -8,6 +8,7 @@ use super::replay::{self, ReplayReport};
 use super::runtime::{RunSink, Runtime};
 use super::template::Templates;
 use crate::core::clock::Clock;
+use crate::core::config::Config;
 use crate::core::error::{Error, Result};
 use crate::core::llm::Registry;
 use crate::core::objects::Kinds;
@@ -35,7 +36,7 @@ pub fn runtime_with(
     registry: Registry,
 ) -> Result<Runtime> {
     let templates = Templates::load(&ws.root.join(AGENTS_DIR))?;
-    let kinds = kinds_with_outputs(ws, &templates)?;
+    let kinds = kinds_with_outputs(&ws.config, &templates)?;
     let host = Arc::new(LocalHost::new(ws.store()?, clock.clone(), kinds));
     Ok(Runtime {
         store: ws.store()?,
@@ -50,8 +51,9 @@ pub fn runtime_with(
 
 /// The workspace's kinds plus each role's output kind (checked against the role's output
 /// schema), so agent writes are validated the same way wherever a run happens.
-pub fn kinds_with_outputs(ws: &Workspace, templates: &Templates) -> Result<Kinds> {
-    let mut kinds = Kinds::from_config(&ws.config)?;
+/// The one builder of the kinds table (the core handle caches its result).
+pub fn kinds_with_outputs(config: &Config, templates: &Templates) -> Result<Kinds> {
+    let mut kinds = Kinds::from_config(config)?;
     for (name, tpl) in &templates.by_name {
         let out = &tpl.template.output;
         kinds = kinds.with_kind(

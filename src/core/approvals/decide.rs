@@ -3,7 +3,6 @@
 //! transaction that makes it. Only the operator decides: an agent actor is refused.
 
 use rusqlite::{Transaction, params};
-use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::rows::{self, ApprovalDetail, COLUMNS, from_row};
@@ -14,13 +13,7 @@ use crate::core::error::{Error, Result};
 use crate::core::store::Store;
 use crate::protocol::ObjectRef;
 
-/// The result of one approval.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Approved {
-    pub approval: ApprovalDetail,
-    /// The "always allow" rule created with it, if asked.
-    pub allow_rule: Option<String>,
-}
+pub use crate::protocol::Approved;
 
 fn only_operator(actor: &Actor, what: &str) -> Result<()> {
     if *actor == Actor::Operator {
@@ -215,14 +208,7 @@ fn close(
     Ok(())
 }
 
-/// One line of a batch approval.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BatchItem {
-    pub id: String,
-    pub approved: bool,
-    /// Why it was skipped (not pending, expired, unknown).
-    pub error: Option<String>,
-}
+pub use crate::protocol::BatchItem;
 
 /// Approves each of `ids` that is pending, in one transaction; the others are reported.
 pub fn batch_approve(

@@ -7,7 +7,6 @@
 pub mod allow_rules;
 pub mod decide;
 pub mod gate;
-pub mod ops;
 pub mod resume;
 pub mod rows;
 

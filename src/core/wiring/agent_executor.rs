@@ -60,7 +60,7 @@ impl AgentExecutor {
     /// An executor over the templates of `ws` (shipped ones overlaid with `agents/*.toml`).
     pub fn new(ws: &Workspace, clock: Arc<dyn Clock>, sink: RunSink) -> Result<Self> {
         let templates = Templates::load(&ws.root.join(crate::core::agents::service::AGENTS_DIR))?;
-        let kinds = crate::core::agents::service::kinds_with_outputs(ws, &templates)?;
+        let kinds = crate::core::agents::service::kinds_with_outputs(&ws.config, &templates)?;
         Ok(AgentExecutor {
             ws: ws.clone(),
             clock,
