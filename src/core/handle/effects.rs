@@ -1,11 +1,11 @@
 //! The handle's effects entry points: undo of a completed external action (always on
 //! behalf of the operator) and the ledger's list.
 
+use crate::core::actions::undo;
 use crate::core::audit::Actor;
 use crate::core::connectors;
 use crate::core::effects::ledger;
 use crate::core::error::{Error, Result};
-use crate::core::actions::undo;
 use crate::protocol::{Answer, Query};
 
 use super::CoreContext;
