@@ -7,8 +7,12 @@
 //!   scheduler, blackboard, policy, approvals, effects ledger, memory (embeddings + vectors),
 //!   agents, model providers, connectors and the cost/value ledger.
 //!   Nothing under `core` depends on ratatui or crossterm (a test enforces it).
-//! - [`protocol`] — `Op` (commands in) and `Event` (notifications out): the only way a client
-//!   (console or CLI) drives the core.
+//! - [`protocol`] — `Op` (commands in), its typed `Answer`, and `Event` (notifications out),
+//!   with the rows they carry; it imports nothing from `core` (a test enforces it). Clients
+//!   drive the core through `core::handle::CoreHandle` with these types: the console for
+//!   everything, the CLI for every write of approvals, tasks, the queue, objects and effects
+//!   (read-only commands may read the store directly). `keel memory` and `keel analytics`
+//!   still write through their modules; the layering test names them and nothing else.
 //! - [`tui`] — the full-screen ratatui console, a client of the core handle.
 //! - [`cli`] — clap subcommands; every console action is scriptable.
 //! - [`bench`] — `keel bench <suite> --json`, one JSON object per line.

@@ -37,4 +37,5 @@ pub mod scratch;
 pub mod store;
 pub mod torture;
 pub mod torture_memory;
+mod torture_report;
 pub mod tui;

@@ -15,7 +15,7 @@ use serde_json::json;
 use super::{Measurement, emit};
 use crate::core::handle::CoreHandle;
 use crate::core::workspace::Workspace;
-use crate::protocol::{Op, Page, Query, TaskRow};
+use crate::protocol::{Answer, Op, Page, Query, TaskRow};
 use crate::tui::message::Command;
 use crate::tui::state::App;
 use crate::tui::{keymap::Keymap, theme::Theme, view};
@@ -166,11 +166,10 @@ fn answer(app: &mut App, commands: Vec<Command>, handle: &CoreHandle, tasks: &[T
             } => {
                 let end = (*offset + *limit).min(tasks.len());
                 let items = tasks.get(*offset..end).unwrap_or_default().to_vec();
-                serde_json::to_value(Page {
+                Ok(Answer::Tasks(Page {
                     items,
                     total: tasks.len() as u64,
-                })
-                .map_err(|e| e.to_string())
+                }))
             }
             _ => handle.request_blocking(op).map_err(|e| e.to_string()),
         };

@@ -1,5 +1,5 @@
 //! `keel approvals list|show|approve|reject|cancel|rules|revoke|sweep`. Decisions made here
-//! are the operator's.
+//! are the operator's, sent through the core handle (one transaction each, events raised).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,10 +7,12 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 use super::args::ListPage;
-use crate::core::approvals::{self, allow_rules};
-use crate::core::audit::Actor;
 use crate::core::clock;
+use crate::core::handle::CoreHandle;
 use crate::core::workspace::Workspace;
+use crate::protocol::{
+    AllowRule, Answer, ApprovalDetail, ApprovalRow, Approved, BatchItem, Op, Page, Query,
+};
 
 #[derive(Debug, Subcommand)]
 pub enum ApprovalsCommand {
@@ -90,16 +92,30 @@ pub enum ApprovalsCommand {
 }
 
 pub fn run(ws: &Workspace, cmd: &ApprovalsCommand) -> anyhow::Result<ExitCode> {
-    let mut store = ws.store()?;
-    let now = clock::Clock::now_ms(&clock::SystemClock);
-    let me = Actor::Operator;
-    let swept = approvals::sweep_expired(&mut store, now)?;
+    let handle = CoreHandle::start(ws.clone())?;
+    let out = dispatch(&handle, cmd);
+    handle.shutdown();
+    out
+}
+
+fn query(handle: &CoreHandle, query: Query) -> anyhow::Result<Answer> {
+    Ok(handle.request_blocking(Op::Query { query })?)
+}
+
+fn dispatch(handle: &CoreHandle, cmd: &ApprovalsCommand) -> anyhow::Result<ExitCode> {
+    // Expired approvals settle first, so what is listed or decided is current.
+    let swept: Vec<(String, String)> = handle.request_blocking(Op::SweepApprovals)?.try_into()?;
     match cmd {
         ApprovalsCommand::List {
             all,
             page: ListPage { limit, json },
         } => {
-            let page = approvals::list(store.conn(), !*all, 0, *limit)?;
+            let q = Query::Approvals {
+                pending_only: !*all,
+                offset: 0,
+                limit: *limit,
+            };
+            let page: Page<ApprovalRow> = query(handle, q)?.try_into()?;
             if *json {
                 super::say_json(&page)?;
             } else {
@@ -113,7 +129,8 @@ pub fn run(ws: &Workspace, cmd: &ApprovalsCommand) -> anyhow::Result<ExitCode> {
             }
         }
         ApprovalsCommand::Show { id, json } => {
-            let a = approvals::get(store.conn(), id)?;
+            let a: ApprovalDetail =
+                query(handle, Query::ApprovalDetail { id: id.clone() })?.try_into()?;
             if *json {
                 super::say_json(&a)?;
             } else {
@@ -125,19 +142,13 @@ pub fn run(ws: &Workspace, cmd: &ApprovalsCommand) -> anyhow::Result<ExitCode> {
             edit,
             always_allow,
             json,
-        } => {
-            return approve(
-                ws,
-                &mut store,
-                now,
-                ids,
-                edit.as_deref(),
-                *always_allow,
-                *json,
-            );
-        }
+        } => return approve(handle, ids, edit.as_deref(), *always_allow, *json),
         ApprovalsCommand::Reject { id, reason, json } => {
-            let a = approvals::reject(&mut store, now, &me, id, reason)?;
+            let op = Op::Reject {
+                id: id.clone(),
+                reason: reason.clone(),
+            };
+            let a: ApprovalDetail = handle.request_blocking(op)?.try_into()?;
             if *json {
                 super::say_json(&a)?;
             } else {
@@ -145,7 +156,11 @@ pub fn run(ws: &Workspace, cmd: &ApprovalsCommand) -> anyhow::Result<ExitCode> {
             }
         }
         ApprovalsCommand::Cancel { id, reason, json } => {
-            let a = approvals::cancel(&mut store, now, &me, id, reason)?;
+            let op = Op::CancelApproval {
+                id: id.clone(),
+                reason: reason.clone(),
+            };
+            let a: ApprovalDetail = handle.request_blocking(op)?.try_into()?;
             if *json {
                 super::say_json(&a)?;
             } else {
@@ -153,7 +168,10 @@ pub fn run(ws: &Workspace, cmd: &ApprovalsCommand) -> anyhow::Result<ExitCode> {
             }
         }
         ApprovalsCommand::Rules { all, json } => {
-            let rules = allow_rules::list(store.conn(), *all)?;
+            let q = Query::AllowRules {
+                include_revoked: *all,
+            };
+            let rules: Vec<AllowRule> = query(handle, q)?.try_into()?;
             if *json {
                 super::say_json(&rules)?;
             } else {
@@ -169,7 +187,7 @@ pub fn run(ws: &Workspace, cmd: &ApprovalsCommand) -> anyhow::Result<ExitCode> {
             }
         }
         ApprovalsCommand::Revoke { id } => {
-            allow_rules::revoke(&mut store, now, &me, id)?;
+            handle.request_blocking(Op::RevokeAllowRule { id: id.clone() })?;
             super::say(&format!("revoked {id}"));
         }
         ApprovalsCommand::Sweep { json } => {
@@ -187,18 +205,15 @@ pub fn run(ws: &Workspace, cmd: &ApprovalsCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn approve(
-    ws: &Workspace,
-    store: &mut crate::core::store::Store,
-    now: i64,
+    handle: &CoreHandle,
     ids: &[String],
     edit: Option<&std::path::Path>,
     always_allow: bool,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     use std::fmt::Write as _;
-    let me = Actor::Operator;
 
-    if ids.len() == 1 {
+    if let [id] = ids {
         let edited = edit
             .map(|f| -> anyhow::Result<serde_json::Value> {
                 let text = std::fs::read_to_string(f)
@@ -207,24 +222,21 @@ fn approve(
                     .map_err(|e| anyhow::anyhow!("{}: not JSON: {e}", f.display()))
             })
             .transpose()?;
-        let done = crate::core::wiring::approval_edit::approve(
-            ws,
-            store,
-            now,
-            &ids[0],
-            edited.as_ref(),
+        let op = Op::Approve {
+            id: id.clone(),
+            edited_body: edited,
             always_allow,
-        )?;
+        };
+        let done: Approved = handle.request_blocking(op)?.try_into()?;
         if json {
             super::say_json(&done)?;
         } else {
-            let mut line = format!("approved {}", ids[0]);
+            let mut line = format!("approved {id}");
             if let Some(t) = done.approval.send_after_ms {
                 let _ = write!(
                     line,
-                    "; held until {} (keel approvals cancel {})",
+                    "; held until {} (keel approvals cancel {id})",
                     clock::rfc3339(t),
-                    ids[0]
                 );
             }
             if let Some(r) = done.allow_rule {
@@ -236,7 +248,8 @@ fn approve(
         if edit.is_some() || always_allow {
             anyhow::bail!("--edit and --always-allow apply to one approval at a time");
         }
-        let items = approvals::batch_approve(store, now, &me, ids)?;
+        let op = Op::BatchApprove { ids: ids.to_vec() };
+        let items: Vec<BatchItem> = handle.request_blocking(op)?.try_into()?;
         if json {
             super::say_json(&items)?;
         } else {
@@ -254,7 +267,7 @@ fn approve(
     Ok(ExitCode::SUCCESS)
 }
 
-fn show(a: &approvals::ApprovalDetail) {
+fn show(a: &ApprovalDetail) {
     let r = &a.row;
     let say = super::say;
     say(&format!("approval {}  [{}]", r.id, r.status));

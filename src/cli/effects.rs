@@ -5,12 +5,12 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 use super::args::ListPage;
-use crate::core::audit::Actor;
-use crate::core::clock::{SystemClock, rfc3339};
-use crate::core::connectors;
+use crate::core::actions::undo;
+use crate::core::clock::rfc3339;
 use crate::core::effects::ledger::{self, Effect};
-use crate::core::gate::undo;
+use crate::core::handle::CoreHandle;
 use crate::core::workspace::Workspace;
+use crate::protocol::{Op, Undone};
 
 #[derive(Debug, Subcommand)]
 pub enum EffectsCommand {
@@ -41,7 +41,7 @@ pub enum EffectsCommand {
 }
 
 pub fn run(ws: &Workspace, cmd: &EffectsCommand) -> anyhow::Result<ExitCode> {
-    let mut store = ws.store()?;
+    let store = ws.store()?;
     match cmd {
         EffectsCommand::List {
             state,
@@ -83,16 +83,14 @@ pub fn run(ws: &Workspace, cmd: &EffectsCommand) -> anyhow::Result<ExitCode> {
             }
         }
         EffectsCommand::Undo { id, json } => {
-            let registry = connectors::registry(ws)?;
-            let out = undo::undo_effect(&mut store, &SystemClock, &registry, &Actor::Operator, id)?;
+            let handle = CoreHandle::start(ws.clone())?;
+            let answer = handle.request_blocking(Op::UndoEffect { id: id.clone() });
+            handle.shutdown();
+            let out: Undone = answer?.try_into()?;
             if *json {
                 super::say_json(&out)?;
             } else {
-                super::say(&format!(
-                    "undone: {} ({})",
-                    out["action"].as_str().unwrap_or_default(),
-                    out["key"].as_str().unwrap_or_default()
-                ));
+                super::say(&format!("undone: {} ({})", out.action, out.key));
             }
         }
     }

@@ -25,7 +25,7 @@ pub fn run(ws: &Workspace, args: &MetricsArgs) -> anyhow::Result<ExitCode> {
         query: Query::Metrics,
     });
     handle.shutdown();
-    let metrics: Metrics = serde_json::from_value(answer?)?;
+    let metrics: Metrics = answer?.try_into()?;
     if args.json {
         say_json(&metrics)?;
     } else {

@@ -8,11 +8,11 @@ use clap::Subcommand;
 use rusqlite::Connection;
 use serde_json::Value;
 
-use crate::core::audit::Actor;
-use crate::core::clock::{self, Clock, SystemClock};
-use crate::core::objects::{self, Kinds, ListFilter, Stamp, Written};
-use crate::core::store::Store;
+use crate::core::clock;
+use crate::core::handle::CoreHandle;
+use crate::core::objects::{self, Kinds, ListFilter, Written};
 use crate::core::workspace::Workspace;
+use crate::protocol::Op;
 
 #[derive(Debug, Subcommand)]
 pub enum ObjectsCommand {
@@ -146,7 +146,14 @@ pub enum ObjectsCommand {
 pub fn run(ws: &Workspace, cmd: &ObjectsCommand) -> anyhow::Result<ExitCode> {
     // Best effort: a read-only or full workspace must still answer reads.
     let _log = crate::logging::init_file_logging(&ws.logs_dir()).ok();
-    let mut store = ws.store()?;
+    if is_write(cmd) {
+        let handle = CoreHandle::start(ws.clone())?;
+        let out = write_command(&handle, cmd);
+        handle.shutdown();
+        out?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let store = ws.store()?;
     let kinds = Kinds::from_config(&ws.config)?;
     let conn = store.conn();
     match cmd {
@@ -182,7 +189,10 @@ pub fn run(ws: &Workspace, cmd: &ObjectsCommand) -> anyhow::Result<ExitCode> {
             json,
         } => diff(conn, kind, id, *from, *to, *json)?,
         ObjectsCommand::Kinds { json } => show_kinds(&kinds, *json)?,
-        write => write_command(&mut store, &kinds, write)?,
+        ObjectsCommand::Put { .. }
+        | ObjectsCommand::Revert { .. }
+        | ObjectsCommand::Archive { .. }
+        | ObjectsCommand::Unarchive { .. } => anyhow::bail!("writes go through the core handle"),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -297,10 +307,20 @@ fn show_kinds(kinds: &Kinds, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// put, revert, archive, unarchive: one transaction each, authored by the operator.
-fn write_command(store: &mut Store, kinds: &Kinds, cmd: &ObjectsCommand) -> anyhow::Result<()> {
-    let stamp = Stamp::new(Actor::Operator, SystemClock.now_ms());
-    let (written, json) = match cmd {
+fn is_write(cmd: &ObjectsCommand) -> bool {
+    matches!(
+        cmd,
+        ObjectsCommand::Put { .. }
+            | ObjectsCommand::Revert { .. }
+            | ObjectsCommand::Archive { .. }
+            | ObjectsCommand::Unarchive { .. }
+    )
+}
+
+/// put, revert, archive, unarchive: one op each through the core handle (one transaction,
+/// authored by the operator, with its change event).
+fn write_command(handle: &CoreHandle, cmd: &ObjectsCommand) -> anyhow::Result<()> {
+    let (op, json) = match cmd {
         ObjectsCommand::Put {
             kind,
             id,
@@ -310,9 +330,13 @@ fn write_command(store: &mut Store, kinds: &Kinds, cmd: &ObjectsCommand) -> anyh
         } => {
             let body = read_body(file.as_ref())?;
             let id = id.clone().unwrap_or_else(crate::core::ids::new_id);
-            let w =
-                store.write(|tx| objects::put(tx, kinds, &stamp, kind, &id, *based_on, &body))?;
-            (w, *json)
+            let op = Op::PutObject {
+                kind: kind.clone(),
+                id,
+                based_on: *based_on,
+                body,
+            };
+            (op, *json)
         }
         ObjectsCommand::Revert {
             kind,
@@ -321,30 +345,43 @@ fn write_command(store: &mut Store, kinds: &Kinds, cmd: &ObjectsCommand) -> anyh
             based_on,
             json,
         } => {
-            let w =
-                store.write(|tx| objects::revert(tx, kinds, &stamp, kind, id, *to, *based_on))?;
-            (w, *json)
+            let op = Op::RevertObject {
+                kind: kind.clone(),
+                id: id.clone(),
+                to_version: *to,
+                based_on: *based_on,
+            };
+            (op, *json)
         }
         ObjectsCommand::Archive {
             kind,
             id,
             based_on,
             json,
-        } => (
-            store.write(|tx| objects::archive(tx, &stamp, kind, id, *based_on))?,
-            *json,
-        ),
+        } => {
+            let op = Op::ArchiveObject {
+                kind: kind.clone(),
+                id: id.clone(),
+                based_on: *based_on,
+            };
+            (op, *json)
+        }
         ObjectsCommand::Unarchive {
             kind,
             id,
             based_on,
             json,
-        } => (
-            store.write(|tx| objects::unarchive(tx, &stamp, kind, id, *based_on))?,
-            *json,
-        ),
+        } => {
+            let op = Op::UnarchiveObject {
+                kind: kind.clone(),
+                id: id.clone(),
+                based_on: *based_on,
+            };
+            (op, *json)
+        }
         _ => anyhow::bail!("not a write command"),
     };
+    let written: Written = handle.request_blocking(op)?.try_into()?;
     if written.changed {
         tracing::info!(kind = %written.kind, id = %written.id, version = written.version, "object written from the command line");
     }

@@ -6,7 +6,7 @@ use clap::Subcommand;
 
 use crate::core::handle::CoreHandle;
 use crate::core::workspace::Workspace;
-use crate::protocol::{Op, Page, Query, RunDetail, RunRow};
+use crate::protocol::{Op, Page, Query, ReplayReport, RunDetail, RunRow};
 
 #[derive(Debug, Subcommand)]
 pub enum RunsCommand {
@@ -65,13 +65,15 @@ pub fn run(ws: &Workspace, cmd: &RunsCommand) -> anyhow::Result<ExitCode> {
 fn run_with(core: &CoreHandle, cmd: &RunsCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         RunsCommand::List { task, limit, json } => {
-            let page: Page<RunRow> = serde_json::from_value(core.request_blocking(Op::Query {
-                query: Query::Runs {
-                    task: task.clone(),
-                    offset: 0,
-                    limit: *limit,
-                },
-            })?)?;
+            let page: Page<RunRow> = core
+                .request_blocking(Op::Query {
+                    query: Query::Runs {
+                        task: task.clone(),
+                        offset: 0,
+                        limit: *limit,
+                    },
+                })?
+                .try_into()?;
             for r in &page.items {
                 if *json {
                     super::say_json(r)?;
@@ -96,9 +98,11 @@ fn run_with(core: &CoreHandle, cmd: &RunsCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         RunsCommand::Show { run, json } => {
-            let d: RunDetail = serde_json::from_value(core.request_blocking(Op::Query {
-                query: Query::RunDetail { id: run.clone() },
-            })?)?;
+            let d: RunDetail = core
+                .request_blocking(Op::Query {
+                    query: Query::RunDetail { id: run.clone() },
+                })?
+                .try_into()?;
             if *json {
                 super::say_json(&d)?;
                 return Ok(ExitCode::SUCCESS);
@@ -131,38 +135,45 @@ fn run_with(core: &CoreHandle, cmd: &RunsCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         RunsCommand::Cost { .. } => Ok(ExitCode::SUCCESS),
-        RunsCommand::Replay { run, json } => {
-            let report = core.request_blocking(Op::ReplayRun { id: run.clone() })?;
-            let matches = report["matches"].as_bool().unwrap_or(false);
-            if *json {
-                super::say_json(&report)?;
+        RunsCommand::Replay { run, json } => replay(core, run, *json),
+    }
+}
+
+/// `keel runs replay`: exit code 1 when the outcome differs.
+fn replay(core: &CoreHandle, run: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let report: ReplayReport = core
+        .request_blocking(Op::ReplayRun {
+            id: run.to_string(),
+        })?
+        .try_into()?;
+    let matches = report.matches;
+    if json {
+        super::say_json(&report)?;
+    } else {
+        super::say(&format!(
+            "replay {} of {}: {} (then {}, now {})",
+            report.replay,
+            run,
+            if matches {
+                "outcome matches"
             } else {
-                super::say(&format!(
-                    "replay {} of {}: {} (then {}, now {})",
-                    report["replay"].as_str().unwrap_or(""),
-                    run,
-                    if matches {
-                        "outcome matches"
-                    } else {
-                        "OUTCOME DIFFERS"
-                    },
-                    report["original_status"].as_str().unwrap_or(""),
-                    report["replay_status"].as_str().unwrap_or("")
-                ));
-                for d in report["differences"].as_array().into_iter().flatten() {
-                    super::say(&format!("  {}", d.as_str().unwrap_or("")));
-                }
-                for n in report["notes"].as_array().into_iter().flatten() {
-                    super::say(&format!("  note: {}", n.as_str().unwrap_or("")));
-                }
-            }
-            Ok(if matches {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+                "OUTCOME DIFFERS"
+            },
+            report.original_status,
+            report.replay_status
+        ));
+        for d in &report.differences {
+            super::say(&format!("  {d}"));
+        }
+        for n in &report.notes {
+            super::say(&format!("  note: {n}"));
         }
     }
+    Ok(if matches {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn cost(ws: &Workspace, by: &str, day: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {

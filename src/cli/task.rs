@@ -136,7 +136,7 @@ fn dispatch(handle: &CoreHandle, cmd: &TaskCommand) -> anyhow::Result<ExitCode> 
             text,
             page: ListPage { limit, json },
         } => {
-            let body = handle.request_blocking(Op::Query {
+            let answer = handle.request_blocking(Op::Query {
                 query: Query::Tasks {
                     state: state.clone(),
                     text: text.clone(),
@@ -144,7 +144,7 @@ fn dispatch(handle: &CoreHandle, cmd: &TaskCommand) -> anyhow::Result<ExitCode> 
                     limit: *limit,
                 },
             })?;
-            let page: Page<TaskRow> = serde_json::from_value(body)?;
+            let page: Page<TaskRow> = answer.try_into()?;
             if *json {
                 say_json(&page)?;
             } else {
@@ -171,8 +171,7 @@ fn dispatch(handle: &CoreHandle, cmd: &TaskCommand) -> anyhow::Result<ExitCode> 
         TaskCommand::RunNow { id } => (Op::RunNow { id: id.clone() }, false),
         TaskCommand::Show { .. } => anyhow::bail!("`task show` reads the store directly"),
     };
-    let body = handle.request_blocking(op)?;
-    let row: TaskRow = serde_json::from_value(body)?;
+    let row: TaskRow = handle.request_blocking(op)?.try_into()?;
     if json_out {
         say_json(&row)?;
     } else {
@@ -193,7 +192,7 @@ fn add_op(cmd: &TaskCommand) -> anyhow::Result<(Op, bool)> {
                 .context("--task is not a work item")?;
             (
                 Op::SubmitTask {
-                    task: serde_json::to_value(task)?,
+                    task: Box::new(task),
                 },
                 *json,
             )
@@ -244,7 +243,7 @@ fn add_op(cmd: &TaskCommand) -> anyhow::Result<(Op, bool)> {
             };
             (
                 Op::SubmitTask {
-                    task: serde_json::to_value(task)?,
+                    task: Box::new(task),
                 },
                 *json,
             )

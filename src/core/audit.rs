@@ -85,17 +85,7 @@ impl std::str::FromStr for Actor {
 }
 
 /// One stored audit entry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Entry {
-    pub seq: i64,
-    pub ts_ms: Millis,
-    pub actor: String,
-    pub action: String,
-    pub subject: String,
-    pub payload: Value,
-    pub prev_hash: String,
-    pub hash: String,
-}
+pub use crate::protocol::AuditEntry as Entry;
 
 /// Computes the hash of an entry from its fields.
 #[must_use]
@@ -161,19 +151,7 @@ pub fn append(
 }
 
 /// Outcome of [`verify`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Verification {
-    pub entries: i64,
-    /// The first entry whose stored fields do not hash to its stored hash, or whose
-    /// `prev_hash` does not match its predecessor, or whose sequence number skips.
-    pub first_broken: Option<Broken>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Broken {
-    pub seq: i64,
-    pub reason: String,
-}
+pub use crate::protocol::{Broken, Verification};
 
 /// Recomputes the whole chain, streaming rows (constant memory).
 pub fn verify(conn: &Connection) -> Result<Verification> {
@@ -228,18 +206,7 @@ pub fn verify(conn: &Connection) -> Result<Verification> {
 
 /// Filters for [`query`]. Empty fields match everything. `subject` and `actor` match a
 /// prefix when they end in `*`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Filter {
-    pub actor: Option<String>,
-    pub action: Option<String>,
-    pub subject: Option<String>,
-    pub since_ms: Option<Millis>,
-    pub until_ms: Option<Millis>,
-    /// Only entries with `seq` below this (for paging backwards from the newest).
-    pub before_seq: Option<i64>,
-    /// Only entries with `seq` above this (for paging forwards).
-    pub after_seq: Option<i64>,
-}
+pub use crate::protocol::AuditFilter as Filter;
 
 /// Returns up to `limit` matching entries, newest first when `newest_first`.
 pub fn query(
@@ -327,8 +294,7 @@ pub fn export_jsonl(
         let Some(last) = batch.last() else { break };
         page.after_seq = Some(last.seq);
         for entry in &batch {
-            let line = serde_json::to_string(entry)
-                .map_err(|e| crate::core::Error::Other(e.to_string()))?;
+            let line = serde_json::to_string(entry).map_err(crate::core::Error::wrap)?;
             writeln!(out, "{line}").map_err(|e| crate::core::Error::io("export", e))?;
             written += 1;
         }

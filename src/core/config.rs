@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::error::{Error, Result};
 use crate::core::store::Durability;
+use crate::core::toml_text::{line_col, parse};
 
 /// The commented configuration written by `keel init`.
 pub const TEMPLATE: &str = include_str!("../../assets/config.toml");
@@ -118,33 +119,6 @@ fn check_mcp(config: &Config, text: &str, path: &Path) -> Result<()> {
         column,
         message: format!("MCP server {name:?}: {message}"),
     })
-}
-
-/// Parses TOML `text` from `path` into `T`, turning the error's span into line:column.
-pub fn parse<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T> {
-    toml::from_str(text).map_err(|e| toml_error(&e, text, path))
-}
-
-/// Converts a toml error into [`Error::Config`] with 1-based line and column.
-#[must_use]
-pub fn toml_error(err: &toml::de::Error, text: &str, path: &Path) -> Error {
-    let (line, column) = err.span().map_or((1, 1), |span| line_col(text, span.start));
-    Error::Config {
-        file: path.to_path_buf(),
-        line,
-        column,
-        message: err.message().trim().to_string(),
-    }
-}
-
-/// 1-based line and column (in characters) of byte `offset` in `text`.
-#[must_use]
-pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text[..text.floor_char_boundary(offset)];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
 }
 
 #[cfg(test)]

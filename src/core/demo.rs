@@ -29,121 +29,8 @@ pub const ANALYTICS: &str = include_str!("../../assets/demo/analytics.csv");
 pub const GOALS: &[&str] = &[
     "grow newsletter subscribers with pricing and launch content that converts to the guide bundle",
 ];
-/// The demo's schedules, connectors and routing, added to its config.toml.
-const CONFIG_ADDITIONS: &str = r#"
-# ---- added by `keel demo` ----
-# Invoices are sent to a local outbox (action `outbox.invoice`): each one is written once
-# as a JSON file in outbox/invoices/; nothing leaves the machine. To send them for real,
-# point the invoicing workflow at a webhook instead (see the template's [connectors]).
-[connectors.outboxes.invoice]
-dir = "outbox/invoices"
-description = "Send an invoice to the customer (irreversible)"
-
-# Daily: research and a day plan before the operator's morning. Weekly: analytics import and
-# a fresh ranking that weighs last week's outcomes.
-[[schedules]]
-name = "daily-research"
-cron = "0 6 * * *"
-task = { role = "researcher", title = "Daily research: rank ideas", input = { goals = ["grow newsletter subscribers with pricing and launch content that converts to the guide bundle"] } }
-
-# Incoming reader questions, inquiries and offers (memory notes of kind `request`) are
-# triaged each morning; each note once (see the [[triage.examples]] below).
-[[schedules]]
-name = "daily-triage"
-cron = "15 6 * * *"
-task = { role = "triage", title = "Daily triage of incoming requests", input = { kind = "request" } }
-
-[[schedules]]
-name = "daily-plan"
-cron = "30 6 * * *"
-task = { role = "scheduler", title = "Plan the day around open work", input = { tasks = [] } }
-
-[[schedules]]
-name = "weekly-analytics"
-cron = "0 7 * * MON"
-task = { role = "analytics-import", title = "Weekly analytics import and reconciliation", input = { file = "analytics.csv" } }
-
-[[schedules]]
-name = "weekly-content"
-cron = "0 8 * * MON"
-task = { role = "workflow", title = "Weekly content round", input = { workflow = "content", input = { topic = "the best-ranked idea", goals = ["grow newsletter subscribers"] } } }
-
-# Triage: incoming items are routed by their nearest labelled examples (local embeddings).
-# `route` picks the role or workflow (or the operator); `spam` discards junk. Your own
-# decisions on escalated items (`keel memory decide --task ID LABEL`) are added to these.
-[[triage.examples]]
-label = "writer"
-text = "Reader question: how should I price a desktop app that is a one-time purchase?"
-[[triage.examples]]
-label = "writer"
-text = "A subscriber asked us to write an issue about how long free trials should be."
-[[triage.examples]]
-label = "writer"
-text = "Reader question: could you cover how to announce a price increase to existing customers?"
-[[triage.examples]]
-label = "writer"
-text = "Several readers asked whether launch discounts are worth it; answer it in an issue."
-[[triage.examples]]
-label = "writer"
-text = "Reader question: how do you split features between a free tier and the paid upgrade?"
-[[triage.examples]]
-label = "accountant"
-text = "The client's finance team asked for the invoice for last month's consulting days."
-[[triage.examples]]
-label = "accountant"
-text = "Please send the invoice for this month's consulting retainer."
-[[triage.examples]]
-label = "accountant"
-text = "The customer needs a corrected invoice with their VAT number on it."
-[[triage.examples]]
-label = "accountant"
-text = "Reminder: the invoice for the pricing workshop has not been paid yet."
-[[triage.examples]]
-label = "operator"
-text = "A company asked for a quote for a pricing review of their SaaS product."
-[[triage.examples]]
-label = "operator"
-text = "A founder asks whether we take on consulting clients for a launch plan, and the price."
-[[triage.examples]]
-label = "operator"
-text = "A developer-tools company asked about sponsoring a few issues of the newsletter."
-[[triage.examples]]
-label = "operator"
-text = "Podcast invitation: would you join our show to talk about indie pricing?"
-
-[[triage.examples]]
-facet = "spam"
-label = "spam"
-text = "Sponsored post opportunity: we pay $50 for a dofollow casino backlink, no disclosure."
-[[triage.examples]]
-facet = "spam"
-label = "spam"
-text = "Guest post offer! Boost your SEO with 100 high-authority backlinks, cheap price."
-[[triage.examples]]
-facet = "spam"
-label = "spam"
-text = "Congratulations, your newsletter won a free crypto airdrop, claim your prize now."
-[[triage.examples]]
-facet = "spam"
-label = "spam"
-text = "We can get you 10,000 subscribers overnight, guaranteed, limited-time offer."
-[[triage.examples]]
-facet = "spam"
-label = "ok"
-text = "A developer-tools company asked about sponsoring four issues of the newsletter."
-[[triage.examples]]
-facet = "spam"
-label = "ok"
-text = "Reader question about trial lengths for desktop apps."
-[[triage.examples]]
-facet = "spam"
-label = "ok"
-text = "The client asked for the invoice for the October workshops."
-[[triage.examples]]
-facet = "spam"
-label = "ok"
-text = "A founder asks whether you take consulting clients for a pricing review."
-"#;
+/// The demo's schedules, connectors and triage examples, appended to its config.toml.
+const CONFIG_ADDITIONS: &str = include_str!("../../assets/demo/config_additions.toml");
 
 /// What `keel demo` wrote.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -261,6 +148,8 @@ fn install_files(root: &Path) -> Result<()> {
                 kept.push('\n');
                 kept
             });
+        // A blank line sets the additions apart from the template's last table.
+        text.push('\n');
         text.push_str(CONFIG_ADDITIONS);
         crate::core::workspace::write_private_file(&config, text.as_bytes())?;
     }
@@ -342,7 +231,7 @@ pub fn notes() -> Vec<Note> {
 
 fn business() -> Result<Vec<SampleObject>> {
     let parsed: Business =
-        crate::core::config::parse(BUSINESS, Path::new("assets/demo/business.toml"))?;
+        crate::core::toml_text::parse(BUSINESS, Path::new("assets/demo/business.toml"))?;
     Ok(parsed.objects)
 }
 

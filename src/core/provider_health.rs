@@ -23,7 +23,7 @@ pub fn check_providers(configured: &Providers) -> Result<Vec<ProviderHealth>> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Other(format!("cannot start the provider check: {e}")))?;
+        .map_err(|e| Error::failed("cannot start the provider check", e))?;
     let mut rows = Registry::offline_only().health();
     let checks = configured.iter().map(|(name, cfg)| check_one(name, cfg));
     for row in rt.block_on(futures_util::future::join_all(checks)) {
@@ -137,7 +137,7 @@ mod tests {
 
     #[test]
     fn offline_is_plainly_offline_and_a_broken_provider_says_why() {
-        let configured: Providers = crate::core::config::parse(
+        let configured: Providers = crate::core::toml_text::parse(
             "[hosted]\nkind = \"openai\"\napi_key_env = \"KEEL_TEST_SURELY_UNSET_KEY\"\n",
             std::path::Path::new("config.toml"),
         )
@@ -170,7 +170,7 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let configured: Providers = crate::core::config::parse(
+        let configured: Providers = crate::core::toml_text::parse(
             &format!("[local]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:{port}/v1\"\n"),
             std::path::Path::new("config.toml"),
         )

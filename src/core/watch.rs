@@ -64,7 +64,7 @@ impl AuditWatcher {
                     }
                 }
             })
-            .map_err(|e| Error::Other(format!("cannot start the audit watcher: {e}")))?;
+            .map_err(|e| Error::failed("cannot start the audit watcher", e))?;
         Ok(AuditWatcher {
             stop,
             thread: Some(thread),

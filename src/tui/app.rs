@@ -8,7 +8,6 @@ use crossterm::event::{Event as TermEvent, EventStream};
 use futures_util::StreamExt;
 use ratatui::Terminal;
 use ratatui::backend::Backend;
-use serde_json::Value;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{broadcast, mpsc};
 
@@ -16,12 +15,13 @@ use super::message::{Command, Target};
 use super::state::App;
 use super::view;
 use crate::core::handle::CoreHandle;
+use crate::protocol::{Answer, Event};
 
 /// An answer from the core, routed back to the pane that asked.
 pub struct Reply {
     pub target: Target,
     pub seq: u64,
-    pub result: Result<Value, String>,
+    pub result: Result<Answer, String>,
 }
 
 /// Sends each request to the core on its own task; answers come back on `replies`.
@@ -82,7 +82,7 @@ where
                 None => return Ok(()),
             },
             ev = core_events.recv() => match ev {
-                Ok(e) => app.on_event(e),
+                Ok(e) => burst(app, e, &mut core_events),
                 Err(broadcast::error::RecvError::Lagged(_)) => app.on_lagged(),
                 Err(broadcast::error::RecvError::Closed) => return Ok(()),
             },
@@ -99,7 +99,7 @@ where
             let more = if let Ok(r) = rx.try_recv() {
                 app.on_reply(r.target, r.seq, r.result)
             } else if let Ok(e) = core_events.try_recv() {
-                app.on_event(e)
+                burst(app, e, &mut core_events)
             } else {
                 break;
             };
@@ -109,6 +109,25 @@ where
         }
         terminal.draw(|f| view::render(app, f))?;
     }
+}
+
+/// The commands for `first` and every event already waiting behind it, handled as one
+/// burst so a pane named by several of them reloads once.
+fn burst(app: &mut App, first: Event, events: &mut broadcast::Receiver<Event>) -> Vec<Command> {
+    let mut all = vec![first];
+    let mut lagged = false;
+    loop {
+        match events.try_recv() {
+            Ok(e) => all.push(e),
+            Err(broadcast::error::TryRecvError::Lagged(_)) => lagged = true,
+            Err(_) => break,
+        }
+    }
+    let mut commands = app.on_events(all);
+    if lagged {
+        commands.extend(app.on_lagged());
+    }
+    commands
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -2,7 +2,7 @@
 //! a real core on a temporary workspace.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::keymap::Keymap;
 use super::message::{AuditFetch, Command, MainPane, Message, Screen, Target};
@@ -11,7 +11,7 @@ use super::state::App;
 use super::test_fixtures::*;
 use super::theme::Theme;
 use crate::core::audit::{self, Actor};
-use crate::protocol::{Op, Query};
+use crate::protocol::{Answer, Op, Query};
 
 // ---- keys → ops -------------------------------------------------------------------------
 
@@ -116,7 +116,7 @@ fn edit_then_approve_sends_the_edited_body_after_the_diff() {
     else {
         unreachable!()
     };
-    a.on_reply(target, seq, Ok(Value::Null));
+    a.on_reply(target, seq, Ok(Answer::Done));
     assert!(!recovery.exists());
 }
 
@@ -314,7 +314,11 @@ fn stale_replies_are_dropped() {
     }) else {
         panic!()
     };
-    a.on_reply(Target::Tasks, seq, Ok(page(vec![task(1, "queued")], 1)));
+    a.on_reply(
+        Target::Tasks,
+        seq,
+        Ok(Answer::Tasks(page(vec![task(1, "queued")], 1))),
+    );
     assert!(
         a.queue.list.rows.is_empty(),
         "an answer to a superseded request is ignored"
@@ -673,7 +677,7 @@ fn new_audit_entries_keep_the_cursor_on_its_entry() {
     answer(&mut a, c, |op| match op {
         Op::Query {
             query: Query::AuditPage { limit, .. },
-        } => Some(Ok(serde_json::to_value(fake_audit(503, *limit)).unwrap())),
+        } => Some(Ok(Answer::AuditPage(fake_audit(503, *limit)))),
         other => fixture_answer(other),
     });
     assert_eq!(a.audit.entries.first().map(|e| e.seq), Some(502));
@@ -839,7 +843,7 @@ fn bottom_jumps_to_the_oldest_entry_and_pages_back_up_to_the_newest() {
 }
 
 /// The fixtures, with the audit pages of a fake log of `total` entries.
-fn audit_log_answer(op: &Op, total: i64) -> Option<Result<serde_json::Value, String>> {
+fn audit_log_answer(op: &Op, total: i64) -> Option<Result<Answer, String>> {
     match op {
         Op::Query {
             query:
@@ -848,13 +852,12 @@ fn audit_log_answer(op: &Op, total: i64) -> Option<Result<serde_json::Value, Str
                     limit,
                     oldest_first,
                 },
-        } => Some(Ok(serde_json::to_value(fake_audit_page(
+        } => Some(Ok(Answer::AuditPage(fake_audit_page(
             filter,
             *limit,
             *oldest_first,
             total,
-        ))
-        .unwrap())),
+        )))),
         other => fixture_answer(other),
     }
 }

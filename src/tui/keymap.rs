@@ -254,7 +254,7 @@ impl Keymap {
     ) -> crate::core::Result<Self> {
         let mut keys: HashMap<Action, Vec<KeySpec>> = HashMap::new();
         let mut apply = |text: &str, file: &str| -> crate::core::Result<()> {
-            let table: toml::Table = crate::core::config::parse(text, Path::new(file))?;
+            let table: toml::Table = crate::core::toml_text::parse(text, Path::new(file))?;
             for (ctx_name, actions) in &table {
                 let Some(ctx) = Context::ALL.iter().find(|c| c.name() == ctx_name) else {
                     return Err(crate::core::Error::Other(format!(

@@ -19,6 +19,8 @@ pub mod view;
 #[cfg(test)]
 mod behaviour_tests;
 #[cfg(test)]
+mod press_cost_tests;
+#[cfg(test)]
 mod test_fixtures;
 #[cfg(test)]
 mod tests;

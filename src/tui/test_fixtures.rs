@@ -4,18 +4,18 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::keymap::Keymap;
 use super::message::{Command, Target};
 use super::state::App;
 use super::theme::Theme;
 use super::view;
-use crate::core::audit::Entry;
+use crate::protocol::AuditEntry as Entry;
 use crate::protocol::{
-    ApprovalRow, FindingRow, Health, MemorySliceRow, Metrics, ObjectRef, ObjectRow,
+    Answer, ApprovalRow, FindingRow, Health, MemorySliceRow, Metrics, ObjectRef, ObjectRow,
     ObjectVersionRow, Op, Page, ProviderHealth, Query, RunDetail, RunRow, RunStep, ScheduleRow,
-    SlotsHealth, TaskRow, ValueRow, WindowHealth,
+    SlotsHealth, TaskRow, ValueRow, Verification, WindowHealth,
 };
 
 /// 2025-11-24 15:00:00 UTC.
@@ -125,15 +125,15 @@ pub(super) fn memory_rows() -> Vec<MemorySliceRow> {
     ]
 }
 
-pub(super) fn page<T: serde::Serialize>(items: Vec<T>, total: u64) -> Value {
-    serde_json::to_value(Page { items, total }).unwrap()
+pub(super) fn page<T>(items: Vec<T>, total: u64) -> Page<T> {
+    Page { items, total }
 }
 
 /// Answers every pending request with `answer` (None: leave the request unanswered).
 pub(super) fn answer(
     app: &mut App,
     commands: Vec<Command>,
-    mut answer: impl FnMut(&Op) -> Option<Result<Value, String>>,
+    mut answer: impl FnMut(&Op) -> Option<Result<Answer, String>>,
 ) {
     let mut queue = commands;
     while let Some(c) = queue.pop() {
@@ -154,9 +154,9 @@ pub(super) fn filled_app() -> App {
 }
 
 #[allow(clippy::too_many_lines, clippy::unnecessary_wraps)] // one fixture per query, in one place
-pub(super) fn fixture_answer(op: &Op) -> Option<Result<Value, String>> {
+pub(super) fn fixture_answer(op: &Op) -> Option<Result<Answer, String>> {
     let Op::Query { query } = op else {
-        return Some(Ok(Value::Null));
+        return Some(Ok(Answer::Done));
     };
     Some(Ok(match query {
         Query::Tasks { offset, limit, .. } => {
@@ -169,22 +169,22 @@ pub(super) fn fixture_answer(op: &Op) -> Option<Result<Value, String>> {
                     )
                 })
                 .collect();
-            page(rows, total)
+            Answer::Tasks(page(rows, total))
         }
-        Query::Runs { .. } => page(
+        Query::Runs { .. } => Answer::Runs(page(
             vec![run(1, "running"), run(2, "succeeded"), run(3, "failed")],
             3,
-        ),
-        Query::MemoryUsed { .. } => serde_json::to_value(memory_rows()).unwrap(),
-        Query::Approvals { .. } => page(
+        )),
+        Query::MemoryUsed { .. } => Answer::MemoryUsed(memory_rows()),
+        Query::Approvals { .. } => Answer::Approvals(page(
             vec![
                 approval(1, "high"),
                 approval(2, "low"),
                 approval(3, "medium"),
             ],
             3,
-        ),
-        Query::Metrics => serde_json::to_value(Metrics {
+        )),
+        Query::Metrics => Answer::Metrics(Metrics {
             spend_today_usd: 1.25,
             budget_today_usd: 5.0,
             rows: vec![ValueRow {
@@ -200,9 +200,8 @@ pub(super) fn fixture_answer(op: &Op) -> Option<Result<Value, String>> {
                 tasks_finished: 13,
                 approvals_decided: 10,
             }],
-        })
-        .unwrap(),
-        Query::Health => serde_json::to_value(Health {
+        }),
+        Query::Health => Answer::Health(Box::new(Health {
             workspace: "/srv/acme".into(),
             schema_version: 5,
             embedding_model: "ready: all-MiniLM-L6-v2 int8".into(),
@@ -240,9 +239,8 @@ pub(super) fn fixture_answer(op: &Op) -> Option<Result<Value, String>> {
             queue_paused: false,
             audit_entries: 1_000_000,
             mcp_servers: Vec::new(),
-        })
-        .unwrap(),
-        Query::Objects { .. } => page(
+        })),
+        Query::Objects { .. } => Answer::Objects(page(
             vec![
                 ObjectRow {
                     kind: "draft".into(),
@@ -262,8 +260,8 @@ pub(super) fn fixture_answer(op: &Op) -> Option<Result<Value, String>> {
                 },
             ],
             2,
-        ),
-        Query::ObjectHistory { .. } => serde_json::to_value(
+        )),
+        Query::ObjectHistory { .. } => Answer::ObjectHistory(
             (1..=3)
                 .map(|v| ObjectVersionRow {
                     version: v,
@@ -279,10 +277,11 @@ pub(super) fn fixture_answer(op: &Op) -> Option<Result<Value, String>> {
                     body: json!({"title": "Hello", "body": format!("text v{v}")}),
                 })
                 .collect::<Vec<_>>(),
-        )
-        .unwrap(),
-        Query::ObjectDiff { .. } => json!("--- v2\n+++ v3\n@@ -1 +1 @@\n-text v2\n+text v3\n"),
-        Query::Blackboard { .. } => page(
+        ),
+        Query::ObjectDiff { .. } => {
+            Answer::ObjectDiff("--- v2\n+++ v3\n@@ -1 +1 @@\n-text v2\n+text v3\n".into())
+        }
+        Query::Blackboard { .. } => Answer::Blackboard(page(
             vec![FindingRow {
                 id: "f1".into(),
                 topic: "market".into(),
@@ -292,8 +291,8 @@ pub(super) fn fixture_answer(op: &Op) -> Option<Result<Value, String>> {
                 created_ms: T0,
             }],
             1,
-        ),
-        Query::RunDetail { id } => serde_json::to_value(RunDetail {
+        )),
+        Query::RunDetail { id } => Answer::RunDetail(Box::new(RunDetail {
             run: RunRow {
                 id: id.clone(),
                 ..run(1, "running")
@@ -329,14 +328,16 @@ pub(super) fn fixture_answer(op: &Op) -> Option<Result<Value, String>> {
             ],
             memory: memory_rows(),
             error: None,
-        })
-        .unwrap(),
+        })),
         Query::AuditPage {
             filter,
             limit,
             oldest_first,
-        } => serde_json::to_value(fake_audit_page(filter, *limit, *oldest_first, 500)).unwrap(),
-        Query::AuditVerify => json!({"entries": 500, "first_broken": null}),
+        } => Answer::AuditPage(fake_audit_page(filter, *limit, *oldest_first, 500)),
+        Query::AuditVerify => Answer::AuditVerify(Verification {
+            entries: 500,
+            first_broken: None,
+        }),
         // The console does not ask these yet; fail loudly if it starts to.
         Query::ApprovalDetail { .. } | Query::AllowRules { .. } | Query::Effects { .. } => {
             return Some(Err("no fixture for this query".into()));
@@ -346,7 +347,7 @@ pub(super) fn fixture_answer(op: &Op) -> Option<Result<Value, String>> {
 
 /// A page of a fake log of `total` entries, as the core answers `AuditPage`.
 pub(super) fn fake_audit_page(
-    filter: &crate::core::audit::Filter,
+    filter: &crate::protocol::AuditFilter,
     limit: usize,
     oldest_first: bool,
     total: i64,

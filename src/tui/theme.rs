@@ -188,7 +188,7 @@ impl Theme {
 
     /// Parses a theme file; errors name the file, line and column.
     pub fn from_toml(text: &str, path: &Path) -> crate::core::Result<Self> {
-        let file: ThemeFile = crate::core::config::parse(text, path)?;
+        let file: ThemeFile = crate::core::toml_text::parse(text, path)?;
         let mut specs: HashMap<Role, RoleSpec> = HashMap::new();
         if let Some(base) = &file.extends {
             let (_, base_text) = BUILT_IN.iter().find(|(n, _)| n == base).ok_or_else(|| {
@@ -197,7 +197,7 @@ impl Theme {
                     path.display()
                 ))
             })?;
-            let base: ThemeFile = crate::core::config::parse(base_text, Path::new(base))?;
+            let base: ThemeFile = crate::core::toml_text::parse(base_text, Path::new(base))?;
             collect(&base, &mut specs, path)?;
         }
         collect(&file, &mut specs, path)?;

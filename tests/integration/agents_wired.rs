@@ -268,16 +268,15 @@ fn a_writer_run_retrieves_from_vector_memory_and_memory_used_shows_it() {
     assert_eq!(task_state(&ws, &task).0, "succeeded");
     let run = run_of(&ws, &task);
     let handle = CoreHandle::start(ws.clone()).unwrap();
-    let used: Vec<MemorySliceRow> = serde_json::from_value(
-        handle
-            .request_blocking(Op::Query {
-                query: Query::MemoryUsed {
-                    run: run.id.clone(),
-                },
-            })
-            .unwrap(),
-    )
-    .unwrap();
+    let used: Vec<MemorySliceRow> = handle
+        .request_blocking(Op::Query {
+            query: Query::MemoryUsed {
+                run: run.id.clone(),
+            },
+        })
+        .unwrap()
+        .try_into()
+        .unwrap();
     assert!(!used.is_empty(), "the run retrieved nothing");
     assert!(
         used.iter()
@@ -425,11 +424,13 @@ fn an_agents_external_action_waits_for_approval_and_an_edit_is_published_as_the_
         )
         .unwrap();
     // Nothing reached the site before the operator decided.
-    let gates = keel::core::gate::Gates::for_workspace(&ws).unwrap();
+    let gates = keel::core::actions::Gates::for_workspace(&ws).unwrap();
     assert!(gates.site().read_page("hello").unwrap().is_none());
     // The operator edits the body on the card and approves.
+    let templates = keel::core::agents::template::Templates::load(&ws.root.join("agents")).unwrap();
+    let kinds = keel::core::agents::service::kinds_with_outputs(&ws.config, &templates).unwrap();
     wiring::approval_edit::approve(
-        &ws,
+        &kinds,
         &mut store,
         SystemClock.now_ms(),
         &approval,
@@ -482,11 +483,16 @@ fn the_console_runs_agent_roles_and_streams_their_output_as_events() {
     let handle = CoreHandle::start(ws.clone()).unwrap();
     let mut events = handle.subscribe();
     let live = Live::start(&ws, Arc::new(SystemClock), &handle.events_sender()).unwrap();
-    let task: Value = handle
-        .request_blocking(Op::SubmitTask {
-            task: json!({"role": "researcher", "title": "ideas", "input": {"goals": ["pricing"]}}),
-        })
-        .unwrap();
+    let task: Value = crate::support::answer_json(
+        handle
+            .request_blocking(Op::SubmitTask {
+                task: serde_json::from_value(
+                    json!({"role": "researcher", "title": "ideas", "input": {"goals": ["pricing"]}}),
+                )
+                .unwrap(),
+            })
+            .unwrap(),
+    );
     let task = task["id"]
         .as_str()
         .or_else(|| task["task"]["id"].as_str())

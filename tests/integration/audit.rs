@@ -236,7 +236,7 @@ fn the_console_reads_the_timeline_from_either_end_through_the_core() {
                 },
             })
             .unwrap();
-        answer
+        crate::support::answer_json(answer)
             .as_array()
             .unwrap()
             .iter()

@@ -438,20 +438,24 @@ fn sigkill_between_intent_and_completion_never_publishes_twice() {
     let handle =
         keel::core::handle::CoreHandle::start(keel::core::workspace::Workspace::open(&ws).unwrap())
             .unwrap();
-    let listed = handle
-        .request_blocking(keel::protocol::Op::Query {
-            query: keel::protocol::Query::Effects {
-                state: Some("done".into()),
-                limit: 10,
-            },
-        })
-        .unwrap();
+    let listed = crate::support::answer_json(
+        handle
+            .request_blocking(keel::protocol::Op::Query {
+                query: keel::protocol::Query::Effects {
+                    state: Some("done".into()),
+                    limit: 10,
+                },
+            })
+            .unwrap(),
+    );
     assert_eq!(listed[0]["key"], rows[0].key.as_str());
-    let out = handle
-        .request_blocking(keel::protocol::Op::UndoEffect {
-            id: rows[0].key.clone(),
-        })
-        .unwrap();
+    let out = crate::support::answer_json(
+        handle
+            .request_blocking(keel::protocol::Op::UndoEffect {
+                id: rows[0].key.clone(),
+            })
+            .unwrap(),
+    );
     handle.shutdown();
     assert_eq!(out["action"], "site.publish");
     assert!(!page.exists(), "undo removed the page");

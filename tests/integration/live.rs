@@ -24,19 +24,18 @@ fn workspace() -> (tempfile::TempDir, Workspace) {
 }
 
 fn tasks(handle: &CoreHandle, state: Option<&str>) -> Page<TaskRow> {
-    serde_json::from_value(
-        handle
-            .request_blocking(Op::Query {
-                query: Query::Tasks {
-                    state: state.map(Into::into),
-                    text: None,
-                    offset: 0,
-                    limit: 500,
-                },
-            })
-            .unwrap(),
-    )
-    .unwrap()
+    handle
+        .request_blocking(Op::Query {
+            query: Query::Tasks {
+                state: state.map(Into::into),
+                text: None,
+                offset: 0,
+                limit: 500,
+            },
+        })
+        .unwrap()
+        .try_into()
+        .unwrap()
 }
 
 /// Waits (generously: a correctness check, not a timing) until `done` holds.
@@ -78,7 +77,10 @@ fn console_coordinator_and_keel_run_share_the_queue_without_running_a_task_twice
     for i in 0..N {
         handle
             .request_blocking(Op::SubmitTask {
-                task: json!({"role": "noop", "title": format!("chore {i}")}),
+                task: serde_json::from_value(
+                    json!({"role": "noop", "title": format!("chore {i}")}),
+                )
+                .unwrap(),
             })
             .unwrap();
     }
@@ -162,14 +164,13 @@ fn another_process_change_reaches_the_console_as_an_audit_event() {
         }
     }
     live.stop();
-    let health: Health = serde_json::from_value(
-        handle
-            .request_blocking(Op::Query {
-                query: Query::Health,
-            })
-            .unwrap(),
-    )
-    .unwrap();
+    let health: Health = handle
+        .request_blocking(Op::Query {
+            query: Query::Health,
+        })
+        .unwrap()
+        .try_into()
+        .unwrap();
     assert!(health.queue_paused, "the CLI paused the queue");
     handle.shutdown();
 }
@@ -179,14 +180,13 @@ fn health_reports_schema_model_providers_schedules_queue_and_audit() {
     let (_tmp, ws) = workspace();
     let handle = CoreHandle::start(ws.clone()).unwrap();
     let ask = || -> Health {
-        serde_json::from_value(
-            handle
-                .request_blocking(Op::Query {
-                    query: Query::Health,
-                })
-                .unwrap(),
-        )
-        .unwrap()
+        handle
+            .request_blocking(Op::Query {
+                query: Query::Health,
+            })
+            .unwrap()
+            .try_into()
+            .unwrap()
     };
     let h = ask();
     assert_eq!(h.workspace, ws.root.display().to_string());
@@ -245,7 +245,7 @@ fn quitting_releases_the_lease_of_a_task_in_flight() {
     .unwrap();
     handle
         .request_blocking(Op::SubmitTask {
-            task: json!({"role": "noop", "title": "long one"}),
+            task: serde_json::from_value(json!({"role": "noop", "title": "long one"})).unwrap(),
         })
         .unwrap();
     let owner = live.owner().to_string();

@@ -24,26 +24,7 @@ const IDEAS: &str = r#"{"ideas":[{"title":"Pricing guide","score":0.8,"rationale
 async fn a_role_is_offered_exactly_its_mcp_tools_and_others_are_refused() {
     let Some(p) = peers() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("ws");
-    Workspace::init(&root).unwrap();
-    let mut config = std::fs::read_to_string(root.join("config.toml"))
-        .unwrap()
-        .replace("servers = {}\n", "");
-    write!(
-        config,
-        "\n[mcp.servers.everything]\ncommand = {:?}\nargs = [\"stdio\"]\n",
-        p.everything.display().to_string()
-    )
-    .unwrap();
-    std::fs::write(root.join("config.toml"), config).unwrap();
-    let (_, researcher) = keel::core::agents::template::SHIPPED[0];
-    std::fs::create_dir_all(root.join("agents")).unwrap();
-    std::fs::write(
-        root.join("agents/researcher.toml"),
-        researcher.replacen("allowed = [", "allowed = [\"mcp:everything/echo\", ", 1),
-    )
-    .unwrap();
-    let ws = Workspace::open(&root).unwrap();
+    let ws = workspace_offering(&p.everything, dir.path(), "\"mcp:everything/echo\", ");
 
     let server = Server::start(vec![
         openai_tools(&[
@@ -124,4 +105,81 @@ async fn a_role_is_offered_exactly_its_mcp_tools_and_others_are_refused() {
     )
     .unwrap();
     assert_eq!(refused.len(), 1, "{refused:?}");
+}
+
+/// A workspace whose researcher opts into `allowed` (a TOML list's leading entries) of the
+/// real server-everything.
+fn workspace_offering(
+    everything: &std::path::Path,
+    dir: &std::path::Path,
+    allowed: &str,
+) -> Workspace {
+    let root = dir.join("ws");
+    Workspace::init(&root).unwrap();
+    let mut config = std::fs::read_to_string(root.join("config.toml"))
+        .unwrap()
+        .replace("servers = {}\n", "");
+    write!(
+        config,
+        "\n[mcp.servers.everything]\ncommand = {:?}\nargs = [\"stdio\"]\n",
+        everything.display().to_string()
+    )
+    .unwrap();
+    std::fs::write(root.join("config.toml"), config).unwrap();
+    let (_, researcher) = keel::core::agents::template::SHIPPED[0];
+    std::fs::create_dir_all(root.join("agents")).unwrap();
+    std::fs::write(
+        root.join("agents/researcher.toml"),
+        researcher.replacen("allowed = [", &format!("allowed = [{allowed}"), 1),
+    )
+    .unwrap();
+    Workspace::open(&root).unwrap()
+}
+
+/// Until MCP calls pass the approval gate, an agent reaches only tools the server marks
+/// read-only: opting into one that is not gets a refusal, and nothing is sent.
+#[tokio::test]
+async fn an_agent_cannot_call_an_mcp_tool_that_is_not_read_only() {
+    let Some(p) = peers() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let ws = workspace_offering(
+        &p.everything,
+        dir.path(),
+        "\"mcp:everything/toggle-simulated-logging\", ",
+    );
+    let server = Server::start(vec![
+        openai_tools(&[("c1", "mcp__everything__toggle-simulated-logging", "{}")]),
+        openai_text(IDEAS),
+    ])
+    .await;
+    let mut c = cfg(ProviderKind::Openai, &server.base, false);
+    c.max_retries = 0;
+    let routing = RoutingConfig {
+        triage: "mock".into(),
+        draft: "mock".into(),
+        final_: "mock".into(),
+        cascade: false,
+    };
+    let mut rt = runtime_with(
+        &ws,
+        &[("mock", c)],
+        routing,
+        Arc::new(|_: &str, _: &str| {}),
+    );
+    let task = AgentTask {
+        task: "task-mcp-write".into(),
+        role: "researcher".into(),
+        input: json!({"goals": ["g"]}),
+        ..AgentTask::default()
+    };
+    let out = rt.execute(&task, &CancellationToken::new()).await.unwrap();
+    assert_eq!(out.status(), "succeeded", "{out:?}");
+    let result = server.request(1).body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "tool")
+        .map(|m| m["content"].as_str().unwrap().to_string())
+        .unwrap();
+    assert!(result.contains("not marked read-only"), "{result}");
 }

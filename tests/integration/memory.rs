@@ -1335,7 +1335,7 @@ fn the_core_handle_answers_memory_used() {
             },
         })
         .unwrap();
-    let rows: Vec<keel::protocol::MemorySliceRow> = serde_json::from_value(body).unwrap();
+    let rows: Vec<keel::protocol::MemorySliceRow> = body.try_into().unwrap();
     assert_eq!(rows.len(), 3);
     assert_eq!(
         rows.iter().map(|r| r.item.clone()).collect::<Vec<_>>(),

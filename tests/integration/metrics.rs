@@ -344,15 +344,14 @@ async fn the_ledger_adds_up_tasks_spend_revenue_and_approvals() {
 
     // The same ledger through the handle and from the CLI (whose "today" is the real one).
     let handle = CoreHandle::start_with_clock(ws.clone(), clock).unwrap();
-    let via_handle: Metrics = serde_json::from_value(
-        handle
-            .request(Op::Query {
-                query: Query::Metrics,
-            })
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let via_handle: Metrics = handle
+        .request(Op::Query {
+            query: Query::Metrics,
+        })
+        .await
+        .unwrap()
+        .try_into()
+        .unwrap();
     let h = handle.clone();
     tokio::task::spawn_blocking(move || h.shutdown())
         .await

@@ -1271,14 +1271,16 @@ fn the_handle_serves_task_ops_and_notifies() {
     let ws = keel::core::workspace::Workspace::init(&dir.path().join("ws")).unwrap();
     let handle = keel::core::handle::CoreHandle::start(ws).unwrap();
     let mut events = handle.subscribe();
-    let row: TaskRow = serde_json::from_value(
-        handle
-            .request_blocking(Op::SubmitTask {
-                task: json!({"role": "noop", "title": "hello", "idempotency_key": "x"}),
-            })
+    let row: TaskRow = handle
+        .request_blocking(Op::SubmitTask {
+            task: serde_json::from_value(
+                json!({"role": "noop", "title": "hello", "idempotency_key": "x"}),
+            )
             .unwrap(),
-    )
-    .unwrap();
+        })
+        .unwrap()
+        .try_into()
+        .unwrap();
     assert_eq!(
         (row.state.as_str(), row.title.as_str()),
         ("queued", "hello")
@@ -1287,30 +1289,28 @@ fn the_handle_serves_task_ops_and_notifies() {
         Event::Changed { subject, .. } => assert_eq!(subject, format!("task/{}", row.id)),
         other => panic!("unexpected {other:?}"),
     }
-    let page: Page<TaskRow> = serde_json::from_value(
-        handle
-            .request_blocking(Op::Query {
-                query: Query::Tasks {
-                    state: Some("queued".into()),
-                    text: None,
-                    offset: 0,
-                    limit: 10,
-                },
-            })
-            .unwrap(),
-    )
-    .unwrap();
+    let page: Page<TaskRow> = handle
+        .request_blocking(Op::Query {
+            query: Query::Tasks {
+                state: Some("queued".into()),
+                text: None,
+                offset: 0,
+                limit: 10,
+            },
+        })
+        .unwrap()
+        .try_into()
+        .unwrap();
     assert_eq!(page.total, 1);
-    let cancelled: TaskRow = serde_json::from_value(
-        handle
-            .request_blocking(Op::CancelTask { id: row.id.clone() })
-            .unwrap(),
-    )
-    .unwrap();
+    let cancelled: TaskRow = handle
+        .request_blocking(Op::CancelTask { id: row.id.clone() })
+        .unwrap()
+        .try_into()
+        .unwrap();
     assert_eq!(cancelled.state, "cancelled");
     let err = handle
         .request_blocking(Op::SubmitTask {
-            task: json!({"role": "nobody"}),
+            task: serde_json::from_value(json!({"role": "nobody"})).unwrap(),
         })
         .unwrap_err();
     assert!(err.to_string().contains("unknown role"), "{err}");

@@ -135,3 +135,8 @@ pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The payload of a core answer as JSON, for tests that check a few fields of it.
+pub fn answer_json(answer: keel::protocol::Answer) -> serde_json::Value {
+    serde_json::to_value(answer).unwrap()["body"].take()
+}

@@ -337,12 +337,14 @@ fn items_are_routed_discarded_or_escalated_and_the_operator_is_learned_from() {
         Arc::new(f.clock.clone()),
     )
     .unwrap();
-    let row = handle
-        .request_blocking(keel::protocol::Op::DecideTriage {
-            id: doubtful.clone(),
-            label: "researcher".into(),
-        })
-        .unwrap();
+    let row = super::support::answer_json(
+        handle
+            .request_blocking(keel::protocol::Op::DecideTriage {
+                id: doubtful.clone(),
+                label: "researcher".into(),
+            })
+            .unwrap(),
+    );
     assert_eq!(row["state"], "queued", "{row}");
     f.run();
     let t = f.task(&doubtful);

@@ -70,21 +70,16 @@ pub fn put_version(
     Ok(version)
 }
 
-/// Reads the current version of `kind/id`.
+/// The current version of `kind/id` as a tool sees it: `None` when missing or archived.
+/// Both tool hosts read objects through this.
 pub fn read_current(
     conn: &rusqlite::Connection,
     kind: &str,
     id: &str,
 ) -> Result<Option<(i64, Value)>> {
-    Ok(conn
-        .query_row(
-            "SELECT v.version, v.body FROM objects o JOIN object_versions v ON v.kind = o.kind AND v.id = o.id AND v.version = o.version
-             WHERE o.kind = ?1 AND o.id = ?2 AND o.archived = 0",
-            [kind, id],
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
-        )
-        .optional()?
-        .map(|(v, b)| (v, serde_json::from_str(&b).unwrap_or(Value::Null))))
+    Ok(objects::find(conn, kind, id)?
+        .filter(|o| !o.archived)
+        .map(|o| (o.version, o.body)))
 }
 
 /// Objects and keyword memory on one store connection.

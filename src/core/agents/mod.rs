@@ -25,6 +25,7 @@ pub mod references;
 pub mod replay;
 pub mod routing;
 pub mod runtime;
+mod runtime_context;
 mod runtime_model;
 mod runtime_steps;
 mod runtime_tools;

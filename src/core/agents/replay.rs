@@ -1,29 +1,13 @@
 //! `keel runs replay RUN`: re-executes a run from its recorded model and tool calls — no
 //! network, no object writes — and says whether the outcome matches the original.
 
-use serde::Serialize;
 use serde_json::Value;
 
 use super::record;
 use super::runtime::{RunOutcome, Runtime};
 use crate::core::error::{Error, Result};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ReplayReport {
-    pub original: String,
-    pub replay: String,
-    pub matches: bool,
-    pub original_status: String,
-    pub replay_status: String,
-    /// sha256 of the canonical accepted output, when there is one.
-    pub original_output: Option<String>,
-    pub replay_output: Option<String>,
-    /// What differs (empty when the outcome matches).
-    pub differences: Vec<String>,
-    /// Differences that do not count against a match (the wording of a failure the record
-    /// cannot reproduce, such as a provider that was down).
-    pub notes: Vec<String>,
-}
+pub use crate::protocol::ReplayReport;
 
 /// Replays `run` with `rt` (whose registry is never used for network calls in replay).
 pub async fn replay_run(rt: &mut Runtime, run: &str) -> Result<ReplayReport> {

@@ -8,6 +8,7 @@ use super::replay::{self, ReplayReport};
 use super::runtime::{RunSink, Runtime};
 use super::template::Templates;
 use crate::core::clock::Clock;
+use crate::core::config::Config;
 use crate::core::error::{Error, Result};
 use crate::core::llm::Registry;
 use crate::core::objects::Kinds;
@@ -23,7 +24,7 @@ pub const AGENTS_DIR: &str = "agents";
 pub async fn runtime(ws: &Workspace, clock: Arc<dyn Clock>, on_delta: RunSink) -> Result<Runtime> {
     let registry = Registry::from_config(&ws.config.providers, &ws.config.routing)
         .await
-        .map_err(|e| Error::Other(e.to_string()))?;
+        .map_err(Error::wrap)?;
     runtime_with(ws, clock, on_delta, registry)
 }
 
@@ -35,7 +36,7 @@ pub fn runtime_with(
     registry: Registry,
 ) -> Result<Runtime> {
     let templates = Templates::load(&ws.root.join(AGENTS_DIR))?;
-    let kinds = kinds_with_outputs(ws, &templates)?;
+    let kinds = kinds_with_outputs(&ws.config, &templates)?;
     let host = Arc::new(
         LocalHost::new(ws.store()?, clock.clone(), kinds)
             .with_mcp(crate::core::mcp::manager::for_workspace(ws)),
@@ -53,8 +54,9 @@ pub fn runtime_with(
 
 /// The workspace's kinds plus each role's output kind (checked against the role's output
 /// schema), so agent writes are validated the same way wherever a run happens.
-pub fn kinds_with_outputs(ws: &Workspace, templates: &Templates) -> Result<Kinds> {
-    let mut kinds = Kinds::from_config(&ws.config)?;
+/// The one builder of the kinds table (the core handle caches its result).
+pub fn kinds_with_outputs(config: &Config, templates: &Templates) -> Result<Kinds> {
+    let mut kinds = Kinds::from_config(config)?;
     for (name, tpl) in &templates.by_name {
         let out = &tpl.template.output;
         kinds = kinds.with_kind(
@@ -83,7 +85,7 @@ pub fn replay_blocking(ws: &Workspace, clock: Arc<dyn Clock>, run: &str) -> Resu
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
-        .map_err(|e| Error::Other(format!("cannot start the replay runtime: {e}")))?;
+        .map_err(|e| Error::failed("cannot start the replay runtime", e))?;
     rt.block_on(replay(ws, clock, run))
 }
 
@@ -108,8 +110,7 @@ pub fn estimate(
     input: &serde_json::Value,
 ) -> Result<super::budget::Estimate> {
     let tpl = rt.templates.get(role)?;
-    let (route, why) =
-        super::routing::initial(tpl, &rt.registry).map_err(|e| Error::Other(e.to_string()))?;
+    let (route, why) = super::routing::initial(tpl, &rt.registry).map_err(Error::wrap)?;
     if route.provider.kind() == "offline" {
         return Ok(super::budget::Estimate {
             tokens: 0,

@@ -2,7 +2,6 @@
 //! this action, this target. Listed and revocable; a revoked rule is kept for the record.
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::core::audit::{self, Actor};
@@ -12,16 +11,7 @@ use crate::core::ids;
 use crate::core::policy::engine::StandingRules;
 use crate::core::store::Store;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AllowRule {
-    pub id: String,
-    pub agent: String,
-    pub action: String,
-    pub target: String,
-    pub approval: Option<String>,
-    pub created_ms: i64,
-    pub revoked_ms: Option<i64>,
-}
+pub use crate::protocol::AllowRule;
 
 /// Creates a rule in the caller's transaction (and audits it).
 pub fn create(

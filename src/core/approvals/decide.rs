@@ -3,10 +3,9 @@
 //! transaction that makes it. Only the operator decides: an agent actor is refused.
 
 use rusqlite::{Transaction, params};
-use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::rows::{ApprovalDetail, COLUMNS, from_row};
+use super::rows::{self, ApprovalDetail, COLUMNS, from_row};
 use crate::core::audit::{self, Actor};
 use crate::core::canonical;
 use crate::core::clock::Millis;
@@ -14,13 +13,7 @@ use crate::core::error::{Error, Result};
 use crate::core::store::Store;
 use crate::protocol::ObjectRef;
 
-/// The result of one approval.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Approved {
-    pub approval: ApprovalDetail,
-    /// The "always allow" rule created with it, if asked.
-    pub allow_rule: Option<String>,
-}
+pub use crate::protocol::Approved;
 
 fn only_operator(actor: &Actor, what: &str) -> Result<()> {
     if *actor == Actor::Operator {
@@ -31,20 +24,6 @@ fn only_operator(actor: &Actor, what: &str) -> Result<()> {
             format!("only the operator can {what} an approval (asked by {actor})"),
         ))
     }
-}
-
-fn load(tx: &Transaction<'_>, id: &str) -> Result<ApprovalDetail> {
-    use rusqlite::OptionalExtension;
-    tx.query_row(
-        &format!("SELECT {COLUMNS} FROM approvals WHERE id = ?1"),
-        params![id],
-        from_row,
-    )
-    .optional()?
-    .ok_or_else(|| Error::NotFound {
-        kind: "approval".into(),
-        id: id.into(),
-    })
 }
 
 fn must_be_pending(a: &ApprovalDetail, now_ms: Millis) -> Result<()> {
@@ -121,7 +100,7 @@ fn approve_in(
     edit: &Edit<'_, '_>,
     always_allow: bool,
 ) -> Result<Approved> {
-    let a = load(tx, id)?;
+    let a = rows::get(tx, id)?;
     must_be_pending(&a, now_ms)?;
     let send_after = (a.hold_ms > 0).then(|| now_ms.saturating_add(a.hold_ms));
     let edited_version = match (edit.body, &a.row.object, edit.writer) {
@@ -143,7 +122,7 @@ fn approve_in(
         ],
     )?;
     // The waiting task resumes in this same transaction.
-    crate::core::gate::on_decision(tx, now_ms, actor, id)?;
+    super::on_decision(tx, now_ms, actor, id)?;
     let allow_rule = if always_allow {
         Some(super::allow_rules::create(
             tx,
@@ -172,7 +151,7 @@ fn approve_in(
         }),
     )?;
     Ok(Approved {
-        approval: load(tx, id)?,
+        approval: rows::get(tx, id)?,
         allow_rule,
     })
 }
@@ -194,10 +173,10 @@ pub fn reject(
         ));
     }
     store.write(|tx| {
-        let a = load(tx, id)?;
+        let a = rows::get(tx, id)?;
         must_be_pending(&a, now_ms)?;
         close(tx, now_ms, actor, &a, "rejected", reason, "approval.reject")?;
-        load(tx, id)
+        rows::get(tx, id)
     })
 }
 
@@ -216,7 +195,7 @@ fn close(
         params![status, now_ms, actor.to_string(), reason, a.row.id],
     )?;
     // The waiting task escalates or fails in this same transaction.
-    crate::core::gate::on_decision(tx, now_ms, actor, &a.row.id)?;
+    super::on_decision(tx, now_ms, actor, &a.row.id)?;
     audit::append(
         tx,
         now_ms,
@@ -229,14 +208,7 @@ fn close(
     Ok(())
 }
 
-/// One line of a batch approval.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BatchItem {
-    pub id: String,
-    pub approved: bool,
-    /// Why it was skipped (not pending, expired, unknown).
-    pub error: Option<String>,
-}
+pub use crate::protocol::BatchItem;
 
 /// Approves each of `ids` that is pending, in one transaction; the others are reported.
 pub fn batch_approve(
@@ -283,7 +255,7 @@ pub fn cancel(
 ) -> Result<ApprovalDetail> {
     only_operator(actor, "cancel")?;
     store.write(|tx| {
-        let a = load(tx, id)?;
+        let a = rows::get(tx, id)?;
         let in_window = a.row.status == "approved" && a.send_after_ms.is_some_and(|t| t > now_ms);
         if !in_window {
             let why = match (a.row.status.as_str(), a.send_after_ms) {
@@ -298,7 +270,7 @@ pub fn cancel(
         }
         let reason = if reason.trim().is_empty() { "cancelled by the operator during the hold window" } else { reason.trim() };
         close(tx, now_ms, actor, &a, "cancelled", reason, "approval.cancel")?;
-        load(tx, id)
+        rows::get(tx, id)
     })
 }
 
@@ -333,7 +305,7 @@ pub fn sweep_expired(store: &mut Store, now_ms: Millis) -> Result<Vec<(String, S
                             send_after_ms = ?3 WHERE id = ?4",
                     params![now_ms, actor.to_string(), send_after, a.row.id],
                 )?;
-                crate::core::gate::on_decision(tx, now_ms, &actor, &a.row.id)?;
+                super::on_decision(tx, now_ms, &actor, &a.row.id)?;
                 audit::append(tx, now_ms, &actor, "approval.expire", &format!("approval/{}", a.row.id),
                     &json!({"outcome": "approved", "expired_ms": at, "rule": a.row.rule}))?;
                 out.push((a.row.id, "approved".to_string()));

@@ -7,7 +7,7 @@
 pub mod allow_rules;
 pub mod decide;
 pub mod gate;
-pub mod ops;
+pub mod resume;
 pub mod rows;
 
 pub use allow_rules::AllowRule;
@@ -15,4 +15,5 @@ pub use decide::{
     Approved, EditWriter, approve, approve_with, batch_approve, cancel, reject, sweep_expired,
 };
 pub use gate::{GateResult, NewApproval, gate};
+pub use resume::{housekeeping, on_decision};
 pub use rows::{ApprovalDetail, get, list, rejection_for_task};

@@ -1,39 +1,12 @@
 //! Reading approvals: the protocol's `ApprovalRow` plus the details only the core needs.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::core::error::{Error, Result};
 use crate::protocol::{ApprovalRow, ObjectRef, Page};
 
-/// Everything stored about one approval.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ApprovalDetail {
-    #[serde(flatten)]
-    pub row: ApprovalRow,
-    pub request_key: String,
-    pub workflow: Option<String>,
-    /// Why the rule asked for approval.
-    pub rule_reason: String,
-    /// `reject` | `approve`: what expiry does.
-    pub on_expiry: String,
-    pub hold_ms: i64,
-    /// When an approved, held action is released (cancellable until then).
-    pub send_after_ms: Option<i64>,
-    pub decided_ms: Option<i64>,
-    pub decided_by: Option<String>,
-    /// The rejection or cancellation reason, given back to the agent on retry.
-    pub reason: Option<String>,
-    /// The operator's edit of the proposed body, if any.
-    pub edited_body: Option<Value>,
-    /// The object version the edit was stored as (when an edit writer was given).
-    pub edited_version: Option<i64>,
-    /// The typed request the policy evaluated.
-    pub request: Value,
-    /// The connector arguments.
-    pub args: Value,
-}
+pub use crate::protocol::ApprovalDetail;
 
 pub(crate) const COLUMNS: &str = "id, task, agent, action, target, summary, rationale, cost_usd, \
     amount, risk, reversibility, undo_available, rule, status, created_ms, expires_ms, \

@@ -84,7 +84,7 @@ pub fn import_http(
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
-        .map_err(|e| Error::Other(format!("cannot build the HTTP client: {e}")))?;
+        .map_err(|e| Error::failed("cannot build the HTTP client", e))?;
     let mut req = client.get(url).header("Accept", "application/json");
     for (h, var) in headers {
         let v = std::env::var(var).map_err(|_| {

@@ -89,10 +89,10 @@ pub fn undo(
                     }),
                 )
             })?;
-            Err(Error::Other(format!(
-                "undo of {} failed: {err}",
-                effect.action
-            )))
+            Err(Error::failed(
+                format!("undo of {} failed", effect.action),
+                err,
+            ))
         }
     }
 }

@@ -107,7 +107,7 @@ impl WebhookConnector {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| {
-                Error::Other(format!("webhook {name}: cannot build the HTTP client: {e}"))
+                Error::failed(format!("webhook {name}: cannot build the HTTP client"), e)
             })?;
         Ok(WebhookConnector {
             name: name.to_string(),

@@ -3,8 +3,6 @@
 //! resumes after a crash, a lease loss or a retry gets the stored output of every completed
 //! step instead of doing it again.
 
-use std::sync::atomic::{AtomicU8, Ordering};
-
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -14,117 +12,19 @@ use super::Env;
 use crate::core::audit::Actor;
 use crate::core::canonical;
 use crate::core::clock::Millis;
-use crate::core::effects::connector::{Connector, ConnectorError};
-use crate::core::effects::ledger::{self, LedgerError};
+use crate::core::effects::connector::Connector;
+use crate::core::effects::ledger;
 use crate::core::error::Error;
 use crate::core::queue::{NewTask, Task};
 use crate::core::store::Store;
 
-/// How a run ended, when it did not fail.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    Succeeded(Value),
-    /// Wait until every child is finished, then run again (fan-in).
-    WaitChildren,
-    /// Wait for the operator's approval (the approvals module resolves it).
-    WaitApproval(String),
-    /// Wait until this time, then run again.
-    WaitTimer(Millis),
-}
-
-/// Why a run was stopped from outside.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Interrupt {
-    Timeout = 1,
-    /// The lease is gone (cancelled, or another process took the task over).
-    LeaseLost = 2,
-    Paused = 3,
-    Shutdown = 4,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    /// Worth another attempt after a backoff.
-    #[error("{0}")]
-    Retryable(String),
-    /// Will fail again; escalate now.
-    #[error("{0}")]
-    Permanent(String),
-    /// The operator must decide (e.g. an effect that may or may not have happened).
-    #[error("{0}")]
-    Escalate(String),
-    #[error("interrupted: {0:?}")]
-    Interrupted(Interrupt),
-    /// Refused for good (a policy denial): the task fails without retry or escalation.
-    #[error("{0}")]
-    Refused(String),
-}
-
-impl From<Error> for RunError {
-    fn from(e: Error) -> Self {
-        match e {
-            Error::Schema { .. } | Error::Invalid { .. } | Error::NotFound { .. } => {
-                RunError::Permanent(e.to_string())
-            }
-            other => RunError::Retryable(other.to_string()),
-        }
-    }
-}
-
-impl From<LedgerError> for RunError {
-    fn from(e: LedgerError) -> Self {
-        match e {
-            LedgerError::Connector(ConnectorError::Transient { .. }) | LedgerError::Store(_) => {
-                RunError::Retryable(e.to_string())
-            }
-            LedgerError::Connector(ConnectorError::Permanent { .. }) => {
-                RunError::Permanent(e.to_string())
-            }
-            LedgerError::Unresolvable { .. } | LedgerError::Compensated { .. } => {
-                RunError::Escalate(e.to_string())
-            }
-        }
-    }
-}
+pub use super::run::{Interrupt, Outcome, RunControl, RunError};
 
 /// Runs tasks. Implemented by the agent runtime and by the orchestrator's built-in roles.
 pub trait TaskExecutor: Send + Sync {
     /// Whether this executor can run `role` (a task whose role nobody runs is escalated).
     fn handles(&self, role: &str) -> bool;
     fn execute(&self, ctx: &mut StepContext<'_>) -> Result<Outcome, RunError>;
-}
-
-/// Shared between a running task and the heartbeat that may interrupt it.
-#[derive(Debug)]
-pub struct RunControl {
-    interrupt: AtomicU8,
-    pub deadline_ms: Millis,
-}
-
-impl RunControl {
-    #[must_use]
-    pub fn new(deadline_ms: Millis) -> Self {
-        RunControl {
-            interrupt: AtomicU8::new(0),
-            deadline_ms,
-        }
-    }
-    pub fn interrupt(&self, why: Interrupt) {
-        let _ = self
-            .interrupt
-            .compare_exchange(0, why as u8, Ordering::SeqCst, Ordering::SeqCst);
-    }
-    #[must_use]
-    pub fn interrupted(&self) -> Option<Interrupt> {
-        match self.interrupt.load(Ordering::SeqCst) {
-            1 => Some(Interrupt::Timeout),
-            2 => Some(Interrupt::LeaseLost),
-            3 => Some(Interrupt::Paused),
-            4 => Some(Interrupt::Shutdown),
-            _ => None,
-        }
-    }
 }
 
 /// What a running task sees: its task, durable steps, effects, children and findings.
@@ -250,16 +150,9 @@ impl<'a> StepContext<'a> {
         T: Serialize + DeserializeOwned,
         F: FnOnce(&mut Self) -> Result<T, RunError>,
     {
-        self.check_interrupt()?;
-        let index = self.next_index;
-        self.next_index += 1;
-        let input_hash = canonical::hash_value(input);
-        if let Some(stored) = self.stored_step(index, name, &input_hash)? {
-            return serde_json::from_value(stored).map_err(|e| {
-                RunError::Permanent(format!(
-                    "step {index} ({name}): stored output does not fit: {e}"
-                ))
-            });
+        let (index, input_hash, stored) = self.next_step(name, input)?;
+        if let Some(done) = stored {
+            return Ok(done);
         }
         let out = f(self)?;
         let value = serde_json::to_value(&out).map_err(|e| {
@@ -277,16 +170,9 @@ impl<'a> StepContext<'a> {
         T: Serialize + DeserializeOwned,
         F: FnOnce(&rusqlite::Transaction<'_>, &Actor) -> crate::core::Result<T>,
     {
-        self.check_interrupt()?;
-        let index = self.next_index;
-        self.next_index += 1;
-        let input_hash = canonical::hash_value(input);
-        if let Some(stored) = self.stored_step(index, name, &input_hash)? {
-            return serde_json::from_value(stored).map_err(|e| {
-                RunError::Permanent(format!(
-                    "step {index} ({name}): stored output does not fit: {e}"
-                ))
-            });
+        let (index, input_hash, stored) = self.next_step(name, input)?;
+        if let Some(done) = stored {
+            return Ok(done);
         }
         let now = self.env.clock.now_ms();
         let (owner, task_id, run_id, actor) = (
@@ -307,7 +193,7 @@ impl<'a> StepContext<'a> {
                 return Ok(None);
             }
             let out = f(tx, &actor)?;
-            let value = serde_json::to_value(&out).map_err(|e| Error::Other(e.to_string()))?;
+            let value = serde_json::to_value(&out).map_err(Error::wrap)?;
             tx.execute(
                 "INSERT INTO run_steps (run_id, step_index, name, kind, input_hash, output, created_ms)
                  VALUES (?1, ?2, ?3, 'db', ?4, ?5, ?6)",
@@ -319,6 +205,28 @@ impl<'a> StepContext<'a> {
             self.control.interrupt(Interrupt::LeaseLost);
             RunError::Interrupted(Interrupt::LeaseLost)
         })
+    }
+
+    /// Takes the next step's index and hashes its input; the stored output too when this run
+    /// already completed that step (a resumed or retried run).
+    fn next_step<T: DeserializeOwned>(
+        &mut self,
+        name: &str,
+        input: &Value,
+    ) -> Result<(i64, String, Option<T>), RunError> {
+        self.check_interrupt()?;
+        let index = self.next_index;
+        self.next_index += 1;
+        let input_hash = canonical::hash_value(input);
+        let Some(stored) = self.stored_step(index, name, &input_hash)? else {
+            return Ok((index, input_hash, None));
+        };
+        let done = serde_json::from_value(stored).map_err(|e| {
+            RunError::Permanent(format!(
+                "step {index} ({name}): stored output does not fit: {e}"
+            ))
+        })?;
+        Ok((index, input_hash, Some(done)))
     }
 
     /// Fails with `LeaseLost` unless this process still holds the task's lease.

@@ -29,7 +29,7 @@ impl OwnerLock {
         let path = dir.join(format!("{owner}.lock"));
         let file = crate::core::workspace::open_private(&path)?;
         file.try_lock()
-            .map_err(|e| Error::Other(format!("cannot lock {}: {e}", path.display())))?;
+            .map_err(|e| Error::failed(format!("cannot lock {}", path.display()), e))?;
         Ok(OwnerLock { _file: file, path })
     }
 }

@@ -42,7 +42,7 @@ pub fn run(store: &mut Store, env: &Env) -> Result<()> {
             .write_gate
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        crate::core::gate::housekeeping(store, now)?
+        crate::core::approvals::housekeeping(store, now)?
     };
     for id in resumed {
         env.notify(&format!("task/{id}"), "task.approval_resolved");

@@ -7,22 +7,23 @@
 //! one workspace: claims are atomic and leases say who runs what.
 
 pub mod builtin;
+pub mod config;
 pub mod executor;
 pub mod finish;
 pub mod lease;
 pub mod maintenance;
 pub mod retry;
+pub mod run;
+mod threads;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
+pub use config::OrchestratorConfig;
 pub use executor::{Interrupt, Outcome, RunControl, RunError, StepContext, TaskExecutor};
+pub use threads::Running;
 
 use crate::core::clock::Clock;
 use crate::core::error::{Error, Result};
@@ -30,63 +31,6 @@ use crate::core::queue::{RoleCatalog, Task};
 use crate::core::scheduler::SchedulerSettings;
 use crate::core::store::{Durability, Store};
 use crate::core::workspace::Workspace;
-
-/// `[orchestrator]` in config.toml.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct OrchestratorConfig {
-    /// Worker threads in this process.
-    pub workers: usize,
-    /// Running tasks across every process on the workspace.
-    pub max_running: usize,
-    /// Running tasks per role unless `role_limits` says otherwise.
-    pub default_role_limit: usize,
-    pub role_limits: BTreeMap<String, usize>,
-    /// How long a claim lasts without a heartbeat.
-    pub lease_ms: i64,
-    /// How often idle workers look for due tasks.
-    pub poll_ms: u64,
-    /// Tasks a worker claims per transaction.
-    pub claim_batch: usize,
-    pub backoff_base_ms: i64,
-    pub backoff_max_ms: i64,
-    /// Spread of each backoff (0.2 = ±20%).
-    pub jitter: f64,
-    /// Seeds the jitter, so retries are reproducible.
-    pub seed: u64,
-    /// A task whose runs keep dying with their process (a poison pill) is escalated after
-    /// this many lost leases instead of taking the daemon down forever.
-    pub max_lease_losses: i64,
-}
-
-impl Default for OrchestratorConfig {
-    fn default() -> Self {
-        OrchestratorConfig {
-            workers: 2,
-            max_running: 8,
-            default_role_limit: 4,
-            role_limits: BTreeMap::new(),
-            lease_ms: 30_000,
-            poll_ms: 250,
-            claim_batch: 4,
-            backoff_base_ms: 5_000,
-            backoff_max_ms: 600_000,
-            jitter: 0.2,
-            seed: 0,
-            max_lease_losses: 20,
-        }
-    }
-}
-
-impl OrchestratorConfig {
-    #[must_use]
-    pub fn role_limit(&self, role: &str) -> usize {
-        self.role_limits
-            .get(role)
-            .copied()
-            .unwrap_or(self.default_role_limit)
-    }
-}
 
 /// Receives `(subject, action)` after each committed change (the handle turns these into
 /// `Event::Changed`).
@@ -118,7 +62,7 @@ pub struct Env {
     pub write_gate: Mutex<()>,
     /// The workspace's connectors and policy, for runs that act on the outside world
     /// (`None` for a coordinator opened on a bare database).
-    pub gates: Option<Arc<crate::core::gate::Gates>>,
+    pub gates: Option<Arc<crate::core::actions::Gates>>,
 }
 
 impl Env {
@@ -211,7 +155,7 @@ impl Coordinator {
             .ok_or_else(|| Error::Other("coordinator env shared".into()))?;
         env.owners_dir = Some(owners_dir);
         env.scheduler = SchedulerSettings::from_config(&workspace.config)?;
-        env.gates = Some(Arc::new(crate::core::gate::Gates::for_workspace(
+        env.gates = Some(Arc::new(crate::core::actions::Gates::for_workspace(
             workspace,
         )?));
         coordinator.owner_lock = Some(lock);
@@ -379,141 +323,5 @@ impl Coordinator {
             }
         }
         Ok(())
-    }
-
-    /// Starts the worker threads and the heartbeat/maintenance thread.
-    pub fn start(self: Arc<Self>) -> Result<Running> {
-        let mut threads = Vec::new();
-        for n in 0..self.env.config.workers.max(1) {
-            let me = Arc::clone(&self);
-            threads.push(spawn(format!("keel-worker-{n}"), move || me.worker_loop())?);
-        }
-        let me = Arc::clone(&self);
-        threads.push(spawn("keel-heartbeat".into(), move || me.heartbeat_loop())?);
-        Ok(Running {
-            coordinator: self,
-            threads,
-        })
-    }
-
-    fn stopping(&self) -> bool {
-        self.stopping.load(Ordering::SeqCst)
-    }
-
-    fn idle(&self, ms: u64) {
-        let mut left = ms;
-        while left > 0 && !self.stopping() {
-            let step = left.min(25);
-            std::thread::sleep(Duration::from_millis(step));
-            left -= step;
-        }
-    }
-
-    /// Opens the store, retrying with backoff until it opens or the coordinator stops: a
-    /// full disk at start-up must not leave a daemon that runs but never works again.
-    fn open_store_retrying(&self, thread: &str) -> Option<Store> {
-        let mut delay = self.env.config.poll_ms.clamp(20, 1_000);
-        let mut last_error = String::new();
-        while !self.stopping() {
-            match self.open_store() {
-                Ok(store) => {
-                    if !last_error.is_empty() {
-                        tracing::info!(thread, "the store opened again");
-                    }
-                    return Some(store);
-                }
-                Err(e) => {
-                    let message = e.to_string();
-                    if message != last_error {
-                        tracing::error!(thread, error = %message, "cannot open the store; retrying");
-                        last_error = message;
-                    }
-                    self.idle(delay);
-                    delay = (delay * 2).min(5_000);
-                }
-            }
-        }
-        None
-    }
-
-    fn worker_loop(&self) {
-        let Some(mut store) = self.open_store_retrying("worker") else {
-            return;
-        };
-        while !self.stopping() {
-            match self.claim(&mut store, self.env.config.claim_batch.max(1)) {
-                Ok(tasks) if tasks.is_empty() => self.idle(self.env.config.poll_ms),
-                Ok(tasks) => {
-                    for task in tasks {
-                        if let Err(e) = self.execute(&mut store, &task) {
-                            tracing::error!(task = %task.id, error = %e, "recording a run failed");
-                        }
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "claiming failed");
-                    self.idle(self.env.config.poll_ms);
-                }
-            }
-        }
-    }
-
-    fn heartbeat_loop(&self) {
-        let Some(mut store) = self.open_store_retrying("heartbeat") else {
-            return;
-        };
-        // Leases are renewed three times per lease; deadlines and housekeeping run every tick.
-        let renew_every = Duration::from_millis(
-            u64::try_from(self.env.config.lease_ms / 3)
-                .unwrap_or(1_000)
-                .max(10),
-        );
-        let tick = self.env.config.poll_ms.clamp(10, 250);
-        let mut last_renewal: Option<std::time::Instant> = None;
-        while !self.stopping() {
-            if last_renewal.is_none_or(|t| t.elapsed() >= renew_every) {
-                if let Err(e) = self.heartbeat(&mut store) {
-                    tracing::warn!(error = %e, "heartbeat failed");
-                }
-                last_renewal = Some(std::time::Instant::now());
-            }
-            self.check_deadlines();
-            if let Err(e) = self.maintain(&mut store) {
-                tracing::warn!(error = %e, "maintenance failed");
-            }
-            self.idle(tick);
-        }
-    }
-}
-
-fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name(name)
-        .spawn(f)
-        .map_err(|e| Error::Other(format!("cannot start a coordinator thread: {e}")))
-}
-
-/// A started coordinator.
-pub struct Running {
-    coordinator: Arc<Coordinator>,
-    threads: Vec<JoinHandle<()>>,
-}
-
-impl Running {
-    #[must_use]
-    pub fn coordinator(&self) -> &Arc<Coordinator> {
-        &self.coordinator
-    }
-
-    /// Stops claiming, interrupts in-flight runs at their next step (their tasks go back to
-    /// the queue, completed steps kept) and waits for every thread.
-    pub fn stop(self) {
-        self.coordinator.stopping.store(true, Ordering::SeqCst);
-        for control in self.coordinator.lock_inflight().values() {
-            control.interrupt(Interrupt::Shutdown);
-        }
-        for t in self.threads {
-            let _ = t.join();
-        }
     }
 }

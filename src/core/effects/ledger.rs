@@ -13,35 +13,18 @@
 //! - [`get`] / [`for_task`]: read the rows.
 
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::connector::{Connector, ConnectorError};
 use crate::core::audit::{self, Actor};
 use crate::core::canonical;
-use crate::core::clock::{Clock, Millis};
+use crate::core::clock::Clock;
 use crate::core::error::Error;
 use crate::core::store::Store;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EffectState {
-    Intended,
-    Done,
-    Failed,
-    Compensated,
-}
+pub use crate::protocol::EffectState;
 
 impl EffectState {
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EffectState::Intended => "intended",
-            EffectState::Done => "done",
-            EffectState::Failed => "failed",
-            EffectState::Compensated => "compensated",
-        }
-    }
     fn parse(s: &str) -> Self {
         match s {
             "done" => EffectState::Done,
@@ -53,20 +36,7 @@ impl EffectState {
 }
 
 /// One ledger row.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Effect {
-    pub key: String,
-    pub task: String,
-    pub step: String,
-    pub connector: String,
-    pub action: String,
-    pub args: Value,
-    pub state: EffectState,
-    pub result: Option<Value>,
-    pub error: Option<String>,
-    pub created_ms: Millis,
-    pub updated_ms: Millis,
-}
+pub use crate::protocol::EffectRow as Effect;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {

@@ -44,7 +44,7 @@ impl WebhookConnector {
             .timeout(Duration::from_secs(5))
             .no_proxy()
             .build()
-            .map_err(|e| Error::Other(format!("cannot build the HTTP client: {e}")))?;
+            .map_err(|e| Error::failed("cannot build the HTTP client", e))?;
         Ok(WebhookConnector {
             url: parsed,
             client,

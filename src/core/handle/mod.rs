@@ -1,22 +1,37 @@
-//! The core handle: the only way clients (console, CLI, tests) drive the core.
+//! The core handle: the one door clients (console, CLI, tests) drive the core through.
 //!
-//! The core runs on its own thread with its own store connection. A client submits an
-//! [`Op`] and gets a reply on a oneshot channel; every client can subscribe to the
+//! The core runs on its own thread with its own store connection. A client sends an [`Op`]
+//! and gets its typed [`Answer`] on a oneshot channel; every client can subscribe to the
 //! [`Event`] broadcast. Long work (agent runs) happens on the orchestrator's workers, never
 //! on this thread, so the console stays responsive.
+//!
+//! Every entry point lives here, one file per concern, and hands domain modules only the
+//! store, clock and definitions they need (they never see [`CoreContext`]):
+//! - [`dispatch`] — maps each op to its handler.
+//! - [`approvals`], [`queue`], [`objects`], [`effects`] — ops and the queries of their domain.
+//! - [`queries`] — the other queries (audit, runs, memory used, blackboard, metrics, health).
+//! - [`context`] — the thread's state, its cached definitions ([`definitions`]) and counters.
 
+mod approvals;
+mod context;
+mod definitions;
 mod dispatch;
+mod effects;
+mod objects;
+mod queries;
+mod queue;
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::core::clock::{Clock, SystemClock};
 use crate::core::error::{Error, Result};
 use crate::core::workspace::Workspace;
-use crate::protocol::{Event, Op};
+use crate::protocol::{Answer, Event, Op};
+
+pub use context::{CoreContext, Counters, Served};
 
 /// Capacity of the event broadcast; a slow subscriber that falls behind gets `Lagged` and
 /// simply refreshes what it shows.
@@ -24,7 +39,7 @@ const EVENT_CAPACITY: usize = 1024;
 
 struct Request {
     op: Op,
-    reply: oneshot::Sender<Result<Value>>,
+    reply: oneshot::Sender<Result<Answer>>,
 }
 
 /// A cloneable handle to a running core.
@@ -32,30 +47,13 @@ struct Request {
 pub struct CoreHandle {
     requests: mpsc::UnboundedSender<Request>,
     events: broadcast::Sender<Event>,
+    counters: Arc<Counters>,
     thread: Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
 }
 
 impl std::fmt::Debug for CoreHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CoreHandle").finish_non_exhaustive()
-    }
-}
-
-/// What the core thread owns while it serves requests.
-pub struct CoreContext {
-    pub workspace: Workspace,
-    pub store: crate::core::store::Store,
-    pub clock: Arc<dyn Clock>,
-    pub events: broadcast::Sender<Event>,
-}
-
-impl CoreContext {
-    /// Broadcasts a change notification (ignored when nobody listens).
-    pub fn notify(&self, subject: &str, action: &str) {
-        let _ = self.events.send(Event::Changed {
-            subject: subject.to_string(),
-            action: action.to_string(),
-        });
     }
 }
 
@@ -69,18 +67,17 @@ impl CoreHandle {
         let store = workspace.store()?;
         let (requests, mut inbox) = mpsc::unbounded_channel::<Request>();
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
-        let mut ctx = CoreContext {
-            workspace,
-            store,
-            clock,
-            events: events.clone(),
-        };
+        let counters = Arc::new(Counters::default());
+        let served = Arc::clone(&counters);
+        let mut ctx = CoreContext::new(workspace, store, clock, events.clone());
         let thread = std::thread::Builder::new()
             .name("keel-core".into())
             .spawn(move || {
                 while let Some(Request { op, reply }) = inbox.blocking_recv() {
                     let shutdown = matches!(op, Op::Shutdown);
+                    let query = matches!(op, Op::Query { .. });
                     let result = dispatch::dispatch(&mut ctx, op);
+                    served.count(query, ctx.store.writes());
                     let _ = reply.send(result);
                     if shutdown {
                         let _ = ctx.events.send(Event::ShuttingDown);
@@ -92,6 +89,7 @@ impl CoreHandle {
         Ok(CoreHandle {
             requests,
             events,
+            counters,
             thread: Arc::new(std::sync::Mutex::new(Some(thread))),
         })
     }
@@ -109,21 +107,27 @@ impl CoreHandle {
         self.events.clone()
     }
 
-    /// Sends `op` and waits for its reply.
-    pub async fn request(&self, op: Op) -> Result<Value> {
+    /// What the core thread has served so far: queries, other ops and write transactions.
+    #[must_use]
+    pub fn served(&self) -> Served {
+        self.counters.read()
+    }
+
+    /// Sends `op` and waits for its answer.
+    pub async fn request(&self, op: Op) -> Result<Answer> {
         self.enqueue(op)?
             .await
             .map_err(|_| Error::Other("the core stopped before answering".into()))?
     }
 
-    /// Sends `op` and blocks this (non-async) thread for the reply. For the CLI and tests.
-    pub fn request_blocking(&self, op: Op) -> Result<Value> {
+    /// Sends `op` and blocks this (non-async) thread for the answer. For the CLI and tests.
+    pub fn request_blocking(&self, op: Op) -> Result<Answer> {
         self.enqueue(op)?
             .blocking_recv()
             .map_err(|_| Error::Other("the core stopped before answering".into()))?
     }
 
-    fn enqueue(&self, op: Op) -> Result<oneshot::Receiver<Result<Value>>> {
+    fn enqueue(&self, op: Op) -> Result<oneshot::Receiver<Result<Answer>>> {
         let (reply, rx) = oneshot::channel();
         self.requests
             .send(Request { op, reply })

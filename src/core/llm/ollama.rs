@@ -4,12 +4,11 @@
 //! to — through its OpenAI-compatible endpoint Ollama keeps its own default window and
 //! silently drops the start of a longer prompt.
 
-use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::http::{StreamLimits, next_chunk};
-use super::remote::{Remote, Wire, body_text, finish, millis_between, protocol};
+use super::remote::{Remote, body_text, finish, impl_wire, millis_between, protocol};
 use super::structured::OutputMode;
 use super::{
     ChatRequest, ChatResponse, DeltaSink, LlmError, Message, ProviderConfig, Role, ToolCall, Usage,
@@ -92,21 +91,7 @@ impl Ollama {
     }
 }
 
-impl Wire for Ollama {
-    const KIND: &'static str = "ollama";
-    fn remote(&self) -> &Remote {
-        &self.remote
-    }
-    fn call_in<'a>(
-        &'a self,
-        req: &'a ChatRequest,
-        mode: OutputMode,
-        sink: DeltaSink<'a>,
-        cancel: &'a CancellationToken,
-    ) -> BoxFuture<'a, Result<ChatResponse, LlmError>> {
-        Box::pin(self.send(req, mode, sink, cancel))
-    }
-}
+impl_wire!(Ollama, "ollama");
 
 fn wire_message(m: &Message) -> Value {
     match m.role {

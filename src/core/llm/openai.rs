@@ -4,12 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::http::read_sse;
-use super::remote::{Remote, Wire, body_text, finish, millis_between, preview, protocol};
+use super::remote::{Remote, body_text, finish, impl_wire, millis_between, preview, protocol};
 use super::structured::OutputMode;
 use super::{
     ChatRequest, ChatResponse, DeltaSink, LlmError, Message, ProviderConfig, Role, ToolCall, Usage,
@@ -100,21 +99,7 @@ impl OpenAi {
     }
 }
 
-impl Wire for OpenAi {
-    const KIND: &'static str = "openai";
-    fn remote(&self) -> &Remote {
-        &self.remote
-    }
-    fn call_in<'a>(
-        &'a self,
-        req: &'a ChatRequest,
-        mode: OutputMode,
-        sink: DeltaSink<'a>,
-        cancel: &'a CancellationToken,
-    ) -> BoxFuture<'a, Result<ChatResponse, LlmError>> {
-        Box::pin(self.send(req, mode, sink, cancel))
-    }
-}
+impl_wire!(OpenAi, "openai");
 
 fn wire_message(m: &Message) -> Value {
     match m.role {

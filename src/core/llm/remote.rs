@@ -107,6 +107,31 @@ pub(crate) trait Wire: Send + Sync {
     ) -> BoxFuture<'a, Result<ChatResponse, LlmError>>;
 }
 
+/// Every provider's [`Wire`] impl is the same: its `remote` field and its own `send`.
+macro_rules! impl_wire {
+    ($provider:ty, $kind:literal) => {
+        impl $crate::core::llm::remote::Wire for $provider {
+            const KIND: &'static str = $kind;
+            fn remote(&self) -> &$crate::core::llm::remote::Remote {
+                &self.remote
+            }
+            fn call_in<'a>(
+                &'a self,
+                req: &'a $crate::core::llm::ChatRequest,
+                mode: $crate::core::llm::structured::OutputMode,
+                sink: $crate::core::llm::DeltaSink<'a>,
+                cancel: &'a tokio_util::sync::CancellationToken,
+            ) -> futures_util::future::BoxFuture<
+                'a,
+                Result<$crate::core::llm::ChatResponse, $crate::core::llm::LlmError>,
+            > {
+                Box::pin(self.send(req, mode, sink, cancel))
+            }
+        }
+    };
+}
+pub(crate) use impl_wire;
+
 impl<W: Wire> Provider for W {
     fn name(&self) -> &str {
         &self.remote().name

@@ -92,6 +92,14 @@ pub fn call_tool(manager: &Manager, call: &McpCall) -> Result<McpOutcome, McpErr
     if !problems.is_empty() {
         return Err(bad_args(call, problems.join("; ")));
     }
+    // Until the pipeline hook below exists, an agent reaches only tools the server marks
+    // read-only (and not destructive): nothing it could change goes around the gate.
+    if matches!(call.caller, Caller::Agent { .. }) && !info.is_read_only() {
+        return Err(McpError::NotReadOnly {
+            server: call.server.clone(),
+            tool: call.tool.clone(),
+        });
+    }
     // PIPELINE HOOK (#16 point 3): wrap this one line in the external-action pipeline
     // (policy on `call.action_name()` with `info.annotations` as defaults, effects-ledger key
     // from `call.caller` + `call.arguments` written before the send, result stored, audit

@@ -65,6 +65,10 @@ pub enum McpError {
         tool: String,
         message: String,
     },
+    #[error(
+        "MCP server {server:?}: {tool} is not marked read-only, and agents may call only read-only MCP tools until MCP calls pass the approval gate; the operator can run it with `keel mcp call`"
+    )]
+    NotReadOnly { server: String, tool: String },
     #[error("MCP server {server:?}: bad arguments for {tool}: {message}")]
     BadArguments {
         server: String,
@@ -97,6 +101,7 @@ impl McpError {
             | McpError::NoTool { server, .. }
             | McpError::BadSchema { server, .. }
             | McpError::BadArguments { server, .. }
+            | McpError::NotReadOnly { server, .. }
             | McpError::TooLarge { server, .. }
             | McpError::Protocol { server, .. } => server,
         }

@@ -34,6 +34,12 @@ impl std::fmt::Debug for ToolInfo {
 }
 
 impl ToolInfo {
+    /// The server says the tool only reads (`readOnlyHint`) and does not say it destroys.
+    #[must_use]
+    pub fn is_read_only(&self) -> bool {
+        self.annotations["readOnlyHint"] == true && self.annotations["destructiveHint"] != true
+    }
+
     /// Builds the entry from the tool as the server listed it (rmcp's `Tool`, as JSON).
     #[must_use]
     pub fn from_listed(server: &str, tool: &Value) -> Self {

@@ -4,12 +4,13 @@
 //! by [`reconcile`] when a long-running process starts.
 
 use roaring::RoaringBitmap;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{Memory, versions};
 use crate::core::audit::{self, Actor};
+use crate::core::clock::Millis;
 use crate::core::error::Result;
 use crate::core::store::Store;
 
@@ -108,14 +109,7 @@ pub fn repair(store: &mut Store, memory: &Memory) -> Result<CheckReport> {
             memory
                 .vectors
                 .remove(row.arroy_index, row.dims, &vc.orphans)?;
-            audit::append(
-                tx,
-                now,
-                &Actor::system("memory"),
-                "memory.repair",
-                &format!("embedding/{}", row.id),
-                &json!({"reembedded": [], "removed_orphans": vc.orphans}),
-            )?;
+            audit_repair(tx, now, &row.id, &[], &vc.orphans)?;
         }
         Ok(report)
     })?;
@@ -149,26 +143,32 @@ pub fn repair(store: &mut Store, memory: &Memory) -> Result<CheckReport> {
             if items.is_empty() {
                 return Ok(());
             }
-            memory.vectors.add(row.arroy_index, row.dims, &items)?;
-            for (id, _) in &items {
-                tx.execute(
-                    "INSERT OR IGNORE INTO memory_vectors (chunk, embedding) VALUES (?1, ?2)",
-                    params![id, row.id],
-                )?;
-            }
+            versions::add_vectors(tx, memory, &row, &items)?;
             let reembedded: Vec<u32> = items.iter().map(|(id, _)| *id).collect();
-            audit::append(
-                tx,
-                now,
-                &Actor::system("memory"),
-                "memory.repair",
-                &format!("embedding/{}", row.id),
-                &json!({"reembedded": reembedded, "removed_orphans": []}),
-            )?;
+            audit_repair(tx, now, &row.id, &reembedded, &[])?;
             Ok(())
         })?;
     }
     check(store.conn(), memory)
+}
+
+/// Audits one repair of `embedding`'s index: chunks re-embedded, orphan vectors removed.
+fn audit_repair(
+    tx: &rusqlite::Transaction<'_>,
+    now: Millis,
+    embedding: &str,
+    reembedded: &[u32],
+    orphans: &[u32],
+) -> Result<()> {
+    audit::append(
+        tx,
+        now,
+        &Actor::system("memory"),
+        "memory.repair",
+        &format!("embedding/{embedding}"),
+        &json!({"reembedded": reembedded, "removed_orphans": orphans}),
+    )?;
+    Ok(())
 }
 
 /// The texts of the chunks among `ids` that still exist (a concurrent forget may have

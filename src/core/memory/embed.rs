@@ -143,7 +143,7 @@ impl Embedder {
         std::thread::Builder::new()
             .name("keel-embed".into())
             .spawn(move || serve(&assets, &thread_shared, &inbox))
-            .map_err(|e| Error::Other(format!("cannot start the embedding thread: {e}")))?;
+            .map_err(|e| Error::failed("cannot start the embedding thread", e))?;
         Ok(Embedder {
             jobs,
             shared,

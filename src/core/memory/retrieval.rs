@@ -212,5 +212,5 @@ pub fn explain(conn: &Connection, memory: &Memory, run_id: &str) -> Result<Vec<E
 
 #[allow(clippy::needless_pass_by_value)] // used as map_err(json_err)
 fn json_err(e: serde_json::Error) -> crate::core::error::Error {
-    crate::core::error::Error::Other(format!("retrieval parameters: {e}"))
+    crate::core::error::Error::failed("retrieval parameters", e)
 }

@@ -270,7 +270,7 @@ pub fn record(
 ) -> Result<()> {
     for d in decisions {
         let neighbours = serde_json::to_string(&d.neighbours)
-            .map_err(|e| Error::Other(format!("triage neighbours: {e}")))?;
+            .map_err(|e| Error::failed("triage neighbours", e))?;
         tx.execute(
             "INSERT INTO triage_decisions (id, ts_ms, facet, text, label, confidence, routed, embedding, neighbours)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",

@@ -19,7 +19,7 @@ use rand_arroy::SeedableRng;
 use rand_arroy::rngs::StdRng;
 use roaring::RoaringBitmap;
 
-use crate::core::error::{Error, Result};
+use crate::core::error::{BoxError, Error, Result};
 
 /// Initial LMDB map size; it doubles when full.
 pub const INITIAL_MAP: usize = 64 << 20;
@@ -57,8 +57,8 @@ impl std::fmt::Debug for VectorStore {
     }
 }
 
-fn lmdb(e: impl std::fmt::Display, what: &str) -> Error {
-    Error::Other(format!("vector index: {what}: {e}"))
+fn lmdb(e: impl Into<BoxError>, what: &str) -> Error {
+    Error::failed(format!("vector index: {what}"), e)
 }
 
 fn is_map_full(e: &arroy::Error) -> bool {

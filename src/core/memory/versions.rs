@@ -41,6 +41,24 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VersionRow> {
 
 const COLUMNS: &str = "id, name, sha256, dims, arroy_index, state, created_ms, completed_ms";
 
+/// Adds `items` to `row`'s vector index and records their chunks as embedded by it, inside
+/// `tx` (the caller audits what the batch was: a migration or a repair).
+pub(super) fn add_vectors(
+    tx: &rusqlite::Transaction<'_>,
+    memory: &Memory,
+    row: &VersionRow,
+    items: &[(u32, Vec<f32>)],
+) -> Result<()> {
+    memory.vectors.add(row.arroy_index, row.dims, items)?;
+    for (id, _) in items {
+        tx.execute(
+            "INSERT OR IGNORE INTO memory_vectors (chunk, embedding) VALUES (?1, ?2)",
+            params![id, row.id],
+        )?;
+    }
+    Ok(())
+}
+
 pub fn get(conn: &Connection, id: &str) -> Result<Option<VersionRow>> {
     Ok(conn
         .query_row(
@@ -192,13 +210,7 @@ pub fn migrate(
         let items: Vec<(u32, Vec<f32>)> = batch.iter().map(|(id, _)| *id).zip(vectors).collect();
         let now = memory.clock.now_ms();
         store.write(|tx| {
-            memory.vectors.add(row.arroy_index, row.dims, &items)?;
-            for (id, _) in &items {
-                tx.execute(
-                    "INSERT OR IGNORE INTO memory_vectors (chunk, embedding) VALUES (?1, ?2)",
-                    params![id, row.id],
-                )?;
-            }
+            add_vectors(tx, memory, &row, &items)?;
             audit::append(
                 tx,
                 now,

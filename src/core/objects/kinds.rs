@@ -356,7 +356,7 @@ mod tests {
 
     #[test]
     fn user_kinds_come_from_config() {
-        let config: Config = crate::core::config::parse(
+        let config: Config = crate::core::toml_text::parse(
             "[kinds.lead]\ndescription = \"prospect\"\nschema = { type = \"object\", required = [\"name\"] }\n",
             std::path::Path::new("c.toml"),
         )
@@ -369,7 +369,7 @@ mod tests {
 
     #[test]
     fn redefining_a_builtin_or_a_bad_schema_is_a_problem() {
-        let config: Config = crate::core::config::parse(
+        let config: Config = crate::core::toml_text::parse(
             "[kinds.draft]\n[kinds.bad]\nschema = { type = 5 }\n[kinds.Upper]\n",
             std::path::Path::new("c.toml"),
         )

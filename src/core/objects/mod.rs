@@ -22,7 +22,6 @@
 //! ```
 
 mod diff;
-pub mod handle;
 pub mod kinds;
 mod read;
 mod verify;

@@ -375,8 +375,11 @@ fn the_core_handle_writes_queries_and_notifies() {
         based_on,
         body: json!({"title": title}),
     };
-    let w: Written =
-        serde_json::from_value(core.request_blocking(put(None, "one")).unwrap()).unwrap();
+    let w: Written = core
+        .request_blocking(put(None, "one"))
+        .unwrap()
+        .try_into()
+        .unwrap();
     assert_eq!(w.version, 1);
     assert_eq!(
         events.try_recv().unwrap(),
@@ -399,13 +402,14 @@ fn the_core_handle_writes_queries_and_notifies() {
     })
     .unwrap();
     let query = |q| core.request_blocking(Op::Query { query: q }).unwrap();
-    let page: Page<ObjectRow> = serde_json::from_value(query(Query::Objects {
+    let page: Page<ObjectRow> = query(Query::Objects {
         kind: Some("idea".into()),
         text: None,
         include_archived: false,
         offset: 0,
         limit: 10,
-    }))
+    })
+    .try_into()
     .unwrap();
     assert_eq!(
         (
@@ -416,19 +420,22 @@ fn the_core_handle_writes_queries_and_notifies() {
         (1, 3, "one")
     );
     assert_eq!(page.items[0].updated_ms, 42);
-    let history: Vec<ObjectVersionRow> = serde_json::from_value(query(Query::ObjectHistory {
+    let history: Vec<ObjectVersionRow> = query(Query::ObjectHistory {
         kind: "idea".into(),
         id: "i1".into(),
-    }))
+    })
+    .try_into()
     .unwrap();
     assert_eq!(history.len(), 3);
-    let diff = query(Query::ObjectDiff {
+    let diff: String = query(Query::ObjectDiff {
         kind: "idea".into(),
         id: "i1".into(),
         from: 1,
         to: 2,
-    });
-    assert!(diff.as_str().unwrap().contains("+title: \"two\""), "{diff}");
+    })
+    .try_into()
+    .unwrap();
+    assert!(diff.contains("+title: \"two\""), "{diff}");
     core.request_blocking(Op::ArchiveObject {
         kind: "idea".into(),
         id: "i1".into(),

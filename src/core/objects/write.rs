@@ -3,7 +3,6 @@
 //! audit entry in the same transaction.
 
 use rusqlite::{OptionalExtension, Transaction, params};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{Kinds, check_id, subject, title_of};
@@ -26,22 +25,7 @@ impl Stamp {
     }
 }
 
-/// The outcome of a write.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Written {
-    pub kind: String,
-    pub id: String,
-    /// The current version after the write.
-    pub version: i64,
-    /// The version the new one was based on (`None` for a creation, or when nothing changed).
-    pub parent: Option<i64>,
-    /// sha256 of the canonical body.
-    pub hash: String,
-    /// False when the write would not have changed anything (same body, or already in the
-    /// requested archive state): no version and no audit entry were added.
-    pub changed: bool,
-    pub archived: bool,
-}
+pub use crate::protocol::Written;
 
 /// What a write needs to know about the current version.
 struct Current {
@@ -184,9 +168,10 @@ pub fn revert(
             id: format!("{id} version {to_version}"),
         })?;
     let body: Value = serde_json::from_str(&text).map_err(|e| {
-        Error::Other(format!(
-            "{kind}/{id} version {to_version} is not valid JSON: {e}"
-        ))
+        Error::failed(
+            format!("{kind}/{id} version {to_version} is not valid JSON"),
+            e,
+        )
     })?;
     kinds.check(kind, &body)?;
     if cur.hash == hash {

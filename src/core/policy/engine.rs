@@ -11,9 +11,9 @@ use super::request::ActionRequest;
 use super::rules::{ExpiryOutcome, Outcome, PolicyFile};
 use super::{DEFAULT_POLICY, POLICY_FILE};
 use crate::core::clock::Millis;
-use crate::core::config;
 use crate::core::effects::Reversibility;
 use crate::core::error::{Error, Result};
+use crate::core::toml_text;
 
 /// The rule id recorded when no rule matched.
 pub const FALLBACK_RULE: &str = "fallback";
@@ -44,7 +44,7 @@ impl Policy {
 
     /// Parses `text`; unknown fields and bad values are reported as `file:line:column`.
     pub fn parse(text: &str, path: &Path) -> Result<Self> {
-        let file: PolicyFile = config::parse(text, path)?;
+        let file: PolicyFile = toml_text::parse(text, path)?;
         Ok(Policy {
             file,
             source: path.to_path_buf(),

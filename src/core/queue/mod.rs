@@ -5,7 +5,6 @@
 //! Every transition runs inside the caller's `Store::write` transaction and appends its audit
 //! entry there, so a task's state and its history can never disagree.
 
-pub mod api;
 pub mod ops;
 pub mod query;
 pub mod roles;
@@ -27,38 +26,7 @@ pub const DEFAULT_TIMEOUT_MS: i64 = 600_000;
 pub const DEFAULT_MAX_ATTEMPTS: i64 = 3;
 
 /// A work item as submitted (the JSON shape of `Op::SubmitTask`).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct NewTask {
-    /// The agent role (work item type) that runs it.
-    pub role: String,
-    /// One line for the operator; defaults to the role.
-    pub title: String,
-    /// Checked against the role's input schema.
-    pub input: Value,
-    /// JSON Schema the output must satisfy for the task to succeed.
-    pub output_schema: Option<Value>,
-    /// Higher runs first.
-    pub priority: i64,
-    /// Not claimed before this time (a one-off timer).
-    pub not_before_ms: Option<i64>,
-    pub timeout_ms: Option<i64>,
-    pub cost_estimate_usd: f64,
-    pub max_attempts: Option<i64>,
-    /// When attempts run out: escalate to the operator (default) or just fail.
-    pub escalate: Option<bool>,
-    /// Submitting an existing key returns the existing task instead of a new one.
-    pub idempotency_key: Option<String>,
-    pub parent: Option<String>,
-    pub workflow: Option<String>,
-    /// The workflow stage this task runs.
-    pub stage: Option<String>,
-    pub tags: Vec<String>,
-    /// Waits for the off-peak window unless the operator runs it now.
-    pub background: bool,
-    /// Starts waiting for an approval instead of queued (workflow approval stages).
-    pub await_approval: bool,
-}
+pub use crate::protocol::NewTask;
 
 /// A stored task.
 #[allow(clippy::struct_excessive_bools)] // mirrors independent columns

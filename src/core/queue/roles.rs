@@ -92,7 +92,7 @@ impl RoleCatalog {
     /// `input_schema` and `subscriptions`. Other keys are the agents module's business.
     /// For templates compiled into the binary, call this with their text and shipped path.
     pub fn add_template(&mut self, text: &str, path: &Path) -> Result<()> {
-        let head: TemplateHead = crate::core::config::parse(text, path)?;
+        let head: TemplateHead = crate::core::toml_text::parse(text, path)?;
         let stem = path
             .file_name()
             .and_then(|n| n.to_str())

@@ -1,11 +1,11 @@
 //! The built-in `effect` role: one configured connector action (e.g. a webhook), always
-//! through [`crate::core::gate::perform_gated`].
+//! through [`crate::core::actions::perform_gated`].
 
 use serde_json::{Value, json};
 
 use super::gated_outcome;
+use crate::core::actions::{GatedAction, perform_gated};
 use crate::core::coordinator::{Outcome, RunError, StepContext};
-use crate::core::gate::{GatedAction, perform_gated};
 
 /// The role's name in tasks, schedules and workflow stages.
 pub const NAME: &str = "effect";

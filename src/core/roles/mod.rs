@@ -15,8 +15,8 @@ pub mod workflow;
 
 use serde_json::json;
 
+use crate::core::actions::Gated;
 use crate::core::coordinator::{Outcome, RunError, StepContext};
-use crate::core::gate::Gated;
 
 /// What runs a built-in role: one step context in, the task's outcome out.
 pub type Run = fn(&mut StepContext<'_>) -> Result<Outcome, RunError>;

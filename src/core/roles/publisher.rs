@@ -1,12 +1,12 @@
 //! The built-in `publisher` role: the content workflow's publish stage, a Markdown page on
-//! the static site, always through [`crate::core::gate::perform_gated`].
+//! the static site, always through [`crate::core::actions::perform_gated`].
 
 use serde_json::{Value, json};
 
 use super::gated_outcome;
+use crate::core::actions::{GatedAction, perform_gated};
 use crate::core::connectors::{front_matter, site};
 use crate::core::coordinator::{Outcome, RunError, StepContext};
-use crate::core::gate::{GatedAction, perform_gated};
 
 /// The role's name in tasks, schedules and workflow stages.
 pub const NAME: &str = "publisher";

@@ -33,15 +33,14 @@ impl CronSpec {
 
     /// The first tick strictly after `after`, in `tz`.
     pub fn next_after(&self, after: Millis, tz: &jiff::tz::TimeZone) -> Result<Millis> {
-        let ts =
-            jiff::Timestamp::from_millisecond(after).map_err(|e| Error::Other(e.to_string()))?;
+        let ts = jiff::Timestamp::from_millisecond(after).map_err(Error::wrap)?;
         // Evaluate the pattern on local wall-clock time (as if it were UTC), then map the
         // wall-clock answer back through the timezone.
         let civil = ts.to_zoned(tz.clone()).datetime();
         let wall = chrono::DateTime::from_timestamp(
             civil
                 .to_zoned(jiff::tz::TimeZone::UTC)
-                .map_err(|e| Error::Other(e.to_string()))?
+                .map_err(Error::wrap)?
                 .timestamp()
                 .as_second(),
             0,
@@ -53,12 +52,10 @@ impl CronSpec {
             .map_err(|e| Error::invalid("cron expression", format!("{:?}: {e}", self.text)))?;
         loop {
             let civil_next = jiff::Timestamp::from_second(next.timestamp())
-                .map_err(|e| Error::Other(e.to_string()))?
+                .map_err(Error::wrap)?
                 .to_zoned(jiff::tz::TimeZone::UTC)
                 .datetime();
-            let zoned = civil_next
-                .to_zoned(tz.clone())
-                .map_err(|e| Error::Other(e.to_string()))?;
+            let zoned = civil_next.to_zoned(tz.clone()).map_err(Error::wrap)?;
             let ms = zoned.timestamp().as_millisecond();
             if ms > after {
                 return Ok(ms);

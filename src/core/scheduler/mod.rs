@@ -143,7 +143,7 @@ mod tests {
                     [[schedules]]\nname = \"weekly\"\ncron = \"0 9 * * MON\"\n\
                     task = { role = \"noop\", title = \"Weekly report\", input = { week = true } }\n";
         let config: Config =
-            crate::core::config::parse(text, std::path::Path::new("config.toml")).unwrap();
+            crate::core::toml_text::parse(text, std::path::Path::new("config.toml")).unwrap();
         let settings = SchedulerSettings::from_config(&config).unwrap();
         assert_eq!(settings.schedules.len(), 1);
         assert_eq!(
@@ -153,14 +153,15 @@ mod tests {
         assert_eq!(settings.off_peak, Some((22 * 60, 6 * 60)));
         let bad = "[[schedules]]\nname = \"x\"\ncron = \"99 * * * *\"\n";
         let config: Config =
-            crate::core::config::parse(bad, std::path::Path::new("config.toml")).unwrap();
+            crate::core::toml_text::parse(bad, std::path::Path::new("config.toml")).unwrap();
         let err = SchedulerSettings::from_config(&config)
             .unwrap_err()
             .to_string();
         assert!(err.contains("schedule \"x\""), "{err}");
         let typo = "[[schedules]]\nname = \"x\"\ncorn = \"* * * * *\"\n";
-        let err = crate::core::config::parse::<Config>(typo, std::path::Path::new("config.toml"))
-            .unwrap_err();
+        let err =
+            crate::core::toml_text::parse::<Config>(typo, std::path::Path::new("config.toml"))
+                .unwrap_err();
         assert!(err.to_string().starts_with("config.toml:3:1:"), "{err}");
     }
 

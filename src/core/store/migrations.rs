@@ -60,7 +60,7 @@ pub fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
             continue;
         }
         tx.execute_batch(sql)
-            .map_err(|e| Error::Other(format!("migration {version} ({name}) failed: {e}")))?;
+            .map_err(|e| Error::failed(format!("migration {version} ({name}) failed"), e))?;
         tx.pragma_update(None, "application_id", APPLICATION_ID)?;
         tx.pragma_update(None, "user_version", version)?;
         tx.commit()

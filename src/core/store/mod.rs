@@ -42,6 +42,9 @@ impl Durability {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Write transactions committed through this connection (what an operator action
+    /// costs is measured with it).
+    writes: u64,
 }
 
 impl Store {
@@ -63,6 +66,7 @@ impl Store {
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
+            writes: 0,
         };
         store.check_identity(existed)?;
         store
@@ -88,6 +92,7 @@ impl Store {
         let store = Store {
             conn,
             path: path.to_path_buf(),
+            writes: 0,
         };
         store.check_identity(true)?;
         Ok(store)
@@ -124,7 +129,14 @@ impl Store {
             other => other,
         })?;
         tx.commit().map_err(|e| busy_aware(e, "the database"))?;
+        self.writes += 1;
         Ok(out)
+    }
+
+    /// How many write transactions this connection has committed.
+    #[must_use]
+    pub fn writes(&self) -> u64 {
+        self.writes
     }
 
     fn check_identity(&self, existed: bool) -> Result<()> {
@@ -184,7 +196,7 @@ fn open_error(path: &Path, err: rusqlite::Error) -> Error {
             Some(std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied) => {
                 Error::ReadOnly { what }
             }
-            _ => Error::Other(format!("cannot open {}: {err}", path.display())),
+            _ => Error::failed(format!("cannot open {}", path.display()), err),
         },
         _ => Error::from_sqlite(err, &what),
     }

@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::host::{WiredHost, gated_action, sub_run};
 use super::retriever::VectorRetriever;
+use crate::core::actions::{Gated, perform_gated};
 use crate::core::agents::local_host::LocalHost;
 use crate::core::agents::runtime::RunSink;
 use crate::core::agents::template::Templates;
@@ -36,7 +37,6 @@ use crate::core::coordinator::{
     Interrupt, Outcome, RunControl, RunError, StepContext, TaskExecutor,
 };
 use crate::core::error::{Error, Result};
-use crate::core::gate::{Gated, perform_gated};
 use crate::core::llm::Registry;
 use crate::core::memory::Memory;
 use crate::core::objects::Kinds;
@@ -60,7 +60,7 @@ impl AgentExecutor {
     /// An executor over the templates of `ws` (shipped ones overlaid with `agents/*.toml`).
     pub fn new(ws: &Workspace, clock: Arc<dyn Clock>, sink: RunSink) -> Result<Self> {
         let templates = Templates::load(&ws.root.join(crate::core::agents::service::AGENTS_DIR))?;
-        let kinds = crate::core::agents::service::kinds_with_outputs(ws, &templates)?;
+        let kinds = crate::core::agents::service::kinds_with_outputs(&ws.config, &templates)?;
         Ok(AgentExecutor {
             ws: ws.clone(),
             clock,
@@ -88,7 +88,7 @@ impl AgentExecutor {
                 &self.ws.config.providers,
                 &self.ws.config.routing,
             ))
-            .map_err(|e| Error::Other(e.to_string()))?;
+            .map_err(Error::wrap)?;
         Ok(self.registry.get_or_init(|| built).clone())
     }
 

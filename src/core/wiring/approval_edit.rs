@@ -12,18 +12,7 @@ use crate::core::clock::Millis;
 use crate::core::error::{Error, Result};
 use crate::core::objects::{self, Kinds, Stamp};
 use crate::core::store::Store;
-use crate::core::workspace::Workspace;
 use crate::protocol::ObjectRef;
-
-/// The kinds objects may have in `ws`: its configured kinds plus each agent role's output
-/// kind (checked against the role's output schema).
-pub fn workspace_kinds(ws: &Workspace) -> Result<Kinds> {
-    let templates = crate::core::agents::template::Templates::load(
-        &ws.root.join(crate::core::agents::service::AGENTS_DIR),
-    )?;
-    // Why: one builder of this table, shared with the agent runtime.
-    crate::core::agents::service::kinds_with_outputs(ws, &templates)
-}
 
 /// The edit laid over the current body: an object edit replaces those fields, a string
 /// edit replaces `body` (the same rule the action's arguments follow).
@@ -70,17 +59,18 @@ pub fn write_edit(
 
 /// `approvals::approve_with` whose edit, if any, is written as an operator version of the
 /// card's object.
+/// `kinds` is the workspace's table (`agents::service::kinds_with_outputs`, cached by the
+/// core handle).
 pub fn approve(
-    ws: &Workspace,
+    kinds: &Kinds,
     store: &mut Store,
     now: Millis,
     id: &str,
     edited_body: Option<&Value>,
     always_allow: bool,
 ) -> Result<Approved> {
-    let kinds = workspace_kinds(ws)?;
     let writer = |tx: &Transaction<'_>, object: &ObjectRef, body: &Value| {
-        write_edit(tx, &kinds, now, object, body)
+        write_edit(tx, kinds, now, object, body)
     };
     approvals::approve_with(
         store,

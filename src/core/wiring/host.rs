@@ -5,18 +5,19 @@
 //! own, keyed `<run>#<agent step>` in `run_steps`: each commits with its checkpoint, so a run
 //! resumed after a crash between the tool call and the agent's own step record finds it
 //! done instead of doing it twice. External actions go through
-//! [`gate::perform_gated`](crate::core::gate::perform_gated) — policy, approval, effects
+//! [`gate::perform_gated`](crate::core::actions::perform_gated) — policy, approval, effects
 //! ledger — so nothing a model asks for can bypass policy.
 
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
+use crate::core::actions::{Gated, GatedAction, perform_gated};
+use crate::core::agents::local_host::read_current;
 use crate::core::agents::tools::{CallContext, ToolError, ToolHost};
 use crate::core::audit::Actor;
 use crate::core::clock::Clock;
 use crate::core::coordinator::{Env, Outcome, RunControl, RunError, StepContext};
-use crate::core::gate::{Gated, GatedAction, perform_gated};
 use crate::core::objects::{self, Kinds, Stamp};
 use crate::core::queue::{NewTask, Task};
 use crate::core::store::Store;
@@ -133,11 +134,7 @@ impl ToolHost for WiredHost {
         kind: &str,
         id: &str,
     ) -> Result<Option<(i64, Value)>, ToolError> {
-        self.with_parts(|p| {
-            objects::find(p.store.conn(), kind, id)
-                .map(|o| o.filter(|o| !o.archived).map(|o| (o.version, o.body)))
-                .map_err(|e| failed(&e))
-        })
+        self.with_parts(|p| read_current(p.store.conn(), kind, id).map_err(|e| failed(&e)))
     }
 
     fn object_write(

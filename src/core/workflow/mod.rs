@@ -11,9 +11,9 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::core::config::{line_col, toml_error};
 use crate::core::error::{Error, Result};
 use crate::core::queue::RoleCatalog;
+use crate::core::toml_text::{line_col, toml_error};
 
 /// Workflows shipped with keel (a workspace file of the same name replaces one).
 pub const BUILTIN: &[(&str, &str)] = &[

@@ -184,14 +184,22 @@ impl ApprovalsPane {
                     lines.push(String::new());
                     lines.push("Includes irreversible actions: no undo exists.".into());
                 }
-                let ops = targets
-                    .iter()
-                    .map(|a| Op::Approve {
-                        id: a.id.clone(),
-                        edited_body: None,
-                        always_allow: always,
-                    })
-                    .collect();
+                // Several plain approvals are one op and one transaction (as the CLI's); an
+                // "always allow" rule is made per decision, so those stay one op each.
+                let ops = if targets.len() > 1 && !always {
+                    vec![Op::BatchApprove {
+                        ids: targets.iter().map(|a| a.id.clone()).collect(),
+                    }]
+                } else {
+                    targets
+                        .iter()
+                        .map(|a| Op::Approve {
+                            id: a.id.clone(),
+                            edited_body: None,
+                            always_allow: always,
+                        })
+                        .collect()
+                };
                 Some(Message::Confirm {
                     title: format!("Approve {} item{}", targets.len(), plural(targets.len())),
                     lines,

@@ -1,16 +1,13 @@
 //! What a pane loads from the core: the query that asks for it and the typed answer that
-//! fills it. The core still answers in JSON; [`Feed::deliver`] is the one place the console
-//! decodes an answer into its type (a typed protocol would remove that step).
+//! fills it. [`Feed::deliver`] takes the payload out of the core's [`Answer`] — no decoding,
+//! the answer already is the type the pane shows.
 
-use serde::de::DeserializeOwned;
-use serde_json::Value;
-
-use crate::protocol::Op;
+use crate::protocol::{Answer, Op, UnexpectedAnswer};
 
 /// One thing the console loads: a pane's list, or a part of a pane (an object's history).
 pub trait Source {
     /// What the core answers to [`Source::query`].
-    type Answer: DeserializeOwned;
+    type Answer: TryFrom<Answer, Error = UnexpectedAnswer>;
 
     /// The request for what is shown now (marking it in flight); None: nothing to ask yet.
     fn query(&mut self) -> Option<Op>;
@@ -34,8 +31,8 @@ pub trait Source {
 /// A [`Source`] whose answer type is hidden, so the app can hold any of them alike.
 pub trait Feed {
     fn query(&mut self) -> Option<Op>;
-    /// Decodes the answer and fills the source, or shows why not; true when it was filled.
-    fn deliver(&mut self, result: Result<Value, String>) -> bool;
+    /// Fills the source with the answer's payload, or shows why not; true when it was filled.
+    fn deliver(&mut self, result: Result<Answer, String>) -> bool;
     fn loading(&self) -> bool;
     fn wants_reload(&self) -> bool;
 }
@@ -45,8 +42,9 @@ impl<S: Source> Feed for S {
         Source::query(self)
     }
 
-    fn deliver(&mut self, result: Result<Value, String>) -> bool {
-        match result.and_then(decode::<S::Answer>) {
+    fn deliver(&mut self, result: Result<Answer, String>) -> bool {
+        let payload = result.and_then(|a| S::Answer::try_from(a).map_err(|e| e.to_string()));
+        match payload {
             Ok(answer) => {
                 self.fill(answer);
                 true
@@ -67,32 +65,26 @@ impl<S: Source> Feed for S {
     }
 }
 
-fn decode<T: DeserializeOwned>(body: Value) -> Result<T, String> {
-    serde_json::from_value(body).map_err(|e| format!("unexpected answer from the core: {e}"))
-}
-
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::{Feed, Source};
-    use crate::protocol::Op;
+    use crate::protocol::{Answer, Op, Page, TaskRow};
 
     /// A source that records what it was given.
     #[derive(Default)]
     struct Recorder {
-        filled: Option<Vec<u32>>,
+        filled: Option<Page<TaskRow>>,
         failed: Option<String>,
     }
 
     impl Source for Recorder {
-        type Answer = Vec<u32>;
+        type Answer = Page<TaskRow>;
 
         fn query(&mut self) -> Option<Op> {
             None
         }
 
-        fn fill(&mut self, answer: Vec<u32>) {
+        fn fill(&mut self, answer: Page<TaskRow>) {
             self.filled = Some(answer);
         }
 
@@ -103,12 +95,16 @@ mod tests {
 
     #[test]
     fn an_answer_is_decoded_into_its_type_once_or_shown_as_a_failure() {
+        let page = Page {
+            items: vec![TaskRow::default(), TaskRow::default()],
+            total: 2,
+        };
         let mut ok = Recorder::default();
-        assert!(ok.deliver(Ok(json!([1, 2]))));
-        assert_eq!(ok.filled, Some(vec![1, 2]));
+        assert!(ok.deliver(Ok(Answer::Tasks(page.clone()))));
+        assert_eq!(ok.filled, Some(page));
 
         let mut wrong_shape = Recorder::default();
-        assert!(!wrong_shape.deliver(Ok(json!({"items": []}))));
+        assert!(!wrong_shape.deliver(Ok(Answer::Objects(Page::default()))));
         assert!(
             wrong_shape
                 .failed

@@ -8,20 +8,37 @@ use crate::tui::panes::subject_kind;
 
 impl App {
     pub fn on_event(&mut self, event: Event) -> Vec<Command> {
-        match event {
-            Event::RunOutput { run, delta } => {
-                self.runs.on_output(&run, &delta);
-                // A run we have not listed yet: fetch the list (once; a load in flight covers it).
-                if !self.runs.list.rows.iter().any(|r| r.id == run) && !self.runs.list.loading {
-                    self.load(Target::Runs);
+        self.on_events(vec![event])
+    }
+
+    /// A burst of core events (what one operator action raised, say): the panes they touch
+    /// are reloaded once each, however many events name them.
+    pub fn on_events(&mut self, events: Vec<Event>) -> Vec<Command> {
+        let mut targets: Vec<Target> = Vec::new();
+        for event in events {
+            match event {
+                Event::RunOutput { run, delta } => {
+                    self.runs.on_output(&run, &delta);
+                    // A run we have not listed yet: fetch the list (once; a load in flight
+                    // covers it).
+                    if !self.runs.list.rows.iter().any(|r| r.id == run) && !self.runs.list.loading {
+                        self.load(Target::Runs);
+                    }
+                }
+                Event::ModelState { state } => self.model_state = state,
+                Event::Changed { subject, action } => {
+                    for t in self.changed_targets(&subject, &action) {
+                        if !targets.iter().any(|x| x.key() == t.key()) {
+                            targets.push(t);
+                        }
+                    }
+                }
+                Event::ShuttingDown => {
+                    self.flash_error("The core is shutting down.".into());
                 }
             }
-            Event::ModelState { state } => self.model_state = state,
-            Event::Changed { subject, action } => self.on_changed(&subject, &action),
-            Event::ShuttingDown => {
-                self.flash_error("The core is shutting down.".into());
-            }
         }
+        self.reload(targets);
         self.take()
     }
 
@@ -31,7 +48,8 @@ impl App {
         self.take()
     }
 
-    fn on_changed(&mut self, subject: &str, action: &str) {
+    /// What a change of `subject` makes stale.
+    fn changed_targets(&mut self, subject: &str, action: &str) -> Vec<Target> {
         let mut targets: Vec<Target> = self
             .all_panes_mut()
             .into_iter()
@@ -46,6 +64,12 @@ impl App {
         if self.screen == Screen::Audit && self.audit.first_page == 0 && !self.audit.top_unknown {
             targets.push(Target::Audit(AuditFetch::Reset));
         }
+        targets
+    }
+
+    /// Loads each target that has been loaded before; one in flight is reloaded when its
+    /// answer lands (it may predate the change).
+    fn reload(&mut self, targets: Vec<Target>) {
         for t in targets {
             if !self.needs(&t) {
                 continue;

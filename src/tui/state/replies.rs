@@ -1,9 +1,7 @@
 //! Requests to the core and the answers that fill the panes.
 
-use serde_json::Value;
-
 use super::App;
-use crate::protocol::Op;
+use crate::protocol::{Answer, Op};
 use crate::tui::message::{Command, Target};
 
 impl App {
@@ -27,7 +25,7 @@ impl App {
         &mut self,
         target: Target,
         seq: u64,
-        result: Result<Value, String>,
+        result: Result<Answer, String>,
     ) -> Vec<Command> {
         let superseded = self
             .latest
@@ -69,16 +67,24 @@ impl App {
         &mut self,
         label: &str,
         cleanup: Option<&std::path::Path>,
-        result: Result<Value, String>,
+        result: Result<Answer, String>,
     ) {
         match result {
-            Ok(_) => {
+            Ok(answer) => {
                 if let Some(path) = cleanup {
                     let _ = std::fs::remove_file(path);
                 }
-                self.flash_info(format!("{label}: done"));
-                for t in [Target::Approvals, Target::Tasks, Target::Health] {
-                    self.load(t);
+                // No reload here: the core raises an event for everything the op changed,
+                // and those events refresh the panes (once each).
+                match answer {
+                    Answer::BatchApproved(items) if items.iter().any(|i| !i.approved) => {
+                        let skipped: Vec<String> = items
+                            .iter()
+                            .filter_map(|i| Some(format!("{}: {}", i.id, i.error.as_ref()?)))
+                            .collect();
+                        self.flash_error(format!("{label}: skipped {}", skipped.join("; ")));
+                    }
+                    _ => self.flash_info(format!("{label}: done")),
                 }
             }
             Err(message) => {

@@ -37,15 +37,16 @@ fn approve_reject_and_list_through_the_handle() {
             .collect()
     };
     let core = CoreHandle::start(ws.clone()).unwrap();
-    let page = core
-        .request_blocking(Op::Query {
+    let page = crate::support::answer_json(
+        core.request_blocking(Op::Query {
             query: Query::Approvals {
                 pending_only: true,
                 offset: 0,
                 limit: 10,
             },
         })
-        .unwrap();
+        .unwrap(),
+    );
     assert_eq!(page["total"], 2);
     core.request_blocking(Op::Approve {
         id: ids[0].clone(),
@@ -65,40 +66,44 @@ fn approve_reject_and_list_through_the_handle() {
         })
         .unwrap_err();
     assert!(err.to_string().contains("already rejected"), "{err}");
-    let detail = core
-        .request_blocking(Op::Query {
+    let detail = crate::support::answer_json(
+        core.request_blocking(Op::Query {
             query: Query::ApprovalDetail { id: ids[1].clone() },
         })
-        .unwrap();
+        .unwrap(),
+    );
     assert_eq!(detail["reason"], "later");
-    let rules = core
-        .request_blocking(Op::Query {
+    let rules = crate::support::answer_json(
+        core.request_blocking(Op::Query {
             query: Query::AllowRules {
                 include_revoked: false,
             },
         })
-        .unwrap();
+        .unwrap(),
+    );
     let rule = rules[0]["id"].as_str().unwrap().to_string();
     assert_eq!(rules[0]["target"], "a");
     core.request_blocking(Op::RevokeAllowRule { id: rule })
         .unwrap();
-    let rules = core
-        .request_blocking(Op::Query {
+    let rules = crate::support::answer_json(
+        core.request_blocking(Op::Query {
             query: Query::AllowRules {
                 include_revoked: false,
             },
         })
-        .unwrap();
+        .unwrap(),
+    );
     assert_eq!(rules.as_array().unwrap().len(), 0);
-    let page = core
-        .request_blocking(Op::Query {
+    let page = crate::support::answer_json(
+        core.request_blocking(Op::Query {
             query: Query::Approvals {
                 pending_only: true,
                 offset: 0,
                 limit: 10,
             },
         })
-        .unwrap();
+        .unwrap(),
+    );
     assert_eq!(page["total"], 0);
     core.request_blocking(Op::Shutdown).unwrap();
 }

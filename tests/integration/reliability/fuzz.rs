@@ -139,7 +139,7 @@ proptest! {
     #[test]
     fn config_toml_never_panics(text in toml_inputs(keel::core::config::TEMPLATE)) {
         let path = Path::new("/ws/config.toml");
-        if let Err(e) = keel::core::config::parse::<keel::core::config::Config>(&text, path) {
+        if let Err(e) = keel::core::toml_text::parse::<keel::core::config::Config>(&text, path) {
             assert_located(&text, path, &e);
         }
     }

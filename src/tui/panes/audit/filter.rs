@@ -1,7 +1,7 @@
 //! The timeline's filter language (`actor:operator agent:RUN object:draft/x action:task.*
 //! since:2026-11-01 until:…`) and the `keel audit export` command a filter becomes.
 
-use crate::core::audit::Filter;
+use crate::protocol::AuditFilter as Filter;
 use crate::tui::panes::filter_tokens;
 
 /// Parses a typed filter. Free words match the subject prefix.

@@ -14,7 +14,7 @@ mod render;
 mod verify;
 mod window;
 
-pub use verify::{Broken, Verification, Verify, VerifyState};
+pub use verify::{Verify, VerifyState};
 pub use window::{PAGE, Window};
 
 use ratatui::Frame;
@@ -22,7 +22,7 @@ use ratatui::layout::Rect;
 
 use super::Ctx;
 use super::pane::Pane;
-use crate::core::audit::{Entry, Filter};
+use crate::protocol::{AuditEntry as Entry, AuditFilter as Filter};
 use crate::tui::keymap::{Action, Context};
 use crate::tui::message::{AuditFetch, Message, Target};
 

@@ -1,25 +1,10 @@
 //! Chain verification: the core walks the hash chain; the pane shows how that went.
 
-use serde::Deserialize;
-
 use super::AuditPane;
-use crate::protocol::{Op, Query};
+use crate::protocol::{Op, Query, Verification};
 use crate::tui::format;
 use crate::tui::panes::source::Source;
 use crate::tui::theme::Role;
-
-/// The answer to `Query::AuditVerify` (the JSON of `core::audit::Verification`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Verification {
-    pub entries: i64,
-    pub first_broken: Option<Broken>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Broken {
-    pub seq: i64,
-    pub reason: String,
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum VerifyState {

@@ -2,7 +2,7 @@
 //! first, and the keyset queries that move it older, newer, to the top or to the oldest.
 
 use super::AuditPane;
-use crate::core::audit::{Entry, Filter};
+use crate::protocol::{AuditEntry as Entry, AuditFilter as Filter};
 use crate::protocol::{Op, Query};
 use crate::tui::message::AuditFetch;
 use crate::tui::panes::source::Source;

@@ -118,7 +118,7 @@ pub fn perform_gated(ctx: &mut StepContext<'_>, action: &GatedAction) -> Result<
         )))),
         GateResult::Held { until_ms, .. } => Ok(Gated::Wait(Outcome::WaitTimer(until_ms))),
         // Decided while this run was on its way (the decision could not reach a waiting
-        // task): end the same way `resume::on_decision` would have.
+        // task): end the same way `approvals::on_decision` would have.
         GateResult::Rejected { approval, reason } => {
             let status = approvals::get(ctx.conn(), &approval)?.row.status;
             if status == "cancelled" {

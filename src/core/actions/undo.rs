@@ -2,16 +2,14 @@
 //! (`connectors::undo::check_undoable`), then the ledger compensates it and marks the row
 //! `compensated`, audited with the operator as the actor.
 
-use serde_json::{Value, json};
-
 use crate::core::audit::Actor;
 use crate::core::clock::Clock;
 use crate::core::connectors;
 use crate::core::effects::Connector;
 use crate::core::effects::ledger::{self, LedgerError};
 use crate::core::error::{Error, Result};
-use crate::core::handle::CoreContext;
 use crate::core::store::Store;
+use crate::protocol::Undone;
 
 /// The full ledger key for `id`, which may be a unique prefix of at least 8 characters.
 pub fn resolve_key(conn: &rusqlite::Connection, id: &str) -> Result<String> {
@@ -46,7 +44,7 @@ pub fn undo_effect(
     connectors: &[Box<dyn Connector>],
     actor: &Actor,
     id: &str,
-) -> Result<Value> {
+) -> Result<Undone> {
     let key = resolve_key(store.conn(), id)?;
     let row = ledger::get(store.conn(), &key)?.ok_or_else(|| Error::NotFound {
         kind: "effect".into(),
@@ -64,26 +62,12 @@ pub fn undo_effect(
     let spec = connectors::undo::check_undoable(connector, &row.action)?;
     let undo = ledger::compensate(store, clock, actor, connector, &key).map_err(|e| match e {
         LedgerError::Store(e) => e,
-        other => Error::Other(format!("undo of {} failed: {other}", row.action)),
+        other => Error::failed(format!("undo of {} failed", row.action), other),
     })?;
-    Ok(
-        json!({"key": key, "action": row.action, "compensation": spec.compensation,
-              "result": undo}),
-    )
-}
-
-/// `Op::UndoEffect` from the console or the CLI: always on behalf of the operator.
-pub fn dispatch(ctx: &mut CoreContext, id: &str) -> Result<Value> {
-    let registry = connectors::registry(&ctx.workspace)?;
-    let out = undo_effect(
-        &mut ctx.store,
-        ctx.clock.as_ref(),
-        &registry,
-        &Actor::Operator,
-        id,
-    )?;
-    let key = out.get("key").and_then(Value::as_str).unwrap_or(id);
-    ctx.notify(&format!("effect/{key}"), "undo");
-    ctx.notify("audit", "undo");
-    Ok(out)
+    Ok(Undone {
+        key,
+        action: row.action,
+        compensation: spec.compensation,
+        result: undo,
+    })
 }

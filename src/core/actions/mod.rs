@@ -1,18 +1,18 @@
-//! The one path every external action of a run takes: a typed [`ActionRequest`], the
-//! workspace's policy, the approval gate, and only then the effects ledger.
+//! The external-action pipeline: the one path every action of a run on the outside world
+//! takes — a typed [`ActionRequest`], the workspace's policy, the approval gate, and only
+//! then the effects ledger — plus the operator's undo of a completed action.
 //!
 //! - `Proceed` → the connector runs through [`crate::core::effects::ledger::perform`] as a
 //!   checkpointed step, and its spend is recorded once (in a step of its own).
 //! - `Pending` → the task waits (approval) holding no worker; the operator's decision resumes
-//!   or fails it in the decision's own transaction ([`resume`]).
+//!   or fails it in the decision's own transaction ([`crate::core::approvals::on_decision`]).
 //! - `Held` → the task waits (timer) until the hold window ends; cancelled in the window, it
 //!   fails and the action is never sent.
 //! - `Rejected` → the run ends escalated with the reason; a retried run asks again with the
 //!   reason on its approval card.
 //! - `Denied` → the task fails with the rule's reason.
 
-pub mod action;
-pub mod resume;
+pub mod perform;
 pub mod undo;
 
 use std::path::PathBuf;
@@ -25,8 +25,7 @@ use crate::core::error::{Error, Result};
 use crate::core::policy::{POLICY_FILE, Policy};
 use crate::core::workspace::Workspace;
 
-pub use action::{Gated, GatedAction, perform_gated};
-pub use resume::{housekeeping, on_decision};
+pub use perform::{Gated, GatedAction, perform_gated};
 
 /// The workspace's connectors and its (cached) policy, shared by every run of a process.
 pub struct Gates {

@@ -5,7 +5,6 @@
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde_json::json;
 
-use crate::core::approvals;
 use crate::core::audit::Actor;
 use crate::core::clock::Millis;
 use crate::core::error::Result;
@@ -95,7 +94,7 @@ const DECIDED_WAITS: &str = "SELECT a.id FROM tasks t JOIN approvals a ON a.task
 /// (and their tasks resume or fail with it), and a decision made while its task was still
 /// recording its run is applied now. Returns the tasks it changed.
 pub fn housekeeping(store: &mut Store, now: Millis) -> Result<Vec<String>> {
-    approvals::sweep_expired(store, now)?;
+    super::sweep_expired(store, now)?;
     let decided: Vec<String> = {
         let mut stmt = store.conn().prepare_cached(DECIDED_WAITS)?;
         stmt.query_map([], |r| r.get(0))?

@@ -1,0 +1,115 @@
+//! Commands into the core. What each one answers is listed in [`super::Answer`].
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{NewTask, Query};
+
+/// Commands into the core.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// Ask for a page of a list or a detail view; answered by the `Answer` variant named
+    /// like the query.
+    Query {
+        query: Query,
+    },
+
+    // Objects (foundation).
+    /// Write an object version based on `based_on` (None for a new object).
+    PutObject {
+        kind: String,
+        id: String,
+        based_on: Option<i64>,
+        body: Value,
+    },
+    RevertObject {
+        kind: String,
+        id: String,
+        to_version: i64,
+        based_on: i64,
+    },
+    ArchiveObject {
+        kind: String,
+        id: String,
+        based_on: i64,
+    },
+    /// Bring an archived object back (a new version; nothing was ever deleted).
+    UnarchiveObject {
+        kind: String,
+        id: String,
+        based_on: i64,
+    },
+
+    // Queue (orchestrator).
+    /// Submit a work item.
+    SubmitTask {
+        task: Box<NewTask>,
+    },
+    RetryTask {
+        id: String,
+        new_input: Option<Value>,
+    },
+    CancelTask {
+        id: String,
+    },
+    PauseTask {
+        id: String,
+    },
+    ResumeTask {
+        id: String,
+    },
+    PauseQueue,
+    ResumeQueue,
+    /// Route an escalated triage item: `label` is a role, a workflow or `spam`. The label
+    /// is learned as a triage example and the item is retried with it.
+    DecideTriage {
+        id: String,
+        label: String,
+    },
+    /// Run a background task now, ignoring the off-peak window.
+    RunNow {
+        id: String,
+    },
+
+    // Approvals (policy).
+    Approve {
+        id: String,
+        /// The operator's edited body, stored as a new version authored by the operator.
+        edited_body: Option<Value>,
+        /// Also create a narrowly scoped "always allow" rule from this decision.
+        always_allow: bool,
+    },
+    /// Approve each pending id in one transaction; the others are reported, not failed.
+    BatchApprove {
+        ids: Vec<String>,
+    },
+    Reject {
+        id: String,
+        reason: String,
+    },
+    /// Apply the stated default outcome to every pending approval past its expiry (every
+    /// approvals op does this first; `keel approvals` asks for it before it reads).
+    SweepApprovals,
+    /// Undo a completed external action through its compensation.
+    UndoEffect {
+        id: String,
+    },
+    /// Cancel an approved irreversible action during its hold window.
+    CancelApproval {
+        id: String,
+        reason: String,
+    },
+    /// Revoke an "always allow" rule created from an approval.
+    RevokeAllowRule {
+        id: String,
+    },
+
+    // Runs (agents).
+    ReplayRun {
+        id: String,
+    },
+
+    /// Stop the core cleanly.
+    Shutdown,
+}
