@@ -23,6 +23,10 @@ struct Parsed {
     kinds: Arc<Kinds>,
 }
 
+/// config.toml's modification time (`None` when the file system does not give one).
+#[derive(Clone, Copy)]
+struct ConfigStamp(Option<SystemTime>);
+
 #[derive(Default)]
 pub struct Definitions {
     parsed: Option<Parsed>,
@@ -30,7 +34,7 @@ pub struct Definitions {
     /// config is used (a caller may have adjusted it in memory).
     config: Option<(Option<SystemTime>, Config)>,
     /// The modification time of config.toml when the definitions were first built.
-    first_config_at: Option<Option<SystemTime>>,
+    first_config_at: Option<ConfigStamp>,
 }
 
 impl Definitions {
@@ -49,7 +53,7 @@ impl Definitions {
         if !fresh {
             let config_path = ws.root.join(CONFIG_FILE);
             let config_at = modified(&config_path);
-            let first = *self.first_config_at.get_or_insert(config_at);
+            let ConfigStamp(first) = *self.first_config_at.get_or_insert(ConfigStamp(config_at));
             let reread = self.config.as_ref().is_some_and(|(at, _)| *at == config_at);
             if first == config_at {
                 self.config = None;
