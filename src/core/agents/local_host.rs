@@ -177,27 +177,8 @@ impl ToolHost for LocalHost {
         ))
     }
 
-    fn mcp_offers(
-        &self,
-        patterns: &[crate::core::mcp::McpToolPattern],
-    ) -> Vec<super::tools::McpOffer> {
-        self.mcp
-            .as_deref()
-            .map(|m| crate::core::mcp::offers::offers(m, patterns))
-            .unwrap_or_default()
-    }
-
-    fn mcp_call(
-        &self,
-        cx: &CallContext,
-        server: &str,
-        tool: &str,
-        args: &Value,
-    ) -> Result<Value, ToolError> {
-        match self.mcp.as_deref() {
-            Some(m) => crate::core::mcp::offers::agent_call(m, cx, server, tool, args),
-            None => Err(ToolError::Unavailable(format!("MCP tool {server}/{tool}"))),
-        }
+    fn mcp(&self) -> Option<&crate::core::mcp::manager::Manager> {
+        self.mcp.as_deref()
     }
 }
 

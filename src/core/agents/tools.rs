@@ -198,19 +198,29 @@ pub trait ToolHost: Send + Sync {
         action: &str,
         args: &Value,
     ) -> Result<Value, ToolError>;
+    /// The workspace's MCP servers, when this host reaches any.
+    fn mcp(&self) -> Option<&crate::core::mcp::manager::Manager> {
+        None
+    }
     /// The MCP tools matching a role's `mcp:` entries, with their schemas (starts the
     /// servers). A host without MCP offers none.
-    fn mcp_offers(&self, _patterns: &[McpToolPattern]) -> Vec<McpOffer> {
-        Vec::new()
+    fn mcp_offers(&self, patterns: &[McpToolPattern]) -> Vec<McpOffer> {
+        self.mcp()
+            .map(|m| crate::core::mcp::offers::offers(m, patterns))
+            .unwrap_or_default()
     }
-    /// Calls an offered MCP tool through [`crate::core::mcp::call_tool`].
+    /// Calls an offered MCP tool through [`crate::core::mcp::call_tool`] (where #16 point 3
+    /// routes it through the external-action pipeline; see its PIPELINE HOOK line).
     fn mcp_call(
         &self,
-        _cx: &CallContext,
+        cx: &CallContext,
         server: &str,
         tool: &str,
-        _args: &Value,
+        args: &Value,
     ) -> Result<Value, ToolError> {
-        Err(ToolError::Unavailable(format!("MCP tool {server}/{tool}")))
+        match self.mcp() {
+            Some(m) => crate::core::mcp::offers::agent_call(m, cx, server, tool, args),
+            None => Err(ToolError::Unavailable(format!("MCP tool {server}/{tool}"))),
+        }
     }
 }

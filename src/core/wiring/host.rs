@@ -211,29 +211,8 @@ impl ToolHost for WiredHost {
         }
     }
 
-    fn mcp_offers(
-        &self,
-        patterns: &[crate::core::mcp::McpToolPattern],
-    ) -> Vec<crate::core::agents::tools::McpOffer> {
-        self.mcp
-            .as_deref()
-            .map(|m| crate::core::mcp::offers::offers(m, patterns))
-            .unwrap_or_default()
-    }
-
-    /// #16 point 3 routes this through the external-action pipeline, inside
-    /// [`crate::core::mcp::call_tool`] (see its PIPELINE HOOK line).
-    fn mcp_call(
-        &self,
-        cx: &CallContext,
-        server: &str,
-        tool: &str,
-        args: &Value,
-    ) -> Result<Value, ToolError> {
-        match self.mcp.as_deref() {
-            Some(m) => crate::core::mcp::offers::agent_call(m, cx, server, tool, args),
-            None => Err(ToolError::Unavailable(format!("MCP tool {server}/{tool}"))),
-        }
+    fn mcp(&self) -> Option<&crate::core::mcp::manager::Manager> {
+        self.mcp.as_deref()
     }
 }
 
