@@ -1,5 +1,6 @@
 //! `keel mcp list|tools|call`: the configured MCP servers, their tools, and a call by hand.
-//! A call goes through [`crate::core::mcp::call_tool`], the same path agents use.
+//! A call goes through the core handle: the workspace's policy (`--yes` approves a tool that
+//! needs approval; a denial is final), the effects ledger and the audit log.
 
 use std::process::ExitCode;
 
@@ -7,8 +8,10 @@ use anyhow::Context;
 use clap::Subcommand;
 use serde_json::{Value, json};
 
-use crate::core::mcp::{Caller, Manager, McpCall, call_tool};
+use crate::core::handle::CoreHandle;
+use crate::core::mcp::Manager;
 use crate::core::workspace::Workspace;
+use crate::protocol::{McpCalled, Op};
 
 #[derive(Debug, Subcommand)]
 pub enum McpCommand {
@@ -38,6 +41,9 @@ pub enum McpCommand {
         /// The arguments, one JSON object.
         #[arg(long, default_value = "{}")]
         args: String,
+        /// Approve the call yourself when the policy asks for approval (a denial stays).
+        #[arg(long)]
+        yes: bool,
         /// Print the whole result as JSON.
         #[arg(long)]
         json: bool,
@@ -54,8 +60,9 @@ pub fn run(ws: &Workspace, cmd: &McpCommand) -> anyhow::Result<ExitCode> {
             server,
             tool,
             args,
+            yes,
             json,
-        } => call(&manager, server, tool, args, *json),
+        } => call(ws, server, tool, args, *yes, *json),
     };
     // Children are stopped before the process exits, not left to the OS.
     manager.stop_all();
@@ -147,27 +154,28 @@ fn hint_words(a: &Value) -> String {
 }
 
 fn call(
-    manager: &Manager,
+    ws: &Workspace,
     server: &str,
     tool: &str,
     args: &str,
+    approve: bool,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let arguments: Value = serde_json::from_str(args)
         .context("--args is not JSON (give one object, e.g. '{\"a\": 1}')")?;
-    let outcome = call_tool(
-        manager,
-        &McpCall {
-            server: server.to_string(),
-            tool: tool.to_string(),
-            arguments,
-            caller: Caller::Operator,
-        },
-    )?;
+    let handle = CoreHandle::start(ws.clone())?;
+    let op = Op::CallMcpTool {
+        server: server.to_string(),
+        tool: tool.to_string(),
+        arguments,
+        approve,
+    };
+    let outcome: McpCalled = handle.request_blocking(op)?.try_into()?;
     if json {
         super::say_json(&json!({
             "server": outcome.server, "tool": outcome.tool, "is_error": outcome.is_error,
-            "bytes": outcome.bytes, "result": outcome.result}))?;
+            "bytes": outcome.bytes, "result": outcome.result, "effect": outcome.effect,
+            "rule": outcome.rule}))?;
     } else {
         super::say(&outcome.text);
     }

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     AllowRule, ApprovalDetail, ApprovalRow, Approved, AuditEntry, BatchItem, EffectRow, FindingRow,
-    Health, MemorySliceRow, Metrics, ObjectRow, ObjectVersionRow, Page, ReplayReport, RunDetail,
-    RunRow, TaskRow, Undone, Verification, Written,
+    Health, McpCalled, MemorySliceRow, Metrics, ObjectRow, ObjectVersionRow, Page, ReplayReport,
+    RunDetail, RunRow, TaskRow, Undone, Verification, Written,
 };
 
 /// The answer to an [`super::Op`]. Large payloads are boxed so the enum stays small.
@@ -60,6 +60,8 @@ pub enum Answer {
     Undone(Undone),
     /// `ReplayRun`.
     Replayed(ReplayReport),
+    /// `CallMcpTool`.
+    McpCalled(Box<McpCalled>),
 }
 
 impl Answer {
@@ -93,6 +95,7 @@ impl Answer {
             Answer::Decided(_) => "decided",
             Answer::Undone(_) => "undone",
             Answer::Replayed(_) => "replayed",
+            Answer::McpCalled(_) => "mcp_called",
         }
     }
 }
@@ -168,6 +171,7 @@ payload!(Vec<BatchItem>, "batch_approved", BatchApproved);
 payload!(Vec<(String, String)>, "swept", Swept);
 payload!(Undone, "undone", Undone);
 payload!(ReplayReport, "replayed", Replayed);
+payload!(box McpCalled, "mcp_called", McpCalled);
 
 #[cfg(test)]
 mod tests {

@@ -105,6 +105,16 @@ pub enum Op {
         id: String,
     },
 
+    /// The operator calls an MCP tool by hand: policy first (a tool that needs approval
+    /// runs only with `approve`, the operator approving it now; a denial is final), then the
+    /// effects ledger and the audit log, like an agent's call.
+    CallMcpTool {
+        server: String,
+        tool: String,
+        arguments: Value,
+        approve: bool,
+    },
+
     // Runs (agents).
     ReplayRun {
         id: String,

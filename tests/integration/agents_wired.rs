@@ -42,7 +42,7 @@ fn quiet() -> keel::core::agents::runtime::RunSink {
     Arc::new(|_: &str, _: &str| {})
 }
 
-fn coordinator(ws: &Workspace, registry: Registry) -> Coordinator {
+pub(crate) fn coordinator(ws: &Workspace, registry: Registry) -> Coordinator {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let agents = Arc::new(
         AgentExecutor::new(ws, clock.clone(), quiet())
@@ -52,7 +52,7 @@ fn coordinator(ws: &Workspace, registry: Registry) -> Coordinator {
     Coordinator::for_workspace(ws, clock, Arc::new(Executor::new(agents))).unwrap()
 }
 
-fn submit(ws: &Workspace, role: &str, input: Value) -> String {
+pub(crate) fn submit(ws: &Workspace, role: &str, input: Value) -> String {
     let catalog = keel::core::queue::roles::RoleCatalog::load(&ws.root).unwrap();
     let mut store = ws.store().unwrap();
     let new = NewTask {
@@ -70,7 +70,7 @@ fn submit(ws: &Workspace, role: &str, input: Value) -> String {
         .id
 }
 
-fn task_state(ws: &Workspace, task: &str) -> (String, String, Option<String>) {
+pub(crate) fn task_state(ws: &Workspace, task: &str) -> (String, String, Option<String>) {
     ws.store()
         .unwrap()
         .conn()
@@ -333,7 +333,7 @@ fn without_the_model_retrieval_falls_back_to_keywords_and_says_so() {
     );
 }
 
-fn mock_registry(server: &Server) -> Registry {
+pub(crate) fn mock_registry(server: &Server) -> Registry {
     let mut c = cfg(ProviderKind::Openai, &server.base, false);
     c.max_retries = 0;
     let mut reg = Registry::offline_only();
@@ -352,7 +352,7 @@ fn mock_registry(server: &Server) -> Registry {
     reg
 }
 
-fn tokio_rt() -> tokio::runtime::Runtime {
+pub(crate) fn tokio_rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -453,7 +453,12 @@ fn an_agents_external_action_waits_for_approval_and_an_edit_is_published_as_the_
 }
 
 /// Routes every tier of `ws` to an OpenAI-compatible provider at `base` (in its config file).
-fn use_mock_provider(ws: &Workspace, base: &str, key_env: &str, stream: bool) -> Workspace {
+pub(crate) fn use_mock_provider(
+    ws: &Workspace,
+    base: &str,
+    key_env: &str,
+    stream: bool,
+) -> Workspace {
     let config = std::fs::read_to_string(ws.root.join("config.toml")).unwrap();
     let config = config
         .replace(
@@ -535,7 +540,7 @@ fn daemon(ws: &Workspace) -> Daemon {
     )
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_mins(1);
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");

@@ -13,6 +13,7 @@ mod live;
 mod mcp;
 mod mcp_agents;
 mod mcp_faults;
+mod mcp_gate;
 mod mcp_http;
 mod mcp_peers;
 mod memory;

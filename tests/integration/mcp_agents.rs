@@ -136,10 +136,11 @@ fn workspace_offering(
     Workspace::open(&root).unwrap()
 }
 
-/// Until MCP calls pass the approval gate, an agent reaches only tools the server marks
-/// read-only: opting into one that is not gets a refusal, and nothing is sent.
+/// Outside the task queue nobody can approve, so a run there reaches only what the policy
+/// allows outright: a tool its server does not mark read-only is refused by the policy
+/// (which says why), and nothing is written to the ledger or sent.
 #[tokio::test]
-async fn an_agent_cannot_call_an_mcp_tool_that_is_not_read_only() {
+async fn outside_the_queue_an_agent_reaches_only_tools_the_policy_allows() {
     let Some(p) = peers() else { return };
     let dir = tempfile::tempdir().unwrap();
     let ws = workspace_offering(
@@ -181,5 +182,27 @@ async fn an_agent_cannot_call_an_mcp_tool_that_is_not_read_only() {
         .find(|m| m["role"] == "tool")
         .map(|m| m["content"].as_str().unwrap().to_string())
         .unwrap();
-    assert!(result.contains("not marked read-only"), "{result}");
+    assert!(
+        result.contains("needs approval (rule approve-irreversible")
+            && result.contains("outside the task queue"),
+        "{result}"
+    );
+    let store = ws.store().unwrap();
+    let effects: i64 = store
+        .conn()
+        .query_row("SELECT count(*) FROM effects", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(effects, 0, "nothing was sent");
+    let decided = audit::query(
+        store.conn(),
+        &Filter {
+            action: Some("policy.decide".into()),
+            ..Filter::default()
+        },
+        10,
+        true,
+    )
+    .unwrap();
+    assert_eq!(decided.len(), 1, "{decided:?}");
+    assert_eq!(decided[0].payload["outcome"], "require_approval");
 }

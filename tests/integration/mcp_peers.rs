@@ -10,9 +10,7 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use keel::core::mcp::{
-    Caller, Manager, McpCall, McpConfig, McpError, McpOutcome, ServerConfig, call_tool,
-};
+use keel::core::mcp::{Manager, McpCall, McpConfig, McpError, McpOutcome, ServerConfig, call_tool};
 use serde_json::Value;
 
 /// Where the servers' programs are.
@@ -125,7 +123,6 @@ pub fn call(m: &Manager, server: &str, tool: &str, args: Value) -> Result<McpOut
             server: server.into(),
             tool: tool.into(),
             arguments: args,
-            caller: Caller::Operator,
         },
     )
 }

@@ -99,12 +99,18 @@ pub struct Daemon(pub Child);
 impl Daemon {
     /// `keel run` on `ws`, with `KEEL_FAILPOINT` set to `failpoint` if given.
     pub fn start(ws: &Path, failpoint: Option<&str>) -> Self {
+        Self::start_with_env(ws, failpoint, &[])
+    }
+
+    /// [`Daemon::start`] with more environment variables (e.g. a provider's key).
+    pub fn start_with_env(ws: &Path, failpoint: Option<&str>, env: &[(&str, &str)]) -> Self {
         let mut cmd = Command::new(keel_bin());
         cmd.arg("--workspace")
             .arg(ws)
             .arg("run")
             .env_remove("KEEL_WORKSPACE")
             .env_remove("KEEL_FAILPOINT")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
         if let Some(f) = failpoint {

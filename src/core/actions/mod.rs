@@ -22,15 +22,28 @@ use std::time::SystemTime;
 use crate::core::connectors;
 use crate::core::effects::Connector;
 use crate::core::error::{Error, Result};
+use crate::core::mcp::McpConnector;
+use crate::core::mcp::tools::ToolHints;
 use crate::core::policy::{POLICY_FILE, Policy};
 use crate::core::workspace::Workspace;
 
 pub use perform::{Gated, GatedAction, perform_gated};
 
+/// An action resolved to its connector, with what the connector declares about it.
+pub struct Resolved<'a> {
+    pub connector: &'a dyn Connector,
+    pub spec: crate::core::effects::ActionSpec,
+    /// An MCP tool's annotations, as keel reads them.
+    pub hints: Option<ToolHints>,
+}
+
 /// The workspace's connectors and its (cached) policy, shared by every run of a process.
 pub struct Gates {
     root: PathBuf,
     connectors: Vec<Box<dyn Connector>>,
+    /// The workspace's MCP servers as one connector (`mcp:SERVER/TOOL` actions), when it
+    /// configures any.
+    mcp: Option<McpConnector>,
     /// The static site, read directly for the approval card's "current page".
     site: connectors::SiteConnector,
     /// The parsed policy and the modification time of the file it came from; reloaded when
@@ -53,6 +66,7 @@ impl Gates {
         Ok(Gates {
             root: ws.root.clone(),
             connectors: connectors::registry(ws)?,
+            mcp: crate::core::mcp::manager::for_workspace(ws).map(McpConnector::new),
             site: connectors::SiteConnector::open(
                 &ws.root.join(&cfg.dir),
                 &ws.root.join(&cfg.history_dir),
@@ -78,6 +92,42 @@ impl Gates {
         let policy = Arc::new(Policy::load(&self.root)?);
         *cached = Some((stamp, Arc::clone(&policy)));
         Ok(policy)
+    }
+
+    /// The connector of `action` and what it declares about it. An MCP tool is resolved
+    /// from its server (started if needed), with `args` checked against its schema.
+    pub fn resolve(&self, action: &str, args: &serde_json::Value) -> Result<Resolved<'_>> {
+        if crate::core::mcp::connector::parse_action(action).is_some() {
+            let mcp = self.mcp.as_ref().ok_or_else(|| {
+                Error::invalid(
+                    "action",
+                    format!("{action} names an MCP tool, but config.toml has no [mcp.servers]"),
+                )
+            })?;
+            let prepared = mcp.prepare(action, args).map_err(Error::wrap)?;
+            return Ok(Resolved {
+                connector: mcp,
+                spec: prepared.spec,
+                hints: Some(prepared.hints),
+            });
+        }
+        let connector = self.connector(action)?;
+        let spec = connector
+            .actions()
+            .into_iter()
+            .find(|a| a.name == action)
+            .ok_or_else(|| Error::invalid("action", format!("{action} is not declared")))?;
+        Ok(Resolved {
+            connector,
+            spec,
+            hints: None,
+        })
+    }
+
+    /// The MCP connector, when the workspace configures MCP servers.
+    #[must_use]
+    pub fn mcp(&self) -> Option<&McpConnector> {
+        self.mcp.as_ref()
     }
 
     /// The configured connector that declares `action`.

@@ -48,12 +48,8 @@ pub fn perform_gated(ctx: &mut StepContext<'_>, action: &GatedAction) -> Result<
     let gates: std::sync::Arc<Gates> = ctx.env.gates.clone().ok_or_else(|| {
         RunError::Permanent("external actions need a coordinator opened on a workspace".into())
     })?;
-    let connector = gates.connector(&action.action)?;
-    let spec = connector
-        .actions()
-        .into_iter()
-        .find(|a| a.name == action.action)
-        .ok_or_else(|| RunError::Permanent(format!("{} is not declared", action.action)))?;
+    let resolved = gates.resolve(&action.action, &action.args)?;
+    let (connector, spec) = (resolved.connector, resolved.spec);
     let task = ctx.task().clone();
     let mut req = ActionRequest::for_action(&task.role, &spec, &action.target);
     req.object_kind.clone_from(&action.object_kind);
@@ -84,7 +80,12 @@ pub fn perform_gated(ctx: &mut StepContext<'_>, action: &GatedAction) -> Result<
     let card = NewApproval {
         task: Some(task.id.clone()),
         args: args.clone(),
-        summary: action.summary.clone(),
+        // An MCP tool's card says what its server claims about it (read-only, destructive,
+        // external…): the operator sees it; the policy decided from typed fields only.
+        summary: match resolved.hints {
+            Some(_) => format!("{} — {}", action.summary, spec.description),
+            None => action.summary.clone(),
+        },
         rationale,
         undo_available: spec.compensation.is_some(),
         proposed_body: action.proposed_body.clone(),
@@ -105,7 +106,13 @@ pub fn perform_gated(ctx: &mut StepContext<'_>, action: &GatedAction) -> Result<
     };
     match result {
         GateResult::Proceed { edited_body, .. } => {
-            let args = apply_edit(args, edited_body);
+            // An MCP tool is sent exactly its own arguments (its schema may forbid others).
+            let sent = if resolved.hints.is_some() {
+                action.args.clone()
+            } else {
+                args
+            };
+            let args = apply_edit(sent, edited_body);
             let out = ctx.effect(connector, &action.step, &action.action, &args)?;
             record_spend_once(ctx, &spend_step, &req)?;
             ctx.env.notify(&format!("task/{}", task.id), "effect.done");

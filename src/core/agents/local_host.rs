@@ -180,6 +180,57 @@ impl ToolHost for LocalHost {
     fn mcp(&self) -> Option<&crate::core::mcp::manager::Manager> {
         self.mcp.as_deref()
     }
+
+    /// Outside the queue nobody can approve: the call runs only when the policy allows it
+    /// outright (read-only tools, by their annotations), through the ledger and the audit.
+    fn mcp_call(
+        &self,
+        cx: &CallContext,
+        server: &str,
+        tool: &str,
+        args: &Value,
+    ) -> std::result::Result<Value, ToolError> {
+        use crate::core::mcp::operator::{self, Approval, LedgerSlot};
+        let manager = self
+            .mcp
+            .clone()
+            .ok_or_else(|| ToolError::Unavailable(format!("MCP tool {server}/{tool}")))?;
+        let read_only = manager
+            .tool(server, tool)
+            .map_err(|e| ToolError::Failed(e.to_string()))?
+            .is_read_only();
+        let step = crate::core::mcp::offers::gate_step(&cx.run, cx.step, read_only);
+        let connector = crate::core::mcp::McpConnector::new(manager);
+        let call = crate::core::mcp::McpCall {
+            server: server.to_string(),
+            tool: tool.to_string(),
+            arguments: args.clone(),
+        };
+        let mut store = self
+            .store
+            .lock()
+            .map_err(|_| ToolError::Failed("the store lock is poisoned".into()))?;
+        let done = operator::call(
+            &mut store,
+            self.clock.as_ref(),
+            &Actor::agent(&cx.run),
+            &cx.role,
+            &connector,
+            &call,
+            &Approval::OutsideQueue,
+            LedgerSlot {
+                task: &cx.task,
+                step: &step,
+            },
+        )
+        .map_err(|e| ToolError::Failed(e.to_string()))?;
+        drop(store);
+        crate::core::mcp::offers::for_model(
+            server,
+            tool,
+            serde_json::to_value(done.outcome).map_err(|e| ToolError::Failed(e.to_string()))?,
+        )
+    }
 }
 
 impl MemoryRetriever for LocalHost {

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::record::{self, StepRecord};
 use super::runtime::{RunState, Runtime, Stop};
-use super::tools::{CallContext, RetrievalRequest, ToolError, ToolName};
+use super::tools::{CallContext, PENDING, RetrievalRequest, ToolError, ToolName};
 use crate::core::audit::{self, Actor};
 use crate::core::llm::ToolCall;
 
@@ -16,26 +16,27 @@ struct Outcome {
     content: Value,
     /// Set when the call was refused by the capability profile.
     refusal: Option<String>,
+    /// Set when the operator must decide before the run goes on: it ends escalated.
+    escalate: Option<String>,
 }
 
 fn ok(content: Value) -> Outcome {
     Outcome {
         content,
         refusal: None,
+        escalate: None,
     }
 }
 
 fn error(message: impl Into<String>) -> Outcome {
-    Outcome {
-        content: json!({"error": message.into()}),
-        refusal: None,
-    }
+    ok(json!({"error": message.into()}))
 }
 
 fn refuse(reason: String) -> Outcome {
     Outcome {
         content: json!({"error": format!("refused: {reason}")}),
         refusal: Some(reason),
+        escalate: None,
     }
 }
 
@@ -116,6 +117,9 @@ impl Runtime {
             Ok(())
         })?;
         st.idx += 1;
+        if let Some(reason) = out.escalate {
+            return Err(Stop::Escalate(format!("tool {}: {reason}", call.name)));
+        }
         Ok(for_model(&out.content))
     }
 
@@ -124,7 +128,20 @@ impl Runtime {
         let profile = &st.tpl.template;
         if let Some(offer) = st.mcp_offers.iter().find(|o| o.spec.name == call.name) {
             return match parse_arguments(call) {
-                Ok(args) => host_result(self.host.mcp_call(cx, &offer.server, &offer.tool, &args)),
+                Ok(args) => {
+                    let mut out =
+                        host_result(self.host.mcp_call(cx, &offer.server, &offer.tool, &args));
+                    // A call waiting for approval names its action, so the task can perform
+                    // it once the operator approves (`wiring::agent_executor::settle`).
+                    if out.content["error"]
+                        .as_str()
+                        .is_some_and(|e| e.starts_with(PENDING))
+                    {
+                        out.content["mcp_action"] =
+                            json!(format!("mcp:{}/{}", offer.server, offer.tool));
+                    }
+                    out
+                }
                 Err(e) => e,
             };
         }
@@ -306,6 +323,11 @@ fn text(args: &Value, key: &str) -> String {
 fn host_result(r: Result<Value, ToolError>) -> Outcome {
     match r {
         Ok(v) => ok(v),
+        Err(ToolError::Escalate(reason)) => Outcome {
+            content: json!({"error": format!("the operator must decide: {reason}")}),
+            refusal: None,
+            escalate: Some(reason),
+        },
         Err(e) => error(e.to_string()),
     }
 }

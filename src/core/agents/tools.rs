@@ -136,6 +136,9 @@ pub trait MemoryRetriever: Send + Sync {
     fn retrieve(&self, req: &RetrievalRequest) -> crate::core::Result<Retrieval>;
 }
 
+/// How the error of an action waiting for the operator starts ([`ToolError::Pending`]).
+pub const PENDING: &str = "waiting for approval";
+
 /// A tool failure the model is told about (it may try something else).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ToolError {
@@ -147,6 +150,10 @@ pub enum ToolError {
     /// The action waits for the operator (an approval was requested).
     #[error("waiting for approval: {0}")]
     Pending(String),
+    /// The operator must decide before the run can go on (an effect that may or may not
+    /// have happened): the run ends escalated.
+    #[error("the operator must decide: {0}")]
+    Escalate(String),
 }
 
 /// Who is calling, for authorship and audit.
@@ -209,18 +216,15 @@ pub trait ToolHost: Send + Sync {
             .map(|m| crate::core::mcp::offers::offers(m, patterns))
             .unwrap_or_default()
     }
-    /// Calls an offered MCP tool through [`crate::core::mcp::call_tool`] (where #16 point 3
-    /// routes it through the external-action pipeline; see its PIPELINE HOOK line).
+    /// Calls an offered MCP tool as an external action (policy, ledger, audit). A host
+    /// without MCP has none to call.
     fn mcp_call(
         &self,
-        cx: &CallContext,
+        _cx: &CallContext,
         server: &str,
         tool: &str,
-        args: &Value,
+        _args: &Value,
     ) -> Result<Value, ToolError> {
-        match self.mcp() {
-            Some(m) => crate::core::mcp::offers::agent_call(m, cx, server, tool, args),
-            None => Err(ToolError::Unavailable(format!("MCP tool {server}/{tool}"))),
-        }
+        Err(ToolError::Unavailable(format!("MCP tool {server}/{tool}")))
     }
 }

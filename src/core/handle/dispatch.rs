@@ -1,6 +1,6 @@
 //! Routes each `Op` to its handler under `core::handle`; this file only maps ops to them.
 
-use super::{CoreContext, approvals, effects, objects, queries, queue};
+use super::{CoreContext, approvals, effects, mcp, objects, queries, queue};
 use crate::core::agents;
 use crate::core::error::Result;
 use crate::protocol::{Answer, Op, Query};
@@ -33,6 +33,12 @@ pub fn dispatch(ctx: &mut CoreContext, op: Op) -> Result<Answer> {
             ctx.notify(&format!("run/{}", report.replay), "replayed");
             Ok(Answer::Replayed(report))
         }
+        Op::CallMcpTool {
+            server,
+            tool,
+            arguments,
+            approve,
+        } => mcp::call(ctx, server, tool, arguments, approve),
         Op::Shutdown => Ok(Answer::Done),
     }
 }

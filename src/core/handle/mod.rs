@@ -17,6 +17,7 @@ mod context;
 mod definitions;
 mod dispatch;
 mod effects;
+mod mcp;
 mod objects;
 mod queries;
 mod queue;

@@ -1,11 +1,8 @@
-//! [`call_tool`]: the one function through which every MCP tool call goes (`keel mcp call`,
-//! an agent's `mcp__SERVER__TOOL`). It resolves the tool (starting the server lazily),
-//! checks the arguments against the tool's schema, sends the call and bounds the result.
-//!
-//! Issue #16, point 3 hooks the external-action pipeline (policy → effects ledger → audit)
-//! in at the single marked line below, around [`Manager::invoke`]: the [`McpCall`] carries
-//! everything the pipeline needs (the `mcp:SERVER/TOOL` name, the arguments, the caller with
-//! run/task/step for the idempotency key, and the tool's annotations in [`ToolInfo`]).
+//! [`call_tool`]: the MCP client's send. It resolves the tool (starting the server lazily),
+//! checks the arguments against the tool's input schema, sends `tools/call` and bounds the
+//! result. In keel it is called only by [`super::connector::McpConnector`], inside the
+//! effects ledger and after the policy gate (see `crate::core::actions`): every MCP call a
+//! person or an agent makes is an external action.
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -14,26 +11,12 @@ use super::McpError;
 use super::manager::Manager;
 use super::tools::{McpToolPattern, ToolInfo};
 
-/// Who asks: the operator by hand, or an agent run's step.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Caller {
-    Operator,
-    Agent {
-        run: String,
-        task: String,
-        role: String,
-        step: i64,
-    },
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct McpCall {
     pub server: String,
     pub tool: String,
     /// A JSON object (the tool's input schema is checked before anything is sent).
     pub arguments: Value,
-    pub caller: Caller,
 }
 
 impl McpCall {
@@ -49,7 +32,7 @@ impl McpCall {
 }
 
 /// A completed call.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct McpOutcome {
     pub server: String,
     pub tool: String,
@@ -79,7 +62,7 @@ impl McpOutcome {
     }
 }
 
-/// Calls one MCP tool. Everything that calls MCP tools goes through here.
+/// Calls one MCP tool (see the module docs for who may).
 pub fn call_tool(manager: &Manager, call: &McpCall) -> Result<McpOutcome, McpError> {
     let info: ToolInfo = manager.tool(&call.server, &call.tool)?;
     let Some(args) = call.arguments.as_object() else {
@@ -92,18 +75,6 @@ pub fn call_tool(manager: &Manager, call: &McpCall) -> Result<McpOutcome, McpErr
     if !problems.is_empty() {
         return Err(bad_args(call, problems.join("; ")));
     }
-    // Until the pipeline hook below exists, an agent reaches only tools the server marks
-    // read-only (and not destructive): nothing it could change goes around the gate.
-    if matches!(call.caller, Caller::Agent { .. }) && !info.is_read_only() {
-        return Err(McpError::NotReadOnly {
-            server: call.server.clone(),
-            tool: call.tool.clone(),
-        });
-    }
-    // PIPELINE HOOK (#16 point 3): wrap this one line in the external-action pipeline
-    // (policy on `call.action_name()` with `info.annotations` as defaults, effects-ledger key
-    // from `call.caller` + `call.arguments` written before the send, result stored, audit
-    // entry redacted). Nothing else sends `tools/call`.
     let raw = manager.invoke(&call.server, &call.tool, args.clone())?;
     shape(
         call,
@@ -164,7 +135,6 @@ mod tests {
             server: "fs".into(),
             tool: "read".into(),
             arguments: json!({}),
-            caller: Caller::Operator,
         }
     }
 

@@ -21,6 +21,8 @@ pub struct Manager {
     rt: Option<tokio::runtime::Runtime>,
     servers: BTreeMap<String, Arc<Server>>,
     config: McpConfig,
+    /// The workspace the servers belong to (its policy judges their calls).
+    root: PathBuf,
 }
 
 impl std::fmt::Debug for Manager {
@@ -63,6 +65,7 @@ impl Manager {
             rt: Some(rt),
             servers,
             config: config.clone(),
+            root: root.to_path_buf(),
         })
     }
 
@@ -84,6 +87,12 @@ impl Manager {
     #[must_use]
     pub fn existing(root: &Path) -> Option<Arc<Manager>> {
         MANAGERS.lock().ok()?.get(root).cloned()
+    }
+
+    /// The workspace root the manager was made for.
+    #[must_use]
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     pub fn server(&self, name: &str) -> Result<&Arc<Server>, McpError> {

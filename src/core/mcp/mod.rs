@@ -5,7 +5,10 @@
 //! - [`connect`]: dialling or spawning ([`stdio`]) a server and the MCP handshake.
 //! - [`server`]: one supervised server: lazy start, crash detection, restart with backoff.
 //! - [`tools`]: the cached tool list with checked schemas, and `mcp:SERVER/TOOL` patterns.
-//! - [`call`]: [`call::call_tool`], the one function every MCP tool call goes through.
+//! - [`call`]: [`call::call_tool`], the client's send (checks, `tools/call`, bounds).
+//! - [`connector`]: MCP tools as a connector of the effects ledger; the only caller of
+//!   `call_tool` in keel, so every MCP call passes the policy gate and the ledger.
+//! - [`operator`]: `keel mcp call`, the operator's own call through the same pipeline.
 //! - [`manager`]: the servers of a workspace on their own runtime, with a blocking API.
 //! - [`offers`]: a role's `mcp:` entries as tools offered to its model, and their calls.
 //!
@@ -14,14 +17,17 @@
 pub mod call;
 pub mod config;
 pub mod connect;
+pub mod connector;
 pub mod manager;
 pub mod offers;
+pub mod operator;
 pub mod server;
 pub mod stdio;
 pub mod tools;
 
-pub use call::{Caller, McpCall, McpOutcome, call_tool};
+pub use call::{McpCall, McpOutcome, call_tool};
 pub use config::{McpConfig, ServerConfig};
+pub use connector::McpConnector;
 pub use manager::Manager;
 pub use tools::{McpToolPattern, ToolInfo};
 
@@ -66,7 +72,7 @@ pub enum McpError {
         message: String,
     },
     #[error(
-        "MCP server {server:?}: {tool} is not marked read-only, and agents may call only read-only MCP tools until MCP calls pass the approval gate; the operator can run it with `keel mcp call`"
+        "MCP server {server:?}: {tool} is not marked read-only, and a run outside the task queue has no approval gate, so it reaches only read-only MCP tools; submit the task to the queue, or call the tool by hand with `keel mcp call`"
     )]
     NotReadOnly { server: String, tool: String },
     #[error("MCP server {server:?}: bad arguments for {tool}: {message}")]

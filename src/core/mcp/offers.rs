@@ -1,14 +1,15 @@
-//! MCP tools for agent runs: what a role's `mcp:` entries offer the model, and a model's
-//! call turned into an [`McpCall`] through [`call_tool`]. Used by the tool hosts.
+//! MCP tools for agent runs: what a role's `mcp:` entries offer the model, how a call is
+//! named in the gate and the ledger, and what the model is told back. Used by the tool
+//! hosts, which send every call through the policy gate and the effects ledger.
 
 use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::call::{Caller, McpCall, call_tool};
+use super::call::McpOutcome;
 use super::manager::Manager;
 use super::tools::{McpToolPattern, model_name};
-use crate::core::agents::tools::{CallContext, McpOffer, ToolError};
+use crate::core::agents::tools::{McpOffer, ToolError};
 
 /// The tools of every server the patterns name that match them. A server that cannot start
 /// and a tool whose schema is unusable are left out, with a warning in the log naming them;
@@ -43,27 +44,27 @@ pub fn offers(manager: &Manager, patterns: &[McpToolPattern]) -> Vec<McpOffer> {
     out
 }
 
-/// An agent's call of an offered tool. A tool that reports failure (`isError`) is an error
-/// the model is told about; so is every server problem, naming the server.
-pub fn agent_call(
-    manager: &Manager,
-    cx: &CallContext,
-    server: &str,
-    tool: &str,
-    args: &Value,
-) -> Result<Value, ToolError> {
-    let call = McpCall {
-        server: server.to_string(),
-        tool: tool.to_string(),
-        arguments: args.clone(),
-        caller: Caller::Agent {
-            run: cx.run.clone(),
-            task: cx.task.clone(),
-            role: cx.role.clone(),
-            step: cx.step,
-        },
-    };
-    let outcome = call_tool(manager, &call).map_err(|e| ToolError::Failed(e.to_string()))?;
+/// The step name an agent's MCP call has in the gate and the ledger. A read-only call is
+/// keyed to its run and step (reading again later is a new read); any other call is keyed to
+/// the task and its arguments only, so a retried task that asks for the same change again
+/// finds it done instead of making it twice.
+#[must_use]
+pub fn gate_step(run: &str, step: i64, read_only: bool) -> String {
+    if read_only {
+        format!("mcp@{run}#{step}")
+    } else {
+        "mcp".into()
+    }
+}
+
+/// What the model is told about a call the ledger recorded: the result, or the tool's own
+/// failure (`isError`) as an error naming the tool.
+pub fn for_model(server: &str, tool: &str, recorded: Value) -> Result<Value, ToolError> {
+    let outcome: McpOutcome = serde_json::from_value(recorded).map_err(|e| {
+        ToolError::Failed(format!(
+            "MCP tool {server}/{tool}: the recorded result is unreadable: {e}"
+        ))
+    })?;
     if outcome.is_error {
         return Err(ToolError::Failed(format!(
             "MCP tool {server}/{tool} reported an error: {}",

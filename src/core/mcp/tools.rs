@@ -37,7 +37,23 @@ impl ToolInfo {
     /// The server says the tool only reads (`readOnlyHint`) and does not say it destroys.
     #[must_use]
     pub fn is_read_only(&self) -> bool {
-        self.annotations["readOnlyHint"] == true && self.annotations["destructiveHint"] != true
+        self.hints().read_only
+    }
+
+    /// The server's hints read with the protocol's defaults for the ones it leaves out
+    /// (not read-only, destructive, not idempotent, open world): a tool that says nothing
+    /// is treated as the most dangerous kind.
+    #[must_use]
+    pub fn hints(&self) -> ToolHints {
+        let hint = |name: &str, default: bool| self.annotations[name].as_bool().unwrap_or(default);
+        let destructive = hint("destructiveHint", true);
+        let read_only = hint("readOnlyHint", false) && self.annotations["destructiveHint"] != true;
+        ToolHints {
+            read_only,
+            destructive: !read_only && destructive,
+            idempotent: read_only || hint("idempotentHint", false),
+            open_world: hint("openWorldHint", true),
+        }
     }
 
     /// Builds the entry from the tool as the server listed it (rmcp's `Tool`, as JSON).
@@ -90,6 +106,22 @@ impl ToolInfo {
             "schema_error": self.schema_error,
         })
     }
+}
+
+/// A tool's annotations as keel acts on them (see [`ToolInfo::hints`]). They only ever set
+/// defaults: the operator's policy rules decide first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[allow(clippy::struct_excessive_bools)] // the four hints of the MCP spec, one flag each
+pub struct ToolHints {
+    /// Changes nothing: allowed without approval unless a rule says otherwise.
+    pub read_only: bool,
+    /// May destroy or overwrite: irreversible, approval required by default.
+    pub destructive: bool,
+    /// Calling it again with the same arguments changes nothing more: after a crash between
+    /// sending and recording it is sent again (same key) instead of escalated.
+    pub idempotent: bool,
+    /// Reaches beyond the server's own data (the web, other services): marked external.
+    pub open_world: bool,
 }
 
 fn compile(schema: &Value) -> Result<Arc<jsonschema::Validator>, String> {

@@ -102,7 +102,8 @@ pub fn evaluate(
     standing: &dyn StandingRules,
 ) -> Result<Decision> {
     req.validate()?;
-    let mut decision = match_rules(&policy.file, req);
+    let mut decision =
+        super::mcp_defaults::apply(&policy.file, req, match_rules(&policy.file, req));
     if decision.outcome == Outcome::Deny {
         return Ok(decision);
     }

@@ -11,6 +11,7 @@ pub mod budget;
 pub mod engine;
 pub mod glob;
 pub mod lint;
+pub mod mcp_defaults;
 pub mod request;
 pub mod rules;
 

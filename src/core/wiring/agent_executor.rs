@@ -30,6 +30,7 @@ use crate::core::agents::local_host::LocalHost;
 use crate::core::agents::runtime::RunSink;
 use crate::core::agents::template::Templates;
 use crate::core::agents::tools::MemoryRetriever;
+use crate::core::agents::tools::PENDING;
 use crate::core::agents::{AgentTask, RunOutcome, Runtime, record};
 use crate::core::audit::Actor;
 use crate::core::clock::Clock;
@@ -396,6 +397,32 @@ fn with_object(output: Value, object: Option<ObjectRef>) -> Value {
     }
 }
 
+/// The gated action of an MCP call that waited for the operator, named as it was then.
+fn waited_mcp_action(
+    ctx: &StepContext<'_>,
+    role: &str,
+    run: &str,
+    idx: i64,
+    action: &str,
+    args: &Value,
+) -> std::result::Result<crate::core::actions::GatedAction, RunError> {
+    let (server, tool) = crate::core::mcp::connector::parse_action(action)
+        .ok_or_else(|| RunError::Permanent(format!("{action} is not an MCP action")))?;
+    let gates = ctx.env.gates.clone().ok_or_else(|| {
+        RunError::Permanent("external actions need a coordinator opened on a workspace".into())
+    })?;
+    let mcp = gates.mcp().ok_or_else(|| {
+        RunError::Permanent(format!(
+            "{action} waited, but config.toml has no [mcp.servers] now"
+        ))
+    })?;
+    let info = mcp
+        .manager()
+        .tool(&server, &tool)
+        .map_err(|e| RunError::Retryable(e.to_string()))?;
+    Ok(super::host::mcp_gated_action(role, run, idx, &info, args))
+}
+
 /// A succeeded run met again: its external actions that waited for the operator go through
 /// the gate once more (same step keys, so an approved one is performed exactly once), then
 /// the task ends with the run's output.
@@ -410,22 +437,26 @@ fn settle(ctx: &mut StepContext<'_>, run: &str) -> std::result::Result<Outcome, 
         .find(|s| s.kind == "output")
         .and_then(|s| serde_json::from_value(s.input["object"].clone()).ok());
     for step in steps {
-        let waited = step.name == "external_action"
-            && step.output["content"]["error"]
-                .as_str()
-                .is_some_and(|e| e.starts_with("waiting for approval"));
-        if !waited {
+        let content = &step.output["content"];
+        let waited = content["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with(PENDING));
+        let mcp_action = content["mcp_action"].as_str();
+        if !waited || (step.name != "external_action" && mcp_action.is_none()) {
             continue;
         }
         let args: Value = match &step.input["arguments"] {
             Value::String(raw) => serde_json::from_str(raw).unwrap_or(Value::Null),
             other => other.clone(),
         };
-        let action = gated_action(
-            &rec.role,
-            args["action"].as_str().unwrap_or_default(),
-            &args["args"],
-        );
+        let action = match mcp_action {
+            Some(name) => waited_mcp_action(ctx, &rec.role, run, step.idx, name, &args)?,
+            None => gated_action(
+                &rec.role,
+                args["action"].as_str().unwrap_or_default(),
+                &args["args"],
+            ),
+        };
         let mut sub = StepContext::new(
             &mut *ctx.store,
             ctx.env,

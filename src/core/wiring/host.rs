@@ -100,6 +100,25 @@ impl WiredHost {
         f(&mut guard)
     }
 
+    /// `gated` through [`perform_gated`] on this agent step's context: the connector's
+    /// answer, or `Pending` (remembered) when it waits for the operator.
+    fn gate(&self, cx: &CallContext, gated: &GatedAction) -> Result<Value, ToolError> {
+        match self.with_step(cx, |ctx| perform_gated(ctx, gated))? {
+            Gated::Done(out) => Ok(out),
+            Gated::Wait(outcome) => {
+                let why = match outcome {
+                    Outcome::WaitApproval(why) => why,
+                    Outcome::WaitTimer(until) => format!("held until {until} (hold window)"),
+                    other => format!("{other:?}"),
+                };
+                if let Ok(mut w) = self.waiting.lock() {
+                    w.push(why.clone());
+                }
+                Err(ToolError::Pending(why))
+            }
+        }
+    }
+
     /// Runs `f` on the step context of agent step `cx.step`, signed `agent:<run>`.
     fn with_step<T>(
         &self,
@@ -117,6 +136,7 @@ impl WiredHost {
             ctx.set_actor(Actor::agent(&cx.run));
             f(&mut ctx).map_err(|e| match e {
                 RunError::Refused(m) => ToolError::Failed(format!("refused by policy: {m}")),
+                RunError::Escalate(m) => ToolError::Escalate(m),
                 other => ToolError::Failed(other.to_string()),
             })
         })
@@ -194,21 +214,28 @@ impl ToolHost for WiredHost {
         action: &str,
         args: &Value,
     ) -> Result<Value, ToolError> {
-        let gated = gated_action(&cx.role, action, args);
-        match self.with_step(cx, |ctx| perform_gated(ctx, &gated))? {
-            Gated::Done(out) => Ok(out),
-            Gated::Wait(outcome) => {
-                let why = match outcome {
-                    Outcome::WaitApproval(why) => why,
-                    Outcome::WaitTimer(until) => format!("held until {until} (hold window)"),
-                    other => format!("{other:?}"),
-                };
-                if let Ok(mut w) = self.waiting.lock() {
-                    w.push(why.clone());
-                }
-                Err(ToolError::Pending(why))
-            }
-        }
+        self.gate(cx, &gated_action(&cx.role, action, args))
+    }
+
+    /// An offered MCP tool, as an external action like any other: policy (with the tool's
+    /// annotations as defaults), approval, effects ledger, audit.
+    fn mcp_call(
+        &self,
+        cx: &CallContext,
+        server: &str,
+        tool: &str,
+        args: &Value,
+    ) -> Result<Value, ToolError> {
+        let manager = self
+            .mcp
+            .as_deref()
+            .ok_or_else(|| ToolError::Unavailable(format!("MCP tool {server}/{tool}")))?;
+        let info = manager
+            .tool(server, tool)
+            .map_err(|e| ToolError::Failed(e.to_string()))?;
+        let gated = mcp_gated_action(&cx.role, &cx.run, cx.step, &info, args);
+        let recorded = self.gate(cx, &gated)?;
+        crate::core::mcp::offers::for_model(server, tool, recorded)
     }
 
     fn mcp(&self) -> Option<&crate::core::mcp::manager::Manager> {
@@ -242,4 +269,21 @@ pub fn gated_action(role: &str, action: &str, args: &Value) -> GatedAction {
             .get("object")
             .and_then(|v| serde_json::from_value(v.clone()).ok()),
     }
+}
+
+/// What an agent's call of MCP tool `info` asks the gate for: the `mcp:SERVER/TOOL` action
+/// with the model's arguments, named in the ledger by [`crate::core::mcp::offers::gate_step`].
+#[must_use]
+pub fn mcp_gated_action(
+    role: &str,
+    run: &str,
+    step: i64,
+    info: &crate::core::mcp::ToolInfo,
+    args: &Value,
+) -> GatedAction {
+    let action = format!("mcp:{}/{}", info.server, info.name);
+    let mut gated = gated_action(role, &action, args);
+    gated.step = crate::core::mcp::offers::gate_step(run, step, info.is_read_only());
+    gated.summary = format!("{role} asks to call {action}");
+    gated
 }

@@ -50,3 +50,21 @@ pub struct Undone {
     pub compensation: Option<String>,
     pub result: Value,
 }
+
+/// A tool called by hand through the gate and the ledger (`Op::CallMcpTool`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct McpCalled {
+    pub server: String,
+    pub tool: String,
+    /// The server said the tool failed (`isError`): a result, not a transport error.
+    pub is_error: bool,
+    /// The text parts of the content, joined.
+    pub text: String,
+    /// The whole `CallToolResult` as the server sent it.
+    pub result: serde_json::Value,
+    pub bytes: usize,
+    /// The effects-ledger key of the call.
+    pub effect: String,
+    /// The policy rule that let it run.
+    pub rule: String,
+}

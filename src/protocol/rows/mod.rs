@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 pub use approvals::{AllowRule, ApprovalDetail, ApprovalRow, Approved, BatchItem};
 pub use audit::{AuditEntry, AuditFilter, Broken, Verification};
-pub use effects::{EffectRow, EffectState, Undone};
+pub use effects::{EffectRow, EffectState, McpCalled, Undone};
 pub use objects::{ObjectRef, ObjectRow, ObjectVersionRow, Written};
 pub use status::{
     Health, McpServerHealth, Metrics, ProviderHealth, ScheduleRow, SlotsHealth, ValueRow,
