@@ -31,6 +31,7 @@ pub mod agents;
 pub mod agents_real;
 pub mod llama_server;
 pub mod loopback;
+pub mod mcp;
 pub mod memory;
 pub mod orchestrator;
 pub mod scratch;

@@ -38,6 +38,8 @@ enum Suite {
     Memory,
     Agents,
     Tui,
+    /// An MCP tool call through policy, ledger and audit against a direct rmcp call.
+    Mcp,
     /// SIGKILL `keel run` at random points during side-effecting workflows.
     Torture,
 }
@@ -58,6 +60,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             }
         }
         Suite::Tui => crate::bench::tui::run(args.json)?,
+        Suite::Mcp => crate::bench::mcp::run(args.json)?,
         Suite::Torture => crate::bench::torture::run(args.json, args.trials)?,
     }
     Ok(ExitCode::SUCCESS)

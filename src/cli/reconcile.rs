@@ -21,7 +21,7 @@ pub struct ReconcileArgs {
 pub fn run(ws: &Workspace, args: &ReconcileArgs) -> anyhow::Result<ExitCode> {
     let store = ws.store()?;
     let cfg = &ws.config.connectors.site;
-    let site = SiteConnector::open(&ws.root.join(&cfg.dir), &ws.root.join(&cfg.history_dir))?;
+    let site = SiteConnector::from_config(&ws.root, cfg)?;
     let mut found = reconcile_site(&site, &PublicationObjects(store.conn()))?;
     // Each configured webhook, over its completed effects in the ledger.
     for (name, cfg) in &ws.config.connectors.webhooks {

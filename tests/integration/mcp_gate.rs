@@ -4,6 +4,7 @@
 //! operator calls it by hand with the real `keel mcp call`; a `keel run` is killed with
 //! SIGKILL between sending a call and recording it.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use keel::core::handle::CoreHandle;
@@ -60,11 +61,13 @@ fn workspace(dir: &Path, policy: &str) -> (Workspace, PathBuf) {
     let mut config = std::fs::read_to_string(root.join("config.toml"))
         .unwrap()
         .replace("servers = {}\n", "");
-    config.push_str(&format!(
+    write!(
+        config,
         "\n[mcp.servers.fs]\ncommand = {:?}\nargs = [{:?}]\n",
         p.filesystem.display().to_string(),
         files.display().to_string()
-    ));
+    )
+    .unwrap();
     std::fs::write(root.join("config.toml"), config).unwrap();
     std::fs::write(root.join("policy.toml"), policy).unwrap();
     let (_, researcher) = keel::core::agents::template::SHIPPED[0];
@@ -328,7 +331,7 @@ fn the_operator_calls_by_hand_through_policy_ledger_and_audit() {
 }
 
 /// SIGKILL of `keel run` after the server applied a call but before keel recorded it: the
-/// restarted run does not send it again (edit_file is not idempotent) but escalates the task
+/// restarted run does not send it again (`edit_file` is not idempotent) but escalates the task
 /// for the operator, naming the call.
 #[test]
 fn sigkill_between_send_and_record_escalates_instead_of_sending_again() {

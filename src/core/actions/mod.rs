@@ -67,10 +67,7 @@ impl Gates {
             root: ws.root.clone(),
             connectors: connectors::registry(ws)?,
             mcp: crate::core::mcp::manager::for_workspace(ws).map(McpConnector::new),
-            site: connectors::SiteConnector::open(
-                &ws.root.join(&cfg.dir),
-                &ws.root.join(&cfg.history_dir),
-            )?,
+            site: connectors::SiteConnector::from_config(&ws.root, cfg)?,
             policy: Mutex::new(None),
         })
     }

@@ -14,8 +14,14 @@ pub fn temp_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!(".{name}{TEMP_SUFFIX}"))
 }
 
-/// Replaces `dir/name` with `bytes` atomically.
+/// Replaces `dir/name` with `bytes` atomically, private to the operator (0600) like every
+/// other workspace file.
 pub fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    write_with_mode(dir, name, bytes, 0o600)
+}
+
+/// [`write`] with the file's permission `mode` (published pages are served: 0644).
+pub fn write_with_mode(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     let tmp = temp_path(dir, name);
     // Remove a leftover (or a planted symlink) first; create_new never follows a symlink.
     match std::fs::remove_file(&tmp) {
@@ -26,10 +32,12 @@ pub fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     {
         let mut opts = std::fs::OpenOptions::new();
         opts.write(true).create_new(true);
-        // Pages stay private to the operator (0600) like every other workspace file.
         #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, mode);
         let mut f = opts.open(&tmp)?;
+        // The umask may have narrowed the mode at creation: set it as asked.
+        #[cfg(unix)]
+        f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))?;
         f.write_all(bytes)?;
         f.sync_all()?;
     }

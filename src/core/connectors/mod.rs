@@ -27,10 +27,8 @@ use crate::core::workspace::Workspace;
 /// by name.
 pub fn registry(ws: &Workspace) -> Result<Vec<Box<dyn Connector>>> {
     let cfg = &ws.config.connectors;
-    let mut out: Vec<Box<dyn Connector>> = vec![Box::new(SiteConnector::open(
-        &ws.root.join(&cfg.site.dir),
-        &ws.root.join(&cfg.site.history_dir),
-    )?)];
+    let mut out: Vec<Box<dyn Connector>> =
+        vec![Box::new(SiteConnector::from_config(&ws.root, &cfg.site)?)];
     for (name, hook) in &cfg.webhooks {
         out.push(Box::new(WebhookConnector::new(name, hook.clone())?));
     }

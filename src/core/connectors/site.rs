@@ -30,6 +30,8 @@ pub const RESTORE: &str = "site.restore";
 pub struct SiteConnector {
     root: PathBuf,
     history: PathBuf,
+    /// Mode of published pages (the directory's is set when it is opened).
+    file_mode: u32,
 }
 
 /// What publish/update are given.
@@ -41,22 +43,59 @@ struct PageArgs {
     extra: toml::Table,
 }
 
+/// Gives the site directory its configured mode. A directory keel does not own (the
+/// operator pointed `dir` at one) keeps its mode, with a warning.
+fn set_dir_mode(dir: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Err(e) = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)) {
+        tracing::warn!(path = %dir.display(), "cannot set the site directory's mode to {mode:o}: {e}");
+    }
+}
+
 type CResult<T> = std::result::Result<T, ConnectorError>;
 
 impl SiteConnector {
-    /// Opens (creating) the site and history directories and removes temp files left by an
-    /// interrupted write (they were never the published page).
+    /// Opens (creating) the site and history directories with the default modes (site
+    /// 0755, pages 0644; history private) and removes temp files left by an interrupted
+    /// write (they were never the published page).
     pub fn open(root: &Path, history: &Path) -> Result<Self> {
+        let d = super::config::SiteConfig::default();
+        Self::open_with_modes(root, history, d.dir_mode, d.file_mode)
+    }
+
+    /// The site `cfg` configures in the workspace at `workspace`.
+    pub fn from_config(workspace: &Path, cfg: &super::config::SiteConfig) -> Result<Self> {
+        Self::open_with_modes(
+            &workspace.join(&cfg.dir),
+            &workspace.join(&cfg.history_dir),
+            cfg.dir_mode,
+            cfg.file_mode,
+        )
+    }
+
+    /// [`Self::open`] with the site directory's and the pages' modes. The history stays
+    /// private (0700 / 0600): it is the operator's undo store, not part of the site.
+    pub fn open_with_modes(
+        root: &Path,
+        history: &Path,
+        dir_mode: u32,
+        file_mode: u32,
+    ) -> Result<Self> {
         for dir in [root, history] {
             crate::core::workspace::new_private_dirs(dir)?;
         }
+        set_dir_mode(root, dir_mode);
         let root = root.canonicalize().map_err(|e| Error::io(root, e))?;
         let history = history.canonicalize().map_err(|e| Error::io(history, e))?;
         let removed = atomic::clean_stale_temps(&root).map_err(|e| Error::io(&root, e))?;
         for t in removed {
             tracing::warn!(path = %t.display(), "removed a temp file left by an interrupted write");
         }
-        Ok(SiteConnector { root, history })
+        Ok(SiteConnector {
+            root,
+            history,
+            file_mode,
+        })
     }
 
     #[must_use]
@@ -198,7 +237,7 @@ impl SiteConnector {
         };
         let page =
             front_matter::render(&fm, &args.body).map_err(|e| permanent(&self.target(), e))?;
-        atomic::write(&self.root, &name, page.as_bytes())
+        atomic::write_with_mode(&self.root, &name, page.as_bytes(), self.file_mode)
             .map_err(|e| transient(&self.target(), format!("writing {name}: {e}")))?;
         Ok(Self::page_result(&fm, previous.as_deref(), true))
     }
@@ -230,7 +269,7 @@ impl SiteConnector {
                 format!("previous version {hist} is gone: {e}"),
             )
         })?;
-        atomic::write(&self.root, &name, &bytes)
+        atomic::write_with_mode(&self.root, &name, &bytes, self.file_mode)
             .map_err(|e| transient(&self.target(), format!("restoring {name}: {e}")))?;
         Ok(json!({"slug": slug, "restored": hist}))
     }

@@ -258,3 +258,63 @@ fn undo_runs_the_compensation_audits_it_and_marks_the_effect() {
     assert_eq!(entries[0].subject, "effect/eff-1");
     assert_eq!(entries[0].payload["compensation"], "site.unpublish");
 }
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// The site is served: its directory and pages are readable by others (configurable), the
+/// history of replaced pages stays private, and a mode others could write is refused at
+/// load with the file, line and column.
+#[test]
+fn the_site_is_readable_by_a_web_server_and_its_history_stays_private() {
+    let (_dir, ws) = crate::support::temp_workspace();
+    let workspace = keel::core::workspace::Workspace::open(&ws).unwrap();
+    let s = SiteConnector::from_config(&ws, &workspace.config.connectors.site).unwrap();
+    s.perform("site.publish", &page("hello", 1, "one"), "k1")
+        .unwrap();
+    s.perform("site.update", &page("hello", 2, "two"), "k2")
+        .unwrap();
+    assert_eq!(mode(&ws.join("site")), 0o755);
+    assert_eq!(mode(&ws.join("site/hello.md")), 0o644);
+    assert_eq!(mode(&ws.join("site-history")), 0o700);
+    for f in files_under(&ws.join("site-history")) {
+        assert_eq!(mode(&f), 0o600, "{}", f.display());
+    }
+    // Restored by undo: still served.
+    s.compensate("site.update", &page("hello", 2, "two"), &json!({}), "k2")
+        .ok();
+    assert_eq!(mode(&ws.join("site/hello.md")), 0o644);
+
+    // A stricter mode is the operator's choice.
+    let config = std::fs::read_to_string(ws.join("config.toml")).unwrap();
+    std::fs::write(
+        ws.join("config.toml"),
+        config
+            .replace("dir_mode = 0o755", "dir_mode = 0o750")
+            .replace("file_mode = 0o644", "file_mode = 0o640"),
+    )
+    .unwrap();
+    let workspace = keel::core::workspace::Workspace::open(&ws).unwrap();
+    let s = SiteConnector::from_config(&ws, &workspace.config.connectors.site).unwrap();
+    s.perform("site.publish", &page("other", 1, "x"), "k3")
+        .unwrap();
+    assert_eq!(mode(&ws.join("site")), 0o750);
+    assert_eq!(mode(&ws.join("site/other.md")), 0o640);
+
+    // World-writable is refused, naming where.
+    let config = std::fs::read_to_string(ws.join("config.toml")).unwrap();
+    std::fs::write(
+        ws.join("config.toml"),
+        config.replace("file_mode = 0o640", "file_mode = 0o666"),
+    )
+    .unwrap();
+    let err = keel::core::workspace::Workspace::open(&ws)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("config.toml:") && err.contains("other users write"),
+        "{err}"
+    );
+}

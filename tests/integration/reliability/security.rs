@@ -416,7 +416,14 @@ fn not_private(root: &Path) -> Vec<String> {
     let mut stack = vec![root.to_path_buf()];
     while let Some(path) = stack.pop() {
         let meta = std::fs::symlink_metadata(&path).unwrap();
-        let want = if meta.is_dir() { 0o700 } else { 0o600 };
+        // The site exists to be served (`dir_mode` / `file_mode`, 0755 / 0644).
+        let served = path.starts_with(root.join("site"));
+        let want = match (meta.is_dir(), served) {
+            (true, false) => 0o700,
+            (false, false) => 0o600,
+            (true, true) => 0o755,
+            (false, true) => 0o644,
+        };
         if meta.permissions().mode() & 0o777 != want {
             out.push(format!(
                 "{:o} {}",
