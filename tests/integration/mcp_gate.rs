@@ -63,7 +63,7 @@ fn workspace(dir: &Path, policy: &str) -> (Workspace, PathBuf) {
         .replace("servers = {}\n", "");
     write!(
         config,
-        "\n[mcp.servers.fs]\ncommand = {:?}\nargs = [{:?}]\n",
+        "\n[mcp.servers.fs]\ncommand = {:?}\nargs = [{:?}]\nremember = true\n",
         p.filesystem.display().to_string(),
         files.display().to_string()
     )
@@ -76,7 +76,7 @@ fn workspace(dir: &Path, policy: &str) -> (Workspace, PathBuf) {
         root.join("agents/researcher.toml"),
         researcher.replacen(
             "allowed = [",
-            "allowed = [\"mcp:fs/read_text_file\", \"mcp:fs/edit_file\", \"mcp:fs/move_file\", ",
+            "allowed = [\"mcp:fs/read_text_file\", \"mcp:fs/edit_file\", \"mcp:fs/move_file\", \"mcp:fs/write_file\", ",
             1,
         ),
     )
@@ -214,6 +214,30 @@ fn a_destructive_tool_waits_for_approval_then_runs_exactly_once() {
     };
     assert_eq!(outcome("action/mcp:fs/read_text_file"), ["allow"]);
     assert_eq!(outcome("action/mcp:fs/edit_file"), ["require_approval"]);
+
+    // `remember = true`: the results were kept in memory with their provenance.
+    let kept: Vec<(String, String, String, String)> = {
+        let mut stmt = store
+            .conn()
+            .prepare("SELECT source, tags, text, tier FROM memory_items WHERE kind = 'mcp_result' ORDER BY created_ms")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let read = kept
+        .iter()
+        .find(|k| k.0 == "mcp:fs/read_text_file")
+        .unwrap_or_else(|| panic!("{kept:?}"));
+    assert!(read.2.contains("pre-approved every edit"), "{read:?}");
+    assert!(
+        read.1.contains("server:fs")
+            && read.1.contains("tool:read_text_file")
+            && read.1.contains("args:"),
+        "{read:?}"
+    );
+    assert_eq!(read.3, "task");
 }
 
 /// A rule naming the tool is the operator's own choice and decides as written: the edit
@@ -330,43 +354,99 @@ fn the_operator_calls_by_hand_through_policy_ledger_and_audit() {
     assert!(text.contains("effect.done"), "{text}");
 }
 
+/// A `keel run` that calls `tool` with `args` and is killed (SIGKILL) after the server answered but
+/// before keel recorded it, then started again. Returns the task.
+fn killed_between_send_and_record(
+    dir: &Path,
+    ws: &Workspace,
+    tool: &str,
+    args: &str,
+    sent: impl Fn() -> bool,
+) -> (String, Daemon, Server, tokio::runtime::Runtime) {
+    let rt = tokio_rt();
+    let server = rt.block_on(Server::start(vec![
+        openai_tools(&[("c1", &format!("mcp__fs__{tool}"), args)]),
+        openai_text(IDEAS),
+        openai_text(IDEAS),
+    ]));
+    let ws = use_mock_provider(ws, &server.base, "KEEL_WIRED_TEST_KEY", false);
+    let task = submit(&ws, "researcher", json!({"goals": ["pricing"]}));
+    let marker = dir.join("arrived");
+    let failpoint = format!("effect.after_perform:600000:{}", marker.display());
+    let key = [("KEEL_WIRED_TEST_KEY", "k")];
+    let mut first = Daemon::start_with_env(&ws.root, Some(&failpoint), &key);
+    wait_until("the call to be sent and paused before its record", || {
+        marker.exists()
+    });
+    assert!(sent(), "the server applied it");
+    first.0.kill().unwrap(); // SIGKILL
+    first.0.wait().unwrap();
+    assert_eq!(effects(&ws, &format!("mcp:fs/{tool}"))[0].0, "intended");
+    // The loopback model lives as long as the runtime returned with it.
+    (
+        task,
+        Daemon::start_with_env(&ws.root, None, &key),
+        server,
+        rt,
+    )
+}
+
+/// An idempotent tool (`write_file`) left unrecorded by a crash is sent again with the same
+/// key, and the task ends as if nothing happened.
+#[test]
+fn sigkill_between_send_and_record_resends_an_idempotent_tool() {
+    if peers().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let policy = POLICY.replacen(
+        "[[rule]]\nid = \"researcher-may-act\"",
+        "[[rule]]\nid = \"writes-are-fine\"\naction = \"mcp:fs/write_file\"\noutcome = \"allow\"\nreason = \"scratch\"\n\n[[rule]]\nid = \"researcher-may-act\"",
+        1,
+    );
+    let (ws, files) = workspace(dir.path(), &policy);
+    let out = files.join("out.txt");
+    let args = json!({"path": out, "content": "written once\n"}).to_string();
+    let (task, _second, _server, _rt) =
+        killed_between_send_and_record(dir.path(), &ws, "write_file", &args, || out.exists());
+    wait_until("the task to succeed", || {
+        task_state(&ws, &task).0 == "succeeded"
+    });
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "written once\n");
+    let rows = effects(&ws, "mcp:fs/write_file");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].0, "done");
+    let resent: i64 = ws
+        .store()
+        .unwrap()
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM audit WHERE action = 'effect.resending'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(resent, 1);
+}
+
 /// SIGKILL of `keel run` after the server applied a call but before keel recorded it: the
-/// restarted run does not send it again (`edit_file` is not idempotent) but escalates the task
-/// for the operator, naming the call.
+/// restarted run does not send it again (`edit_file` is not idempotent) but escalates the
+/// task for the operator, naming the call.
 #[test]
 fn sigkill_between_send_and_record_escalates_instead_of_sending_again() {
     if peers().is_none() {
         return;
     }
-    let rt = tokio_rt();
     let dir = tempfile::tempdir().unwrap();
-    let policy = with_edits_allowed();
-    let (ws, files) = workspace(dir.path(), &policy);
-    let server = rt.block_on(Server::start(vec![
-        openai_tools(&[("c1", "mcp__fs__edit_file", &edit_args(&files))]),
-        openai_text(IDEAS),
-        openai_text(IDEAS),
-    ]));
-    let ws = use_mock_provider(&ws, &server.base, "KEEL_WIRED_TEST_KEY", false);
-    let task = submit(&ws, "researcher", json!({"goals": ["pricing"]}));
-    let marker = dir.path().join("arrived");
-    let failpoint = format!("effect.after_perform:600000:{}", marker.display());
-    let mut first =
-        Daemon::start_with_env(&ws.root, Some(&failpoint), &[("KEEL_WIRED_TEST_KEY", "k")]);
-    wait_until("the call to be sent and paused before its record", || {
-        marker.exists()
-    });
-    assert_eq!(applied(&files), 1, "the server applied it");
-    first.0.kill().unwrap(); // SIGKILL
-    first.0.wait().unwrap();
-    assert_eq!(effects(&ws, "mcp:fs/edit_file")[0].0, "intended");
-
-    let _second = Daemon::start_with_env(&ws.root, None, &[("KEEL_WIRED_TEST_KEY", "k")]);
+    let (ws, files) = workspace(dir.path(), &with_edits_allowed());
+    let (task, _second, _server, _rt) =
+        killed_between_send_and_record(dir.path(), &ws, "edit_file", &edit_args(&files), || {
+            applied(&files) == 1
+        });
     wait_until("the task to be escalated", || {
         task_state(&ws, &task).0 == "escalated"
     });
     assert_eq!(applied(&files), 1, "never sent again");
-    let (_, _, output) = task_state(&ws, &task);
     let error: String = ws
         .store()
         .unwrap()
@@ -377,6 +457,6 @@ fn sigkill_between_send_and_record_escalates_instead_of_sending_again() {
         .unwrap();
     assert!(
         error.contains("mcp:fs/edit_file") && error.contains("not marked idempotent"),
-        "{error} / {output:?}"
+        "{error}"
     );
 }

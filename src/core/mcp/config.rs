@@ -46,6 +46,10 @@ pub struct ServerConfig {
     /// Larger tool results are refused (the model sees far less: see the runtime's cut).
     #[serde(default = "default_max_result_bytes")]
     pub max_result_bytes: usize,
+    /// Keep the results agents get from this server in memory (task tier, so they expire
+    /// with `[memory] task_ttl_hours`), with provenance: server, tool, arguments hash, time.
+    #[serde(default)]
+    pub remember: bool,
 }
 
 fn default_call_timeout() -> f64 {
@@ -74,6 +78,7 @@ impl ServerConfig {
             timeout_secs: default_call_timeout(),
             startup_timeout_secs: default_startup_timeout(),
             max_result_bytes: default_max_result_bytes(),
+            remember: false,
         }
     }
 

@@ -21,6 +21,7 @@ pub mod connector;
 pub mod manager;
 pub mod offers;
 pub mod operator;
+pub mod remember;
 pub mod server;
 pub mod stdio;
 pub mod tools;

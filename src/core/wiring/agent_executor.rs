@@ -274,7 +274,8 @@ impl TaskExecutor for AgentExecutor {
                 ctx.control.deadline_ms,
                 self.kinds.clone(),
             )
-            .with_mcp(crate::core::mcp::manager::for_workspace(&self.ws)),
+            .with_mcp(crate::core::mcp::manager::for_workspace(&self.ws))
+            .with_memory(self.memory()),
         );
         let mut runtime = Runtime {
             store: self.ws.store()?,

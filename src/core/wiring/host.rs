@@ -44,6 +44,8 @@ pub struct WiredHost {
     waiting: Mutex<Vec<String>>,
     /// The workspace's MCP servers, when it has any.
     mcp: Option<Arc<crate::core::mcp::Manager>>,
+    /// Vector memory, where results of servers with `remember = true` are kept.
+    memory: Option<crate::core::memory::Memory>,
 }
 
 impl WiredHost {
@@ -73,6 +75,7 @@ impl WiredHost {
             kinds,
             waiting: Mutex::new(Vec::new()),
             mcp: None,
+            memory: None,
         }
     }
 
@@ -80,6 +83,13 @@ impl WiredHost {
     #[must_use]
     pub fn with_mcp(mut self, mcp: Option<Arc<crate::core::mcp::Manager>>) -> Self {
         self.mcp = mcp;
+        self
+    }
+
+    /// Keeps results of `remember = true` servers in `memory`.
+    #[must_use]
+    pub fn with_memory(mut self, memory: Option<crate::core::memory::Memory>) -> Self {
+        self.memory = memory;
         self
     }
 
@@ -116,6 +126,31 @@ impl WiredHost {
                 }
                 Err(ToolError::Pending(why))
             }
+        }
+    }
+
+    /// Keeps an MCP result in memory with its provenance. The call itself is done and
+    /// recorded; a failure to keep it is logged, not turned into a failed call.
+    fn remember(&self, cx: &CallContext, args: &Value, recorded: &Value) {
+        let Some(memory) = &self.memory else { return };
+        let Ok(outcome) = serde_json::from_value::<crate::core::mcp::McpOutcome>(recorded.clone())
+        else {
+            return;
+        };
+        let Some(item) = crate::core::mcp::remember::item(&outcome, args, &cx.run) else {
+            return;
+        };
+        let kept = self.with_parts(|p| {
+            crate::core::memory::kb::add_or_defer(
+                &mut p.store,
+                memory,
+                &Actor::agent(&cx.run),
+                &item,
+            )
+            .map_err(|e| failed(&e))
+        });
+        if let Err(e) = kept {
+            tracing::warn!(target: "keel::mcp", server = %outcome.server, tool = %outcome.tool, "MCP result not kept in memory: {e}");
         }
     }
 
@@ -235,6 +270,9 @@ impl ToolHost for WiredHost {
             .map_err(|e| ToolError::Failed(e.to_string()))?;
         let gated = mcp_gated_action(&cx.role, &cx.run, cx.step, &info, args);
         let recorded = self.gate(cx, &gated)?;
+        if manager.server(server).is_ok_and(|s| s.cfg.remember) {
+            self.remember(cx, args, &recorded);
+        }
         crate::core::mcp::offers::for_model(server, tool, recorded)
     }
 
