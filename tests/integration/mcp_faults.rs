@@ -171,3 +171,56 @@ fn non_utf8_output_is_an_error_naming_the_server() {
     assert_eq!(err.server(), "faulty", "{err}");
     eprintln!("non-UTF-8 output: {err}");
 }
+
+/// A server that answers the handshake with the protocol revision given as its argument and
+/// offers one tool, `hello`.
+const REVISION: &str = r#"
+import sys, json
+version = sys.argv[1]
+for line in sys.stdin:
+    msg = json.loads(line)
+    if "id" not in msg:
+        continue
+    method, rid = msg["method"], msg["id"]
+    if method == "initialize":
+        res = {"protocolVersion": version, "capabilities": {"tools": {}},
+               "serverInfo": {"name": "old", "version": "0"}}
+    elif method == "tools/list":
+        res = {"tools": [{"name": "hello", "inputSchema": {"type": "object"}}]}
+    elif method == "tools/call":
+        res = {"content": [{"type": "text", "text": "hello from " + version}]}
+    else:
+        res = {}
+    sys.stdout.write(json.dumps({"jsonrpc": "2.0", "id": rid, "result": res}) + "\n")
+    sys.stdout.flush()
+"#;
+
+fn speaking(version: &str) -> std::sync::Arc<keel::core::mcp::Manager> {
+    let script = crate::mcp_peers::files_dir().join("revision_mcp.py");
+    std::fs::write(&script, REVISION).unwrap();
+    let mut cfg = ServerConfig::stdio("python3", &[script.to_str().unwrap(), version]);
+    cfg.startup_timeout_secs = 5.0;
+    own(&[("old", cfg)])
+}
+
+/// The first published revision (2024-11-05) is still spoken; a revision no SDK knows is
+/// refused at the handshake with an error naming the server, and nothing is called.
+#[test]
+fn an_older_protocol_revision_works_and_an_unknown_one_is_refused_naming_the_server() {
+    let m = speaking("2024-11-05");
+    let out = call(&m, "old", "hello", json!({})).unwrap();
+    assert_eq!(out.text, "hello from 2024-11-05");
+
+    let m = speaking("1999-01-01");
+    match call(&m, "old", "hello", json!({})) {
+        Err(e) => {
+            let text = e.to_string();
+            assert_eq!(e.server(), "old", "{text}");
+            assert!(
+                text.contains("\"1999-01-01\"") && text.contains("2024-11-05"),
+                "{text}"
+            );
+        }
+        Ok(out) => panic!("an unknown protocol revision was accepted: {out:?}"),
+    }
+}

@@ -132,6 +132,25 @@ pub async fn connect(name: &str, cfg: &ServerConfig, root: &Path) -> Result<Conn
         .peer_info()
         .and_then(|i| serde_json::to_value(&*i).ok())
         .unwrap_or(Value::Null);
+    let protocol = info["protocolVersion"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    // A revision the SDK does not know may mean anything: disconnect, as the spec asks.
+    let known = rmcp::model::ProtocolVersion::KNOWN_VERSIONS;
+    if !known.iter().any(|v| v.as_str() == protocol) {
+        let names: Vec<&str> = known
+            .iter()
+            .map(rmcp::model::ProtocolVersion::as_str)
+            .collect();
+        return Err(McpError::Start {
+            server: name.to_string(),
+            message: format!(
+                "it answered the handshake with MCP revision {protocol:?}, which keel does not speak (it speaks {}); update the server or keel",
+                names.join(", ")
+            ),
+        });
+    }
     let tools = listed
         .iter()
         .filter_map(|t| serde_json::to_value(t).ok())
@@ -142,10 +161,7 @@ pub async fn connect(name: &str, cfg: &ServerConfig, root: &Path) -> Result<Conn
         tools,
         stderr,
         started: Instant::now(),
-        protocol: info["protocolVersion"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
+        protocol,
         server_info: format!(
             "{} {}",
             info["serverInfo"]["name"].as_str().unwrap_or("?"),
