@@ -22,5 +22,6 @@ pub mod bench;
 pub mod cli;
 pub mod core;
 pub mod logging;
+pub mod mcp_serve;
 pub mod protocol;
 pub mod tui;

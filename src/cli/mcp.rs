@@ -1,4 +1,5 @@
-//! `keel mcp list|tools|call`: the configured MCP servers, their tools, and a call by hand.
+//! `keel mcp list|tools|call|serve`: the configured MCP servers, their tools, a call by hand,
+//! and keel's own MCP server ([`crate::mcp_serve`]).
 //! A call goes through the core handle: the workspace's policy (`--yes` approves a tool that
 //! needs approval; a denial is final), the effects ledger and the audit log.
 
@@ -32,6 +33,16 @@ pub enum McpCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Serve the business to an MCP client (a coding agent, a desktop assistant) over
+    /// stdin/stdout, or over Streamable HTTP on loopback with `--http`. What a client may
+    /// touch is `[mcp.serve]` in config.toml; it can never decide an approval.
+    Serve {
+        /// Serve Streamable HTTP instead of stdio, on this loopback address (default:
+        /// `[mcp.serve] http`, 127.0.0.1:8765; port 0 picks a free one). Clients send
+        /// `Authorization: Bearer TOKEN`, the token in `[mcp.serve] token_file`.
+        #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "ADDR")]
+        http: Option<String>,
+    },
     /// Call one tool by hand and print its result.
     Call {
         /// The server's name in config.toml.
@@ -51,6 +62,9 @@ pub enum McpCommand {
 }
 
 pub fn run(ws: &Workspace, cmd: &McpCommand) -> anyhow::Result<ExitCode> {
+    if let McpCommand::Serve { http } = cmd {
+        return serve(ws, http.as_deref());
+    }
     let manager =
         Manager::shared(&ws.config.mcp, &ws.root).context("cannot start the MCP runtime")?;
     let code = match cmd {
@@ -63,6 +77,7 @@ pub fn run(ws: &Workspace, cmd: &McpCommand) -> anyhow::Result<ExitCode> {
             yes,
             json,
         } => call(ws, server, tool, args, *yes, *json),
+        McpCommand::Serve { .. } => Ok(ExitCode::SUCCESS),
     };
     // Children are stopped before the process exits, not left to the OS.
     manager.stop_all();
@@ -184,4 +199,42 @@ fn call(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `keel mcp serve`: the core handle on this workspace, served until the client leaves
+/// (stdio) or the process is stopped (HTTP).
+fn serve(ws: &Workspace, http: Option<&str>) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the MCP server's runtime")?;
+    let handle = CoreHandle::start(ws.clone())?;
+    let profile = &ws.config.mcp.serve;
+    let served = match http {
+        None => runtime.block_on(crate::mcp_serve::serve_stdio(handle.clone())),
+        Some(addr) => {
+            let addr = if addr.is_empty() {
+                profile.http.as_str()
+            } else {
+                addr
+            };
+            let addr = crate::mcp_serve::http::loopback(addr)?;
+            let token_file = ws.root.join(&profile.token_file);
+            let token = crate::mcp_serve::token::load_or_create(&token_file)?;
+            runtime.block_on(crate::mcp_serve::http::serve(
+                handle.clone(),
+                addr,
+                token,
+                |bound| {
+                    super::say(&format!(
+                        "keel serves MCP on http://{bound}/mcp (send Authorization: Bearer, the token in {})",
+                        token_file.display()
+                    ));
+                },
+            ))
+        }
+    };
+    handle.shutdown();
+    served.map(|()| ExitCode::SUCCESS)
 }

@@ -22,13 +22,15 @@ use crate::core::redact;
 /// The hash that precedes the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// Who did something: the operator, an agent run, or a system component.
+/// Who did something: the operator, an agent run, a system component, or an MCP client of
+/// `keel mcp serve` (by the name it gave in its handshake).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(into = "String", try_from = "String")]
 pub enum Actor {
     Operator,
     Agent { run: String },
     System { component: String },
+    Client { name: String },
 }
 
 impl Actor {
@@ -50,6 +52,7 @@ impl std::fmt::Display for Actor {
             Actor::Operator => f.write_str("operator"),
             Actor::Agent { run } => write!(f, "agent:{run}"),
             Actor::System { component } => write!(f, "system:{component}"),
+            Actor::Client { name } => write!(f, "mcp:{name}"),
         }
     }
 }
@@ -76,9 +79,11 @@ impl std::str::FromStr for Actor {
             Ok(Actor::agent(run))
         } else if let Some(c) = s.strip_prefix("system:") {
             Ok(Actor::system(c))
+        } else if let Some(name) = s.strip_prefix("mcp:") {
+            Ok(Actor::Client { name: name.into() })
         } else {
             Err(format!(
-                "unknown actor {s:?} (expected operator, agent:RUN or system:NAME)"
+                "unknown actor {s:?} (expected operator, agent:RUN, system:NAME or mcp:CLIENT)"
             ))
         }
     }

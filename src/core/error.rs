@@ -63,6 +63,10 @@ pub enum Error {
     #[error("{kind}/{id} not found")]
     NotFound { kind: String, id: String },
 
+    /// A client asked for something its profile or its role does not allow.
+    #[error("refused for {actor}: {reason}")]
+    Refused { actor: String, reason: String },
+
     #[error("invalid {what}: {message}")]
     Invalid { what: String, message: String },
 

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     AllowRule, ApprovalDetail, ApprovalRow, Approved, AuditEntry, BatchItem, EffectRow, FindingRow,
-    Health, McpCalled, MemorySliceRow, Metrics, ObjectRow, ObjectVersionRow, Page, ReplayReport,
-    RunDetail, RunRow, TaskRow, Undone, Verification, Written,
+    Health, McpCalled, MemoryHits, MemorySliceRow, Metrics, ObjectRow, ObjectVersionRow, Page,
+    ReplayReport, RunDetail, RunRow, TaskRow, Undone, Verification, Written,
 };
 
 /// The answer to an [`super::Op`]. Large payloads are boxed so the enum stays small.
@@ -30,6 +30,7 @@ pub enum Answer {
     Tasks(Page<TaskRow>),
     Runs(Page<RunRow>),
     RunDetail(Box<RunDetail>),
+    MemorySearch(Box<MemoryHits>),
     MemoryUsed(Vec<MemorySliceRow>),
     Approvals(Page<ApprovalRow>),
     ApprovalDetail(Box<ApprovalDetail>),
@@ -42,7 +43,7 @@ pub enum Answer {
     // Op outcomes.
     /// `PutObject`, `RevertObject`, `ArchiveObject`, `UnarchiveObject`.
     Written(Written),
-    /// Task ops (`SubmitTask`, `RetryTask`, `CancelTask`, `PauseTask`, `ResumeTask`,
+    /// `Query::Task` and task ops (`SubmitTask`, `RetryTask`, `CancelTask`, `PauseTask`, `ResumeTask`,
     /// `RunNow`, `DecideTriage`): the task as it is now.
     Task(Box<TaskRow>),
     /// `PauseQueue`, `ResumeQueue`.
@@ -78,6 +79,7 @@ impl Answer {
             Answer::Tasks(_) => "tasks",
             Answer::Runs(_) => "runs",
             Answer::RunDetail(_) => "run_detail",
+            Answer::MemorySearch(_) => "memory_search",
             Answer::MemoryUsed(_) => "memory_used",
             Answer::Approvals(_) => "approvals",
             Answer::ApprovalDetail(_) => "approval_detail",
@@ -151,6 +153,7 @@ payload!(String, "object_diff", ObjectDiff);
 payload!(Page<TaskRow>, "tasks", Tasks);
 payload!(Page<RunRow>, "runs", Runs);
 payload!(box RunDetail, "run_detail", RunDetail);
+payload!(box MemoryHits, "memory_search", MemorySearch);
 payload!(Vec<MemorySliceRow>, "memory_used", MemoryUsed);
 payload!(Page<ApprovalRow>, "approvals", Approvals);
 payload!(

@@ -20,10 +20,10 @@ pub use ops::Op;
 pub use queries::Query;
 pub use rows::{
     AllowRule, ApprovalDetail, ApprovalRow, Approved, AuditEntry, AuditFilter, BatchItem, Broken,
-    EffectRow, EffectState, FindingRow, Health, McpCalled, McpServerHealth, MemorySliceRow,
-    Metrics, NewTask, ObjectRef, ObjectRow, ObjectVersionRow, Page, ProviderHealth, ReplayReport,
-    RunDetail, RunRow, RunStep, ScheduleRow, SlotsHealth, TaskRow, Undone, ValueRow, Verification,
-    WindowHealth, Written,
+    EffectRow, EffectState, FindingRow, Health, McpCalled, McpServerHealth, MemoryHitRow,
+    MemoryHits, MemorySliceRow, Metrics, NewTask, ObjectRef, ObjectRow, ObjectVersionRow, Page,
+    ProviderHealth, ReplayReport, RunDetail, RunRow, RunStep, ScheduleRow, SlotsHealth, TaskRow,
+    Undone, ValueRow, Verification, WindowHealth, Written,
 };
 
 /// Notifications out of the core.

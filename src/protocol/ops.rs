@@ -115,6 +115,17 @@ pub enum Op {
         approve: bool,
     },
 
+    /// A request of an MCP client of `keel mcp serve`, named by its handshake: the core
+    /// checks `request` against the workspace's `[mcp.serve]` profile, runs it as the client
+    /// (`mcp:CLIENT` authors what it writes), and audits the call. Deciding approvals, rules
+    /// and effects is the operator's alone and always refused. `request` is `None` when the
+    /// client called a tool keel does not have (refused and audited too).
+    AsClient {
+        client: String,
+        tool: String,
+        request: Option<Box<Op>>,
+    },
+
     // Runs (agents).
     ReplayRun {
         id: String,

@@ -35,6 +35,8 @@ pub enum Query {
         from: i64,
         to: i64,
     },
+    /// `TaskRow` (answered as `Answer::Task`).
+    Task { id: String },
     /// `Page<TaskRow>`.
     Tasks {
         state: Option<String>,
@@ -50,6 +52,16 @@ pub enum Query {
     },
     /// `RunDetail`.
     RunDetail { id: String },
+    /// `MemoryHits`: hybrid (vector and keyword) search over memory, with provenance.
+    /// `kinds` limits the item kinds (empty: every kind); `k` the hits (default: the
+    /// workspace's `[memory] default_k`).
+    MemorySearch {
+        text: String,
+        #[serde(default)]
+        kinds: Vec<String>,
+        #[serde(default)]
+        k: Option<usize>,
+    },
     /// `Vec<MemorySliceRow>` — the memory a run retrieved.
     MemoryUsed { run: String },
     /// `Page<ApprovalRow>`, pending first.

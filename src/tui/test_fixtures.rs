@@ -176,6 +176,8 @@ pub(super) fn fixture_answer(op: &Op) -> Option<Result<Answer, String>> {
             3,
         )),
         Query::MemoryUsed { .. } => Answer::MemoryUsed(memory_rows()),
+        Query::Task { .. } => Answer::Task(Box::new(task(1, "queued"))),
+        Query::MemorySearch { .. } => Answer::MemorySearch(Box::default()),
         Query::Approvals { .. } => Answer::Approvals(page(
             vec![
                 approval(1, "high"),

@@ -16,6 +16,7 @@ mod mcp_faults;
 mod mcp_gate;
 mod mcp_http;
 mod mcp_peers;
+mod mcp_serve;
 mod memory;
 mod metrics;
 mod model_server;

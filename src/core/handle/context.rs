@@ -10,6 +10,7 @@ use super::definitions::Definitions;
 use crate::core::agents::template::Templates;
 use crate::core::clock::Clock;
 use crate::core::error::Result;
+use crate::core::memory::Memory;
 use crate::core::objects::Kinds;
 use crate::core::store::Store;
 use crate::core::workspace::Workspace;
@@ -23,6 +24,8 @@ pub struct CoreContext {
     pub clock: Arc<dyn Clock>,
     pub events: broadcast::Sender<Event>,
     definitions: Definitions,
+    /// Opened on the first memory search (it loads the embedding model).
+    memory: Option<Memory>,
 }
 
 /// Requests served so far, shared with every clone of the handle (for tests and benches
@@ -72,6 +75,7 @@ impl CoreContext {
     ) -> Self {
         CoreContext {
             definitions: Definitions::default(),
+            memory: None,
             workspace,
             store,
             clock,
@@ -90,6 +94,16 @@ impl CoreContext {
     /// The workspace's kinds: configured kinds plus each agent role's output kind.
     pub fn kinds(&mut self) -> Result<Arc<Kinds>> {
         self.definitions.kinds(&self.workspace)
+    }
+
+    /// The workspace's memory, opened on first use (a cheap clone of shared handles).
+    pub fn memory(&mut self) -> Result<Memory> {
+        if let Some(m) = &self.memory {
+            return Ok(m.clone());
+        }
+        let m = Memory::open(&self.workspace, &mut self.store, self.clock.clone())?;
+        self.memory = Some(m.clone());
+        Ok(m)
     }
 
     /// The workspace's agent templates (shipped ones plus its own).

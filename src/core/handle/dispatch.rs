@@ -1,17 +1,25 @@
 //! Routes each `Op` to its handler under `core::handle`; this file only maps ops to them.
 
-use super::{CoreContext, approvals, effects, mcp, objects, queries, queue};
+use super::{CoreContext, approvals, client, effects, mcp, memory, objects, queries, queue};
 use crate::core::agents;
+use crate::core::audit::Actor;
 use crate::core::error::Result;
 use crate::protocol::{Answer, Op, Query};
 
+/// An op from the console, the CLI or a test: the operator's.
 pub fn dispatch(ctx: &mut CoreContext, op: Op) -> Result<Answer> {
+    as_actor(ctx, &Actor::Operator, op)
+}
+
+/// Runs `op` as `actor` (the operator, or an MCP client whose request [`client`] let
+/// through: object writes and task submissions are stamped with the actor).
+pub fn as_actor(ctx: &mut CoreContext, actor: &Actor, op: Op) -> Result<Answer> {
     match op {
         Op::Query { query } => answer(ctx, query),
         op @ (Op::PutObject { .. }
         | Op::RevertObject { .. }
         | Op::ArchiveObject { .. }
-        | Op::UnarchiveObject { .. }) => objects::op(ctx, op),
+        | Op::UnarchiveObject { .. }) => objects::op(ctx, actor, op),
         op @ (Op::Approve { .. }
         | Op::BatchApprove { .. }
         | Op::SweepApprovals
@@ -27,7 +35,7 @@ pub fn dispatch(ctx: &mut CoreContext, op: Op) -> Result<Answer> {
         | Op::PauseQueue
         | Op::ResumeQueue
         | Op::RunNow { .. }
-        | Op::DecideTriage { .. }) => queue::op(ctx, op),
+        | Op::DecideTriage { .. }) => queue::op(ctx, actor, op),
         Op::ReplayRun { id } => {
             let report = agents::service::replay_blocking(&ctx.workspace, ctx.clock.clone(), &id)?;
             ctx.notify(&format!("run/{}", report.replay), "replayed");
@@ -39,16 +47,22 @@ pub fn dispatch(ctx: &mut CoreContext, op: Op) -> Result<Answer> {
             arguments,
             approve,
         } => mcp::call(ctx, server, tool, arguments, approve),
+        Op::AsClient {
+            client: name,
+            tool,
+            request,
+        } => client::op(ctx, &name, &tool, request),
         Op::Shutdown => Ok(Answer::Done),
     }
 }
 
-fn answer(ctx: &CoreContext, query: Query) -> Result<Answer> {
+pub fn answer(ctx: &mut CoreContext, query: Query) -> Result<Answer> {
     match query {
+        Query::MemorySearch { text, kinds, k } => memory::search(ctx, &text, kinds, k),
         q @ (Query::Approvals { .. } | Query::ApprovalDetail { .. } | Query::AllowRules { .. }) => {
             approvals::query(ctx, q)
         }
-        q @ Query::Tasks { .. } => queue::query(ctx, q),
+        q @ (Query::Tasks { .. } | Query::Task { .. }) => queue::query(ctx, q),
         q @ (Query::Objects { .. } | Query::ObjectHistory { .. } | Query::ObjectDiff { .. }) => {
             objects::query(ctx, q)
         }

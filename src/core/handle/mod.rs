@@ -9,15 +9,19 @@
 //! store, clock and definitions they need (they never see [`CoreContext`]):
 //! - [`dispatch`] — maps each op to its handler.
 //! - [`approvals`], [`queue`], [`objects`], [`effects`] — ops and the queries of their domain.
+//! - [`client`] — requests of MCP clients (`keel mcp serve`), checked against `[mcp.serve]`.
+//! - [`memory`] — memory search with provenance.
 //! - [`queries`] — the other queries (audit, runs, memory used, blackboard, metrics, health).
 //! - [`context`] — the thread's state, its cached definitions ([`definitions`]) and counters.
 
 mod approvals;
+pub mod client;
 mod context;
 mod definitions;
 mod dispatch;
 mod effects;
 mod mcp;
+mod memory;
 mod objects;
 mod queries;
 mod queue;

@@ -1,5 +1,6 @@
 //! The handle's object ops and queries: the operator writes through the console or the
-//! CLI, so the actor is the operator. Kinds come from the context's cache.
+//! CLI, an MCP client through `keel mcp serve`; the caller names the actor. Kinds come from
+//! the context's cache.
 
 use crate::core::audit::Actor;
 use crate::core::error::{Error, Result};
@@ -8,8 +9,8 @@ use crate::protocol::{Answer, Op, Query};
 
 use super::CoreContext;
 
-pub fn op(ctx: &mut CoreContext, op: Op) -> Result<Answer> {
-    let stamp = Stamp::new(Actor::Operator, ctx.clock.now_ms());
+pub fn op(ctx: &mut CoreContext, actor: &Actor, op: Op) -> Result<Answer> {
+    let stamp = Stamp::new(actor.clone(), ctx.clock.now_ms());
     let (written, action) = match op {
         Op::PutObject {
             kind,

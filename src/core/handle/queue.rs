@@ -9,34 +9,33 @@ use crate::protocol::{Answer, Op, Query};
 use super::CoreContext;
 
 /// Handles a task or queue op (others are refused).
-pub fn op(ctx: &mut CoreContext, op: Op) -> Result<Answer> {
+pub fn op(ctx: &mut CoreContext, actor: &Actor, op: Op) -> Result<Answer> {
     let now = ctx.clock.now_ms();
-    let actor = Actor::Operator;
     let changed = match op {
-        Op::SubmitTask { task } => return submit(ctx, *task),
+        Op::SubmitTask { task } => return submit(ctx, actor, *task),
         Op::RetryTask { id, new_input } => {
             let catalog = RoleCatalog::load(&ctx.workspace.root)?;
             ctx.store
-                .write(|tx| ops::retry(tx, now, &actor, &catalog, &id, new_input))?
+                .write(|tx| ops::retry(tx, now, actor, &catalog, &id, new_input))?
         }
-        Op::CancelTask { id } => ctx.store.write(|tx| ops::cancel(tx, now, &actor, &id))?,
+        Op::CancelTask { id } => ctx.store.write(|tx| ops::cancel(tx, now, actor, &id))?,
         Op::PauseTask { id } => ctx
             .store
-            .write(|tx| ops::set_task_paused(tx, now, &actor, &id, true))?,
+            .write(|tx| ops::set_task_paused(tx, now, actor, &id, true))?,
         Op::ResumeTask { id } => ctx
             .store
-            .write(|tx| ops::set_task_paused(tx, now, &actor, &id, false))?,
-        Op::RunNow { id } => ctx.store.write(|tx| ops::run_now(tx, now, &actor, &id))?,
+            .write(|tx| ops::set_task_paused(tx, now, actor, &id, false))?,
+        Op::RunNow { id } => ctx.store.write(|tx| ops::run_now(tx, now, actor, &id))?,
         Op::DecideTriage { id, label } => {
             let catalog = RoleCatalog::load(&ctx.workspace.root)?;
             ctx.store.write(|tx| {
-                crate::core::roles::triage::decide(tx, now, &actor, &catalog, &id, &label)
+                crate::core::roles::triage::decide(tx, now, actor, &catalog, &id, &label)
             })?
         }
         Op::PauseQueue | Op::ResumeQueue => {
             let paused = matches!(op, Op::PauseQueue);
             ctx.store
-                .write(|tx| ops::set_queue_paused(tx, now, &actor, paused))?;
+                .write(|tx| ops::set_queue_paused(tx, now, actor, paused))?;
             let action = if paused {
                 "queue.paused"
             } else {
@@ -60,12 +59,12 @@ pub fn op(ctx: &mut CoreContext, op: Op) -> Result<Answer> {
     Ok(Answer::Task(Box::new(row)))
 }
 
-fn submit(ctx: &mut CoreContext, new: NewTask) -> Result<Answer> {
+fn submit(ctx: &mut CoreContext, actor: &Actor, new: NewTask) -> Result<Answer> {
     let catalog = RoleCatalog::load(&ctx.workspace.root)?;
     let now = ctx.clock.now_ms();
     let submitted = ctx
         .store
-        .write(|tx| queue::submit(tx, now, &Actor::Operator, &catalog, new))?;
+        .write(|tx| queue::submit(tx, now, actor, &catalog, new))?;
     if submitted.created {
         ctx.notify(&format!("task/{}", submitted.task.id), "task.submitted");
     }
@@ -74,6 +73,9 @@ fn submit(ctx: &mut CoreContext, new: NewTask) -> Result<Answer> {
 
 pub fn query(ctx: &CoreContext, query: Query) -> Result<Answer> {
     match query {
+        Query::Task { id } => Ok(Answer::Task(Box::new(
+            queue::get(ctx.store.conn(), &id)?.to_row(),
+        ))),
         Query::Tasks {
             state,
             text,

@@ -14,6 +14,8 @@ use super::McpError;
 pub struct McpConfig {
     /// MCP servers by name; tools are named `mcp:NAME/TOOL` in roles and policy.
     pub servers: BTreeMap<String, ServerConfig>,
+    /// What clients of `keel mcp serve` may touch.
+    pub serve: super::serve_profile::ServeProfile,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -11,6 +11,7 @@
 //! - [`operator`]: `keel mcp call`, the operator's own call through the same pipeline.
 //! - [`manager`]: the servers of a workspace on their own runtime, with a blocking API.
 //! - [`offers`]: a role's `mcp:` entries as tools offered to its model, and their calls.
+//! - [`serve_profile`]: `[mcp.serve]`, what clients of `keel mcp serve` may touch.
 //!
 //! Every error names the server it came from.
 
@@ -22,6 +23,7 @@ pub mod manager;
 pub mod offers;
 pub mod operator;
 pub mod remember;
+pub mod serve_profile;
 pub mod server;
 pub mod stdio;
 pub mod tools;

@@ -3,6 +3,7 @@
 mod approvals;
 mod audit;
 mod effects;
+mod memory;
 mod objects;
 mod status;
 mod work;
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 pub use approvals::{AllowRule, ApprovalDetail, ApprovalRow, Approved, BatchItem};
 pub use audit::{AuditEntry, AuditFilter, Broken, Verification};
 pub use effects::{EffectRow, EffectState, McpCalled, Undone};
+pub use memory::{MemoryHitRow, MemoryHits};
 pub use objects::{ObjectRef, ObjectRow, ObjectVersionRow, Written};
 pub use status::{
     Health, McpServerHealth, Metrics, ProviderHealth, ScheduleRow, SlotsHealth, ValueRow,
