@@ -96,33 +96,8 @@ fn audit_by(root: &Path, actor: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-#[test]
-fn an_mcp_client_searches_submits_and_proposes_but_cannot_approve() {
-    if peers().is_none() {
-        return;
-    }
-    let (_dir, root, approval) = demo_with_pending_approval();
-    let calls = json!([
-        ["memory_search", {"query": "which weekday do newsletter sends open best", "k": 3}],
-        ["objects_list", {"kind": "idea", "limit": 5}],
-        ["task_submit", {"role": "researcher", "title": "from the agent", "input": {"goals": ["pricing"]}, "idempotency_key": "agent-1"}],
-        ["task_submit", {"role": "researcher", "input": {"goals": ["pricing"]}, "idempotency_key": "agent-1"}],
-        ["tasks_list", {"text": "from the agent"}],
-        ["draft_propose", {"id": "agent-idea", "body": {"title": "Refund policies, measured", "body": "A first outline."}}],
-        ["draft_propose", {"id": "agent-idea", "based_on": 1, "body": {"title": "Refund policies, measured", "body": "A second outline."}}],
-        ["draft_propose", {"kind": "contract", "id": "northwind-2026", "body": {"title": "cheaper"}}],
-        ["approvals_list", {}],
-        ["approve", {"id": approval}],
-        ["reject", {"id": approval, "reason": "I decide"}],
-    ]);
-    let out = client(
-        "stdio",
-        keel_bin().to_str().unwrap(),
-        root.to_str().unwrap(),
-        &calls,
-    )
-    .unwrap_or_else(|e| panic!("the MCP client failed: {e}"));
-
+/// The SDK listed every tool with its read-only hint, and nothing that decides approvals.
+fn assert_tools_offered(out: &Value) {
     let tools: Vec<&str> = out["tools"]
         .as_array()
         .unwrap()
@@ -157,9 +132,11 @@ fn an_mcp_client_searches_submits_and_proposes_but_cannot_approve() {
             .unwrap()
     };
     assert!(read_only("memory_search") && !read_only("task_submit"));
+}
 
-    // Memory search ranks the note about send days first and says where it came from.
-    let search = result(&out, "memory_search");
+/// Memory search ranks the note about send days first and says where it came from.
+fn assert_search_has_provenance(out: &Value) {
+    let search = result(out, "memory_search");
     assert_eq!(search["is_error"], false, "{search}");
     let hits = search["structured"]["hits"].as_array().unwrap();
     assert!(!hits.is_empty(), "{search}");
@@ -175,6 +152,37 @@ fn an_mcp_client_searches_submits_and_proposes_but_cannot_approve() {
             .unwrap()
             .contains("MiniLM")
     );
+}
+
+#[test]
+fn an_mcp_client_searches_submits_and_proposes_but_cannot_approve() {
+    if peers().is_none() {
+        return;
+    }
+    let (_dir, root, approval) = demo_with_pending_approval();
+    let calls = json!([
+        ["memory_search", {"query": "which weekday do newsletter sends open best", "k": 3}],
+        ["objects_list", {"kind": "idea", "limit": 5}],
+        ["task_submit", {"role": "researcher", "title": "from the agent", "input": {"goals": ["pricing"]}, "idempotency_key": "agent-1"}],
+        ["task_submit", {"role": "researcher", "input": {"goals": ["pricing"]}, "idempotency_key": "agent-1"}],
+        ["tasks_list", {"text": "from the agent"}],
+        ["draft_propose", {"id": "agent-idea", "body": {"title": "Refund policies, measured", "body": "A first outline."}}],
+        ["draft_propose", {"id": "agent-idea", "based_on": 1, "body": {"title": "Refund policies, measured", "body": "A second outline."}}],
+        ["draft_propose", {"kind": "contract", "id": "northwind-2026", "body": {"title": "cheaper"}}],
+        ["approvals_list", {}],
+        ["approve", {"id": approval}],
+        ["reject", {"id": approval, "reason": "I decide"}],
+    ]);
+    let out = client(
+        "stdio",
+        keel_bin().to_str().unwrap(),
+        root.to_str().unwrap(),
+        &calls,
+    )
+    .unwrap_or_else(|e| panic!("the MCP client failed: {e}"));
+
+    assert_tools_offered(&out);
+    assert_search_has_provenance(&out);
     let ideas = result(&out, "objects_list");
     assert!(
         ideas["structured"]["total"].as_u64().unwrap() > 0,
@@ -240,8 +248,13 @@ fn an_mcp_client_searches_submits_and_proposes_but_cannot_approve() {
     assert_eq!(listed["items"][0]["id"], approval.as_str());
     assert_eq!(listed["items"][0]["status"], "pending", "{listed}");
 
-    // Every call is in the audit log under the client's name: 15 calls, 4 refused.
-    let audit = audit_by(&root, "mcp:test-agent");
+    assert_audited_as_the_client(&root, &task);
+}
+
+/// Every call is in the audit log under the client's name: 15 calls, 4 refused; the task
+/// and the draft were written as the client.
+fn assert_audited_as_the_client(root: &Path, task: &str) {
+    let audit = audit_by(root, "mcp:test-agent");
     let calls = audit.iter().filter(|(a, _)| a == "mcp.serve.call").count();
     let refusals: Vec<&str> = audit
         .iter()
@@ -312,13 +325,13 @@ fn over_http_only_a_client_with_the_token_is_served() {
         ["tasks_list", {}],
         ["approve", {"id": "anything"}],
     ]);
-    let served = client("http", &url, &token, &calls);
+    let with_token = client("http", &url, &token, &calls);
     let wrong = client("http", &url, "not-the-token", &json!([["tasks_list", {}]]));
     let none = client("http", &url, "", &json!([["tasks_list", {}]]));
     let _ = server.kill();
     let _ = server.wait();
 
-    let out = served.unwrap_or_else(|e| panic!("the MCP client failed: {e}"));
+    let out = with_token.unwrap_or_else(|e| panic!("the MCP client failed: {e}"));
     assert_eq!(
         result(&out, "tasks_list")["structured"]["total"],
         1,
