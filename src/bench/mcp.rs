@@ -8,6 +8,12 @@
 //!   ledger's intent and result (two more transactions, `synchronous=FULL`), then the send.
 //!
 //! `gated_overhead_*` is `gated` minus `direct_rmcp` at the same percentile.
+//!
+//! Then keel's own server: `keel mcp serve` (this binary, stdio) on a demo workspace answers
+//! `memory_search` to keel's client (`serve_memory_search_*`: the whole request, through
+//! the handshake's session, the core handle, the profile check, the search with its
+//! embedding of the query, provenance reads and the audit entry), next to the same search
+//! sent straight to the core handle in-process (`handle_memory_search_*`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -151,6 +157,7 @@ pub fn run(json_out: bool) -> anyhow::Result<()> {
             percentile(&gated, p) - percentile(&direct, p),
         ));
     }
+    out.extend(serve_memory_search()?);
     for (metric, value) in out {
         emit(
             &Measurement {
@@ -163,4 +170,70 @@ pub fn run(json_out: bool) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Queries that vary, so no layer answers from a cache of the last one.
+const QUERIES: &[&str] = &[
+    "which weekday do newsletter sends open best",
+    "pricing teardown readers share",
+    "annual plans for monthly customers",
+    "refund policy conversion",
+    "first customers without an audience",
+];
+
+fn serve_memory_search() -> anyhow::Result<Vec<(String, f64)>> {
+    let scratch = super::scratch::Scratch::new("mcp-serve")?;
+    let ws = Workspace::init(&scratch.path().join("ws"))?;
+    let clock: Arc<dyn crate::core::clock::Clock> = Arc::new(SystemClock);
+    crate::core::demo::seed_workspace(&ws, &clock)?;
+
+    let handle = crate::core::handle::CoreHandle::start(ws.clone())?;
+    let in_process = sample(|i| {
+        let query = crate::protocol::Query::MemorySearch {
+            text: QUERIES[i % QUERIES.len()].into(),
+            kinds: Vec::new(),
+            k: Some(5),
+        };
+        handle
+            .request_blocking(crate::protocol::Op::Query { query })
+            .map(|_| ())
+            .context("in-process search")
+    })?;
+    handle.shutdown();
+
+    let exe = std::env::current_exe().context("where is this keel binary?")?;
+    let root = ws.root.display().to_string();
+    let cfg = ServerConfig::stdio(
+        &exe.display().to_string(),
+        &["--workspace", &root, "mcp", "serve"],
+    );
+    let mut config = McpConfig::default();
+    config.servers.insert("keel".into(), cfg);
+    let manager = Arc::new(crate::core::mcp::Manager::new(&config, &ws.root)?);
+    let served = sample(|i| {
+        let out = call_tool(
+            &manager,
+            &McpCall {
+                server: "keel".into(),
+                tool: "memory_search".into(),
+                arguments: json!({"query": QUERIES[i % QUERIES.len()], "k": 5}),
+            },
+        )
+        .context("memory_search through keel mcp serve")?;
+        if out.is_error {
+            bail!("keel mcp serve answered an error: {}", out.text);
+        }
+        Ok(())
+    })?;
+    manager.stop_all();
+    let mut out = Vec::new();
+    for (name, s) in [
+        ("serve_memory_search", &served),
+        ("handle_memory_search", &in_process),
+    ] {
+        for (p, label) in [(0.5, "p50"), (0.99, "p99")] {
+            out.push((format!("{name}_{label}"), percentile(s, p)));
+        }
+    }
+    Ok(out)
 }
