@@ -45,7 +45,10 @@ pub fn op(ctx: &mut CoreContext, client: &str, tool: &str, op: Option<Box<Op>>) 
         None => Err(format!(
             "keel serves no tool {tool:?} (approvals are decided only by the operator)"
         )),
-        Some(op) => allowed(&profile, &op).map(|()| *op),
+        Some(op) => {
+            let op = narrowed(&profile, *op);
+            allowed(&profile, &op).map(|()| op)
+        }
     };
     let op = match op {
         Ok(op) => op,
@@ -116,6 +119,25 @@ fn summary(op: &Op) -> Value {
             "op": "submit_task", "role": task.role, "workflow": task.workflow, "title": task.title,
         }),
         other => serde_json::to_value(other).unwrap_or(Value::Null),
+    }
+}
+
+/// A search that names no kinds searches the kinds the profile allows.
+fn narrowed(profile: &ServeProfile, op: Op) -> Op {
+    match (op, profile.memory_kinds()) {
+        (
+            Op::Query {
+                query: Query::MemorySearch { text, kinds, k },
+            },
+            Some(allowed),
+        ) if kinds.is_empty() => Op::Query {
+            query: Query::MemorySearch {
+                text,
+                kinds: allowed.to_vec(),
+                k,
+            },
+        },
+        (op, _) => op,
     }
 }
 
@@ -204,7 +226,7 @@ fn readable(profile: &ServeProfile, query: &Query) -> std::result::Result<(), St
                 Ok(())
             }
             Some(allowed) => refuse(format!(
-                "[mcp.serve] memory allows only the kinds {}; name them in `kinds`",
+                "[mcp.serve] memory allows only the kinds {}",
                 allowed.join(", ")
             )),
         },
@@ -266,6 +288,13 @@ mod tests {
         };
         assert!(readable(&profile, &search(&["note"])).is_ok());
         assert!(readable(&profile, &search(&[])).is_err());
+        let narrowed = narrowed(&profile, Op::Query { query: search(&[]) });
+        assert_eq!(
+            narrowed,
+            Op::Query {
+                query: search(&["note"])
+            }
+        );
         assert!(readable(&profile, &search(&["note", "contract"])).is_err());
         assert!(readable(&profile, &Query::AuditVerify).is_err());
     }
