@@ -11,9 +11,10 @@
 //!   with the rows they carry; it imports nothing from `core` (a test enforces it). Clients
 //!   drive the core through `core::handle::CoreHandle` with these types: the console for
 //!   everything, the CLI for every write of approvals, tasks, the queue, objects and effects
-//!   (read-only commands may read the store directly). `keel memory` and `keel analytics`
-//!   still write through their modules; the layering test names them and nothing else.
+//!   (read-only commands may read the store directly), and `keel mcp serve` for MCP clients.
+//!   Nothing else writes: the layering test checks it.
 //! - [`tui`] — the full-screen ratatui console, a client of the core handle.
+//! - [`mcp_serve`] — `keel mcp serve`: keel as an MCP server, another client of the handle.
 //! - [`cli`] — clap subcommands; every console action is scriptable.
 //! - [`bench`] — `keel bench <suite> --json`, one JSON object per line.
 //! - [`logging`] — file logging (0600) and the terminal-restoring panic hook.

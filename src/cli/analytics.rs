@@ -1,23 +1,20 @@
 //! `keel analytics import FILE` (the analyst's weekly job: metric rows become `metric`
 //! objects linked to publications, then reconciled onto publications, ideas and memory) and
 //! `keel analytics rank` (the researcher's ranking over ideas and measured outcomes, with
-//! the built-in offline rules).
+//! the built-in offline rules). Both write, so both go through the core handle.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Subcommand;
 use serde_json::json;
 
 use super::{say, say_json};
-use crate::core::audit::Actor;
-use crate::core::clock::{Clock, SystemClock};
-use crate::core::memory::Memory;
-use crate::core::objects::Kinds;
+use crate::core::handle::CoreHandle;
 use crate::core::workspace::Workspace;
+use crate::protocol::{AnalyticsImported, Op, Ranked};
 
 #[derive(Debug, Subcommand)]
 pub enum AnalyticsCommand {
@@ -41,80 +38,85 @@ pub enum AnalyticsCommand {
 }
 
 pub fn run(ws: &Workspace, cmd: &AnalyticsCommand) -> anyhow::Result<ExitCode> {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let now = clock.now_ms();
-    let kinds = Kinds::from_config(&ws.config)?;
-    let mut store = ws.store()?;
-    let actor = Actor::Operator;
-    match cmd {
-        AnalyticsCommand::Import { file, json } => {
-            let text = std::fs::read_to_string(file)
-                .with_context(|| format!("cannot read {}", file.display()))?;
-            let source = file.display().to_string();
-            let report =
-                crate::core::outcomes::import_csv(&mut store, &kinds, &actor, now, &text, &source)?;
-            let memory = Memory::open(ws, &mut store, clock.clone())?;
-            let rec =
-                crate::core::outcomes::reconcile(&mut store, &kinds, Some(&memory), &actor, now)?;
-            if *json {
-                say_json(&json!({"import": report, "reconciled": rec}))?;
-            } else {
-                let mut out = format!(
-                    "imported {} rows from {source}; {} rejected\n",
-                    report.imported,
-                    report.rejected.len()
-                );
-                for r in &report.rejected {
-                    let _ = writeln!(out, "  line {}: {}", r.line, r.message);
-                }
-                let _ = write!(
-                    out,
-                    "reconciled: {} publications, {} ideas updated, {} outcome notes added to memory",
-                    rec.publications.len(),
-                    rec.ideas.len(),
-                    rec.notes
-                );
-                say(&out);
-            }
-            Ok(if report.rejected.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+    let handle = CoreHandle::start(ws.clone())?;
+    let code = match cmd {
+        AnalyticsCommand::Import { file, json } => import(&handle, file, *json),
+        AnalyticsCommand::Rank { goals, json } => rank(&handle, goals, *json),
+    };
+    handle.shutdown();
+    code
+}
+
+fn import(handle: &CoreHandle, file: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let csv =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let source = file.display().to_string();
+    let done: AnalyticsImported = handle
+        .request_blocking(Op::ImportAnalytics {
+            csv,
+            source: source.clone(),
+        })?
+        .try_into()?;
+    let (report, rec) = (&done.import, &done.reconciled);
+    if json {
+        say_json(&json!({"import": report, "reconciled": rec}))?;
+    } else {
+        let mut out = format!(
+            "imported {} rows from {source}; {} rejected\n",
+            report.imported,
+            report.rejected.len()
+        );
+        for r in &report.rejected {
+            let _ = writeln!(out, "  line {}: {}", r.line, r.message);
         }
-        AnalyticsCommand::Rank { goals, json } => {
-            let goals: Vec<String> = if goals.is_empty() {
-                crate::core::demo::GOALS
-                    .iter()
-                    .map(|g| (*g).to_string())
-                    .collect()
-            } else {
-                goals.clone()
-            };
-            let ranked =
-                crate::core::research::rank_ideas(&mut store, &kinds, &actor, now, &goals)?;
-            if *json {
-                say_json(&ranked)?;
-            } else {
-                let lines: Vec<String> = ranked
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| {
-                        format!(
-                            "{:>2}. {:<40} {:>5.2}  {}",
-                            i + 1,
-                            r.id,
-                            r.score,
-                            r.rationale
-                        )
-                    })
-                    .collect();
-                say(&format!(
-                    "offline researcher (rules, not a language model)\n{}",
-                    lines.join("\n")
-                ));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        let _ = write!(
+            out,
+            "reconciled: {} publications, {} ideas updated, {} outcome notes added to memory",
+            rec.publications.len(),
+            rec.ideas.len(),
+            rec.notes
+        );
+        say(&out);
     }
+    Ok(if report.rejected.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn rank(handle: &CoreHandle, goals: &[String], json: bool) -> anyhow::Result<ExitCode> {
+    let goals: Vec<String> = if goals.is_empty() {
+        crate::core::demo::GOALS
+            .iter()
+            .map(|g| (*g).to_string())
+            .collect()
+    } else {
+        goals.to_vec()
+    };
+    let ranked: Vec<Ranked> = handle
+        .request_blocking(Op::RankIdeas { goals })?
+        .try_into()?;
+    if json {
+        say_json(&ranked)?;
+    } else {
+        let lines: Vec<String> = ranked
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                format!(
+                    "{:>2}. {:<40} {:>5.2}  {}",
+                    i + 1,
+                    r.id,
+                    r.score,
+                    r.rationale
+                )
+            })
+            .collect();
+        say(&format!(
+            "offline researcher (rules, not a language model)\n{}",
+            lines.join("\n")
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 
 use rusqlite::Connection;
-use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::core::audit::Actor;
@@ -93,16 +92,8 @@ pub fn import_csv(
     analytics::import_csv(text, source, &index, &mut sink)
 }
 
-/// What one reconciliation changed.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Reconciled {
-    /// Publications whose totals changed.
-    pub publications: Vec<String>,
-    /// Ideas whose evidence changed.
-    pub ideas: Vec<String>,
-    /// Outcome notes stored in memory (new ones only).
-    pub notes: usize,
-}
+/// What one reconciliation changed (a protocol row: clients see it as it is).
+pub use crate::protocol::Reconciled;
 
 /// Sums every metric onto its publication (`outcomes`), onto the ideas of the same topic
 /// (`evidence`), and stores one `outcome` note per measured publication in `memory`.

@@ -5,7 +5,6 @@
 //! weekly schedule and the loop test use when no model is configured.
 
 use rusqlite::Connection;
-use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::core::audit::Actor;
@@ -16,16 +15,8 @@ use crate::core::llm::offline_recipes;
 use crate::core::objects::{self, Kinds, Stamp};
 use crate::core::store::Store;
 
-/// One ranked idea.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Ranked {
-    pub id: String,
-    pub title: String,
-    pub score: f64,
-    pub rationale: String,
-    /// The memory items it draws on.
-    pub sources: Vec<String>,
-}
+/// One ranked idea (a protocol row).
+pub use crate::protocol::Ranked;
 
 /// Ranks every long-term `idea` note against `goals`, weighing `outcome` notes, and
 /// records the result on idea objects. Returns the ranking, best first.

@@ -9,9 +9,11 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AllowRule, ApprovalDetail, ApprovalRow, Approved, AuditEntry, BatchItem, EffectRow, FindingRow,
-    Health, McpCalled, MemoryHits, MemorySliceRow, Metrics, ObjectRow, ObjectVersionRow, Page,
-    ReplayReport, RunDetail, RunRow, TaskRow, Undone, Verification, Written,
+    Added, AllowRule, AnalyticsImported, ApprovalDetail, ApprovalRow, Approved, AuditEntry,
+    BatchItem, CheckReport, EffectRow, FindingRow, Health, McpCalled, MemoryHits,
+    MemoryImportReport, MemorySliceRow, Metrics, ObjectRow, ObjectVersionRow, Page, Ranked,
+    ReplayReport, Retrieval, RunDetail, RunRow, TaskRow, TriageDecision, Undone, Verification,
+    Written,
 };
 
 /// The answer to an [`super::Op`]. Large payloads are boxed so the enum stays small.
@@ -63,6 +65,26 @@ pub enum Answer {
     Replayed(ReplayReport),
     /// `CallMcpTool`.
     McpCalled(Box<McpCalled>),
+    /// `AddMemory`.
+    MemoryAdded(Box<Added>),
+    /// `ImportMemory`.
+    MemoryImported(Box<MemoryImportReport>),
+    /// `SetMemoryTier`: the item's new version.
+    MemoryVersion(i64),
+    /// `SweepMemory`: the items removed.
+    MemorySwept(Vec<String>),
+    /// `ReindexMemory`: what was rebuilt or re-embedded, in a sentence.
+    MemoryReindexed(String),
+    /// `RepairMemory`: the check after the repair.
+    MemoryChecked(Box<CheckReport>),
+    /// `RetrieveForRun`.
+    Retrieved(Box<Retrieval>),
+    /// `TriageText`: one decision per facet.
+    Triaged(Vec<TriageDecision>),
+    /// `ImportAnalytics`.
+    AnalyticsImported(Box<AnalyticsImported>),
+    /// `RankIdeas`: best first.
+    Ranked(Vec<Ranked>),
 }
 
 impl Answer {
@@ -98,6 +120,16 @@ impl Answer {
             Answer::Undone(_) => "undone",
             Answer::Replayed(_) => "replayed",
             Answer::McpCalled(_) => "mcp_called",
+            Answer::MemoryAdded(_) => "memory_added",
+            Answer::MemoryImported(_) => "memory_imported",
+            Answer::MemoryVersion(_) => "memory_version",
+            Answer::MemorySwept(_) => "memory_swept",
+            Answer::MemoryReindexed(_) => "memory_reindexed",
+            Answer::MemoryChecked(_) => "memory_checked",
+            Answer::Retrieved(_) => "retrieved",
+            Answer::Triaged(_) => "triaged",
+            Answer::AnalyticsImported(_) => "analytics_imported",
+            Answer::Ranked(_) => "ranked",
         }
     }
 }
@@ -149,11 +181,22 @@ payload!(Vec<AuditEntry>, "audit_page", AuditPage);
 payload!(Verification, "audit_verify", AuditVerify);
 payload!(Page<ObjectRow>, "objects", Objects);
 payload!(Vec<ObjectVersionRow>, "object_history", ObjectHistory);
-payload!(String, "object_diff", ObjectDiff);
+payload!(
+    String,
+    "object_diff or memory_reindexed",
+    ObjectDiff,
+    MemoryReindexed
+);
 payload!(Page<TaskRow>, "tasks", Tasks);
 payload!(Page<RunRow>, "runs", Runs);
 payload!(box RunDetail, "run_detail", RunDetail);
 payload!(box MemoryHits, "memory_search", MemorySearch);
+payload!(
+    box AnalyticsImported,
+    "analytics_imported",
+    AnalyticsImported
+);
+payload!(Vec<Ranked>, "ranked", Ranked);
 payload!(Vec<MemorySliceRow>, "memory_used", MemoryUsed);
 payload!(Page<ApprovalRow>, "approvals", Approvals);
 payload!(
@@ -206,3 +249,10 @@ mod tests {
         assert_eq!(back, Answer::Queue { paused: true });
     }
 }
+payload!(box Added, "memory_added", MemoryAdded);
+payload!(box MemoryImportReport, "memory_imported", MemoryImported);
+payload!(i64, "memory_version", MemoryVersion);
+payload!(Vec<String>, "memory_swept", MemorySwept);
+payload!(box CheckReport, "memory_checked", MemoryChecked);
+payload!(box Retrieval, "retrieved", Retrieved);
+payload!(Vec<TriageDecision>, "triaged", Triaged);

@@ -19,11 +19,14 @@ pub use answers::{Answer, UnexpectedAnswer};
 pub use ops::Op;
 pub use queries::Query;
 pub use rows::{
-    AllowRule, ApprovalDetail, ApprovalRow, Approved, AuditEntry, AuditFilter, BatchItem, Broken,
-    EffectRow, EffectState, FindingRow, Health, McpCalled, McpServerHealth, MemoryHitRow,
-    MemoryHits, MemorySliceRow, Metrics, NewTask, ObjectRef, ObjectRow, ObjectVersionRow, Page,
-    ProviderHealth, ReplayReport, RunDetail, RunRow, RunStep, ScheduleRow, SlotsHealth, TaskRow,
-    Undone, ValueRow, Verification, WindowHealth, Written,
+    Added, AllowRule, AnalyticsImported, ApprovalDetail, ApprovalRow, Approved, AuditEntry,
+    AuditFilter, BatchItem, Broken, CheckReport, Duplicate, EffectRow, EffectState, FindingRow,
+    Fusion, Health, ImportReport, ImportedItem, McpCalled, McpServerHealth, MemoryHitRow,
+    MemoryHits, MemoryImportReport, MemorySliceRow, Metrics, Neighbour, NewMemoryItem, NewTask,
+    ObjectRef, ObjectRow, ObjectVersionRow, Page, ProviderHealth, Ranked, Reconciled, Rejected,
+    ReplayReport, Retrieval, RunDetail, RunRow, RunStep, ScheduleRow, SearchFilters, SearchHit,
+    SearchParams, SearchResult, Skipped, SlotsHealth, TaskRow, Tier, TriageDecision, Undone,
+    ValueRow, Verification, VersionCheck, WindowHealth, Written,
 };
 
 /// Notifications out of the core.

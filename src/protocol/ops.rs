@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{NewTask, Query};
+use super::{NewMemoryItem, NewTask, Query, SearchParams, Tier};
 
 /// Commands into the core.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -124,6 +124,66 @@ pub enum Op {
         client: String,
         tool: String,
         request: Option<Box<Op>>,
+    },
+
+    // Memory.
+    /// Store one item (embedded now; a near-duplicate is not stored unless
+    /// `allow_duplicate`): `MemoryAdded`.
+    AddMemory {
+        item: Box<NewMemoryItem>,
+    },
+    /// Import a file or a directory of text files, one item each: `MemoryImported`.
+    ImportMemory {
+        path: String,
+        kind: String,
+        tier: Option<Tier>,
+        tags: Vec<String>,
+    },
+    ForgetMemory {
+        id: String,
+        reason: String,
+    },
+    /// Move an item to `tier` (`ttl_ms` for the task tier): `MemoryVersion`.
+    SetMemoryTier {
+        id: String,
+        tier: Tier,
+        ttl_ms: Option<i64>,
+    },
+    /// Remove the expired task-state items: `MemorySwept`.
+    SweepMemory,
+    /// Rebuild the current embedding version's index, or finish moving to a new model:
+    /// `MemoryReindexed`.
+    ReindexMemory,
+    /// Embed the chunks that lack vectors and drop orphan vectors: `MemoryChecked`.
+    RepairMemory,
+    /// Search and record the retrieval for `run`, replayable with its pinned parameters:
+    /// `Retrieved`.
+    RetrieveForRun {
+        run: String,
+        text: String,
+        params: SearchParams,
+    },
+    /// Classify `text` against the triage examples (each facet's decision is recorded):
+    /// `Triaged`.
+    TriageText {
+        text: String,
+    },
+    /// Label a triage decision; the label is learned as an example.
+    LabelTriage {
+        decision: String,
+        label: String,
+    },
+
+    // Outcomes (analytics).
+    /// Import analytics rows (CSV: publication,metric,value,date) as `metric` objects, then
+    /// reconcile them onto publications, ideas and memory. `source` names the file.
+    ImportAnalytics {
+        csv: String,
+        source: String,
+    },
+    /// Rank ideas against `goals` with the offline researcher and record the ranking on them.
+    RankIdeas {
+        goals: Vec<String>,
     },
 
     // Runs (agents).

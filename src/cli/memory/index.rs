@@ -1,55 +1,22 @@
-//! `keel memory reindex|check|stats|triage`: the index and the triage of new text.
+//! `keel memory check|stats|triage`: the index and the triage of new text.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use serde_json::json;
 
 use crate::cli::{say, say_json};
-use crate::core::audit::Actor;
-use crate::core::clock::SystemClock;
-use crate::core::memory::triage::Triage;
 use crate::core::memory::{Memory, check, versions};
 use crate::core::store::Store;
 use crate::core::workspace::Workspace;
+use crate::protocol::{CheckReport, Op, TriageDecision};
 
-use super::open;
-
-pub(super) fn reindex(ws: &Workspace) -> anyhow::Result<ExitCode> {
-    let (mut store, memory) = open(ws)?;
-    let current = memory.current_version().id();
-    let state = versions::get(store.conn(), &current)?
-        .map(|v| v.state)
-        .unwrap_or_default();
-    if state == "building" {
-        let report = versions::migrate(&mut store, &memory, &|done, total| {
-            tracing::info!(done, total, "re-embedding");
-        })?;
-        say(&format!(
-            "re-embedded {} chunk(s) with {}; retired {:?}",
-            report.embedded, report.version, report.retired
-        ));
-    } else {
-        let handle = versions::rebuild_in_background(
-            store.path().to_path_buf(),
-            ws.config.store.durability,
-            memory,
-        );
-        let copied = handle
-            .join()
-            .map_err(|_| anyhow::anyhow!("the rebuild thread panicked"))??;
-        say(&format!(
-            "rebuilt the index for {current} ({copied} vectors)"
-        ));
-    }
-    Ok(ExitCode::SUCCESS)
-}
+use super::{open, request};
 
 pub(super) fn check_index(ws: &Workspace, repair: bool, json: bool) -> anyhow::Result<ExitCode> {
-    let (mut store, memory) = open(ws)?;
-    let report = if repair {
-        check::repair(&mut store, &memory)?
+    let report: CheckReport = if repair {
+        request(ws, Op::RepairMemory)?.try_into()?
     } else {
+        let (store, memory) = open(ws)?;
         check::check(store.conn(), &memory)?
     };
     if json {
@@ -78,23 +45,14 @@ pub(super) fn check_index(ws: &Workspace, repair: bool, json: bool) -> anyhow::R
     })
 }
 
-/// The triage classifier over the current embedder and the workspace's `[triage]` settings.
-pub(super) fn triage(ws: &Workspace, memory: &Memory) -> Triage {
-    Triage::new(
-        Arc::clone(&memory.embedders[0]),
-        ws.config.triage.clone(),
-        Arc::new(SystemClock),
-    )
-}
-
-pub(super) fn triage_item(
-    ws: &Workspace,
-    actor: &Actor,
-    text: &str,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
-    let (mut store, memory) = open(ws)?;
-    let decisions = triage(ws, &memory).classify(&mut store, actor, text)?;
+pub(super) fn triage_item(ws: &Workspace, text: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let decisions: Vec<TriageDecision> = request(
+        ws,
+        Op::TriageText {
+            text: text.to_string(),
+        },
+    )?
+    .try_into()?;
     if json {
         say_json(&decisions)?;
     } else {

@@ -1,4 +1,6 @@
 //! `keel memory add|import|search|explain|forget|promote|demote|sweep|reindex|stats|check|triage|decide`.
+//! Every write goes through the core handle ([`request`]); searches, explanations, stats and
+//! checks read directly.
 //!
 //! - [`args`] — the subcommands and their arguments.
 //! - [`write`] — adding and importing items.
@@ -14,25 +16,29 @@ pub use args::MemoryCommand;
 pub use index::stats;
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context as _;
 
 use crate::cli::{say, say_json};
-use crate::core::audit::Actor;
-use crate::core::clock::SystemClock;
-use crate::core::memory::kb::{self};
+use crate::core::handle::CoreHandle;
 use crate::core::memory::{Memory, Tier};
 use crate::core::store::Store;
 use crate::core::workspace::Workspace;
-use index::{check_index, reindex, triage, triage_item};
+use crate::protocol::{Answer, Op};
+use index::{check_index, triage_item};
 use query::{explain_run, search_items};
 use write::{add_item, import_files};
 
 pub(super) fn open(ws: &Workspace) -> anyhow::Result<(Store, Memory)> {
-    let mut store = ws.store()?;
-    let memory = Memory::open(ws, &mut store, Arc::new(SystemClock))?;
-    Ok((store, memory))
+    Ok(crate::core::memory::open_for_reading(ws)?)
+}
+
+/// Sends one memory op to a core started on `ws` for it.
+pub(super) fn request(ws: &Workspace, op: Op) -> anyhow::Result<Answer> {
+    let handle = CoreHandle::start(ws.clone())?;
+    let answer = handle.request_blocking(op);
+    handle.shutdown();
+    Ok(answer?)
 }
 
 pub(super) fn hours(h: u64) -> i64 {
@@ -58,44 +64,42 @@ pub(super) fn parse_object(s: &str) -> anyhow::Result<crate::protocol::ObjectRef
 }
 
 pub fn run(ws: &Workspace, cmd: &MemoryCommand) -> anyhow::Result<ExitCode> {
-    let actor = Actor::Operator;
     match cmd {
-        MemoryCommand::Add(args) => add_item(ws, &actor, args),
-        MemoryCommand::Import(args) => import_files(ws, &actor, args),
+        MemoryCommand::Add(args) => add_item(ws, args),
+        MemoryCommand::Import(args) => import_files(ws, args),
         MemoryCommand::Search(args) => search_items(ws, args),
         MemoryCommand::Explain { run, json } => explain_run(ws, run, *json),
         MemoryCommand::Forget { id, reason } => {
-            let (mut store, memory) = open(ws)?;
-            kb::forget(&mut store, &memory, &actor, id, reason)?;
+            request(
+                ws,
+                Op::ForgetMemory {
+                    id: id.clone(),
+                    reason: reason.clone(),
+                },
+            )?;
             say(&format!("forgot {id}"));
             Ok(ExitCode::SUCCESS)
         }
         MemoryCommand::Promote { id } => {
-            let (mut store, memory) = open(ws)?;
-            let v = kb::set_tier(&mut store, &memory, &actor, id, Tier::Long, None)?;
+            let v = set_tier(ws, id, Tier::Long, None)?;
             say(&format!("{id} is long-term memory (version {v})"));
             Ok(ExitCode::SUCCESS)
         }
         MemoryCommand::Demote { id, ttl_hours } => {
-            let (mut store, memory) = open(ws)?;
-            let v = kb::set_tier(
-                &mut store,
-                &memory,
-                &actor,
-                id,
-                Tier::Task,
-                ttl_hours.map(hours),
-            )?;
+            let v = set_tier(ws, id, Tier::Task, ttl_hours.map(hours))?;
             say(&format!("{id} is task state (version {v})"));
             Ok(ExitCode::SUCCESS)
         }
         MemoryCommand::Sweep => {
-            let (mut store, memory) = open(ws)?;
-            let gone = kb::sweep(&mut store, &memory)?;
+            let gone: Vec<String> = request(ws, Op::SweepMemory)?.try_into()?;
             say(&format!("swept {} expired item(s)", gone.len()));
             Ok(ExitCode::SUCCESS)
         }
-        MemoryCommand::Reindex => reindex(ws),
+        MemoryCommand::Reindex => {
+            let done: String = request(ws, Op::ReindexMemory)?.try_into()?;
+            say(&done);
+            Ok(ExitCode::SUCCESS)
+        }
         MemoryCommand::Stats { json } => {
             let (store, memory) = open(ws)?;
             let stats = stats(&store, &memory)?;
@@ -107,18 +111,19 @@ pub fn run(ws: &Workspace, cmd: &MemoryCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         MemoryCommand::Check { repair, json } => check_index(ws, *repair, *json),
-        MemoryCommand::Triage { text, json } => triage_item(ws, &actor, text, *json),
+        MemoryCommand::Triage { text, json } => triage_item(ws, text, *json),
         MemoryCommand::Decide {
             decision,
             label,
             task: true,
         } => {
-            let catalog = crate::core::queue::RoleCatalog::load(&ws.root)?;
-            let mut store = ws.store()?;
-            let now = crate::core::clock::Clock::now_ms(&crate::core::clock::SystemClock);
-            store.write(|tx| {
-                crate::core::roles::triage::decide(tx, now, &actor, &catalog, decision, label)
-            })?;
+            request(
+                ws,
+                Op::DecideTriage {
+                    id: decision.clone(),
+                    label: label.clone(),
+                },
+            )?;
             say(&format!(
                 "task {decision}: routed by the operator as {label}; the label is learned"
             ));
@@ -127,10 +132,27 @@ pub fn run(ws: &Workspace, cmd: &MemoryCommand) -> anyhow::Result<ExitCode> {
         MemoryCommand::Decide {
             decision, label, ..
         } => {
-            let (mut store, memory) = open(ws)?;
-            triage(ws, &memory).resolve(&mut store, &actor, decision, label)?;
+            request(
+                ws,
+                Op::LabelTriage {
+                    decision: decision.clone(),
+                    label: label.clone(),
+                },
+            )?;
             say(&format!("decision {decision} labelled {label}"));
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn set_tier(ws: &Workspace, id: &str, tier: Tier, ttl_ms: Option<i64>) -> anyhow::Result<i64> {
+    Ok(request(
+        ws,
+        Op::SetMemoryTier {
+            id: id.to_string(),
+            tier,
+            ttl_ms,
+        },
+    )?
+    .try_into()?)
 }

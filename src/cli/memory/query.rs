@@ -9,9 +9,10 @@ use crate::cli::{say, say_json};
 use crate::core::memory::search::{Filters, Fusion, SearchParams};
 use crate::core::memory::{Memory, Tier, retrieval, search};
 use crate::core::workspace::Workspace;
+use crate::protocol::{Op, Retrieval};
 
 use super::args::{FusionArg, SearchArgs};
-use super::open;
+use super::{open, request};
 
 pub(super) fn search_params(memory: &Memory, args: &SearchArgs) -> anyhow::Result<SearchParams> {
     Ok(SearchParams {
@@ -46,12 +47,21 @@ pub(super) fn search_params(memory: &Memory, args: &SearchArgs) -> anyhow::Resul
 }
 
 pub(super) fn search_items(ws: &Workspace, args: &SearchArgs) -> anyhow::Result<ExitCode> {
-    let (mut store, memory) = open(ws)?;
+    let (store, memory) = open(ws)?;
     let params = search_params(&memory, args)?;
     let query = &args.query;
     let (retrieval_id, result) = match &args.run {
         Some(run) => {
-            let r = retrieval::retrieve(&mut store, &memory, run, query, &params)?;
+            drop(store);
+            let r: Retrieval = request(
+                ws,
+                Op::RetrieveForRun {
+                    run: run.clone(),
+                    text: query.clone(),
+                    params,
+                },
+            )?
+            .try_into()?;
             (
                 Some(r.id),
                 search::SearchResult {

@@ -5,22 +5,19 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use crate::cli::{say, say_json};
-use crate::core::audit::Actor;
-use crate::core::memory::import;
-use crate::core::memory::kb::{self, Added, NewItem};
 use crate::core::workspace::Workspace;
+use crate::protocol::{Added, MemoryImportReport, NewMemoryItem, Op};
 
 use super::args::{AddArgs, ImportArgs};
-use super::{hours, open, parse_object};
+use super::{hours, parse_object, request};
 
-pub(super) fn add_item(ws: &Workspace, actor: &Actor, args: &AddArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn add_item(ws: &Workspace, args: &AddArgs) -> anyhow::Result<ExitCode> {
     let text = if args.text == "-" {
         std::io::read_to_string(std::io::stdin()).context("reading standard input")?
     } else {
         args.text.clone()
     };
-    let (mut store, memory) = open(ws)?;
-    let item = NewItem {
+    let item = NewMemoryItem {
         text,
         kind: args.kind.clone(),
         tier: Some(args.tier.parse()?),
@@ -31,7 +28,13 @@ pub(super) fn add_item(ws: &Workspace, actor: &Actor, args: &AddArgs) -> anyhow:
         ttl_ms: args.ttl_hours.map(hours),
         allow_duplicate: args.allow_duplicate,
     };
-    let added = kb::add(&mut store, &memory, actor, &item)?;
+    let added: Added = request(
+        ws,
+        Op::AddMemory {
+            item: Box::new(item),
+        },
+    )?
+    .try_into()?;
     if args.json {
         say_json(&added)?;
     } else {
@@ -58,18 +61,20 @@ pub(super) fn add_item(ws: &Workspace, actor: &Actor, args: &AddArgs) -> anyhow:
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) fn import_files(
-    ws: &Workspace,
-    actor: &Actor,
-    args: &ImportArgs,
-) -> anyhow::Result<ExitCode> {
-    let (mut store, memory) = open(ws)?;
-    let options = import::ImportOptions {
-        kind: args.kind.clone(),
-        tier: Some(args.tier.parse()?),
-        tags: args.tags.clone(),
-    };
-    let report = import::import(&mut store, &memory, actor, &args.path, &options)?;
+pub(super) fn import_files(ws: &Workspace, args: &ImportArgs) -> anyhow::Result<ExitCode> {
+    // Relative to where the operator stands, not to wherever the core runs.
+    let path = std::path::absolute(&args.path)
+        .with_context(|| format!("cannot resolve {}", args.path.display()))?;
+    let report: MemoryImportReport = request(
+        ws,
+        Op::ImportMemory {
+            path: path.display().to_string(),
+            kind: args.kind.clone(),
+            tier: Some(args.tier.parse()?),
+            tags: args.tags.clone(),
+        },
+    )?
+    .try_into()?;
     if args.json {
         say_json(&report)?;
     } else {

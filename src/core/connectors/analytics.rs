@@ -38,19 +38,8 @@ pub trait MetricSink {
     fn write(&mut self, records: &[MetricRecord]) -> Result<usize>;
 }
 
-/// A row that could not be imported, and why.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Rejected {
-    /// 1-based line in a CSV (header = 1), or 1-based item index for JSON.
-    pub line: usize,
-    pub message: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
-pub struct ImportReport {
-    pub imported: usize,
-    pub rejected: Vec<Rejected>,
-}
+/// What an import did, and each row it rejected (protocol rows).
+pub use crate::protocol::{ImportReport, Rejected};
 
 /// One raw row before validation.
 struct RawRow {

@@ -1,6 +1,9 @@
 //! Routes each `Op` to its handler under `core::handle`; this file only maps ops to them.
 
-use super::{CoreContext, approvals, client, effects, mcp, memory, objects, queries, queue};
+use super::{
+    CoreContext, approvals, client, effects, mcp, memory, memory_ops, objects, outcomes, queries,
+    queue,
+};
 use crate::core::agents;
 use crate::core::audit::Actor;
 use crate::core::error::Result;
@@ -52,6 +55,18 @@ pub fn as_actor(ctx: &mut CoreContext, actor: &Actor, op: Op) -> Result<Answer> 
             tool,
             request,
         } => client::op(ctx, &name, &tool, request),
+        op @ (Op::AddMemory { .. }
+        | Op::ImportMemory { .. }
+        | Op::ForgetMemory { .. }
+        | Op::SetMemoryTier { .. }
+        | Op::SweepMemory
+        | Op::ReindexMemory
+        | Op::RepairMemory
+        | Op::RetrieveForRun { .. }
+        | Op::TriageText { .. }
+        | Op::LabelTriage { .. }) => memory_ops::op(ctx, op),
+        Op::ImportAnalytics { csv, source } => outcomes::import(ctx, &csv, &source),
+        Op::RankIdeas { goals } => outcomes::rank(ctx, &goals),
         Op::Shutdown => Ok(Answer::Done),
     }
 }

@@ -10,7 +10,8 @@
 //! - [`dispatch`] — maps each op to its handler.
 //! - [`approvals`], [`queue`], [`objects`], [`effects`] — ops and the queries of their domain.
 //! - [`client`] — requests of MCP clients (`keel mcp serve`), checked against `[mcp.serve]`.
-//! - [`memory`] — memory search with provenance.
+//! - [`memory`] — memory search with provenance; [`memory_ops`] — memory's writes.
+//! - [`outcomes`] — analytics imports and the offline ranking of ideas.
 //! - [`queries`] — the other queries (audit, runs, memory used, blackboard, metrics, health).
 //! - [`context`] — the thread's state, its cached definitions ([`definitions`]) and counters.
 
@@ -22,7 +23,9 @@ mod dispatch;
 mod effects;
 mod mcp;
 mod memory;
+mod memory_ops;
 mod objects;
+mod outcomes;
 mod queries;
 mod queue;
 

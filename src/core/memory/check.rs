@@ -14,22 +14,8 @@ use crate::core::clock::Millis;
 use crate::core::error::Result;
 use crate::core::store::Store;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VersionCheck {
-    pub embedding: String,
-    pub state: String,
-    pub indexed: u64,
-    /// Chunks without a vector in this version's index (or without a record of one).
-    pub missing: Vec<u32>,
-    /// Vectors in the index whose chunk `SQLite` does not know.
-    pub orphans: Vec<u32>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CheckReport {
-    pub chunks: u64,
-    pub versions: Vec<VersionCheck>,
-}
+/// What a check found (protocol rows).
+pub use crate::protocol::{CheckReport, VersionCheck};
 
 impl CheckReport {
     #[must_use]

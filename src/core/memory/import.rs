@@ -4,33 +4,14 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use super::kb::{self, Added, NewItem};
 use super::{Memory, Tier};
 use crate::core::audit::Actor;
 use crate::core::error::{Error, Result};
 use crate::core::store::Store;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ImportReport {
-    pub added: Vec<ImportedItem>,
-    pub duplicates: Vec<ImportedItem>,
-    pub skipped: Vec<Skipped>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ImportedItem {
-    pub source: String,
-    pub id: String,
-    pub chunks: usize,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Skipped {
-    pub path: String,
-    pub reason: String,
-}
+/// What an import did (protocol rows).
+pub use crate::protocol::{ImportedItem, MemoryImportReport as ImportReport, Skipped};
 
 /// What every imported item gets.
 #[derive(Debug, Clone, Default)]

@@ -68,15 +68,9 @@ impl Default for MemoryConfig {
     }
 }
 
-/// Which tier an item lives in. Short-term memory is not stored here (see [`short_term`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
-#[serde(rename_all = "lowercase")]
-pub enum Tier {
-    /// Task state: checkpointed artifacts with a time-to-live.
-    Task,
-    /// Long-term: curated facts, preferences, contracts, published work.
-    Long,
-}
+/// Which tier an item lives in (a protocol row). Short-term memory is not stored here (see
+/// [`short_term`]).
+pub use crate::protocol::Tier;
 
 impl Tier {
     #[must_use]
@@ -118,6 +112,19 @@ impl std::fmt::Debug for Memory {
             .field("vectors", &self.vectors)
             .finish_non_exhaustive()
     }
+}
+
+/// Opens the store and memory for a client that only reads (search, explain, stats, check).
+/// Its one write is the idempotent registration of the embedding version, done here in the
+/// core; clients write memory through the core handle.
+pub fn open_for_reading(workspace: &Workspace) -> Result<(Store, Memory)> {
+    let mut store = workspace.store()?;
+    let memory = Memory::open(
+        workspace,
+        &mut store,
+        Arc::new(crate::core::clock::SystemClock),
+    )?;
+    Ok((store, memory))
 }
 
 impl Memory {

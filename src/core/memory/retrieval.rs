@@ -16,17 +16,8 @@ use crate::core::ids::new_id;
 use crate::core::store::Store;
 use crate::protocol::MemorySliceRow;
 
-/// A recorded retrieval.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Retrieval {
-    pub id: String,
-    pub run_id: String,
-    pub ts_ms: Millis,
-    pub query: String,
-    pub embedding: String,
-    pub params: SearchParams,
-    pub hits: Vec<SearchHit>,
-}
+/// A recorded retrieval (a protocol row).
+pub use crate::protocol::Retrieval;
 
 /// Searches and records the retrieval for `run_id` (with its audit entry) in one transaction.
 pub fn retrieve(

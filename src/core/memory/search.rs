@@ -8,37 +8,18 @@ use std::num::NonZeroUsize;
 
 use roaring::RoaringBitmap;
 use rusqlite::{Connection, params_from_iter, types::Value as SqlValue};
-use serde::{Deserialize, Serialize};
 
-use super::{Memory, Tier, versions};
+use super::{Memory, versions};
 use crate::core::error::{Error, Result};
 
-/// How the two rankings combine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(tag = "mode", rename_all = "snake_case")]
-pub enum Fusion {
-    /// Reciprocal rank fusion: score = Σ 1 / (k + rank).
-    #[default]
-    Rrf,
-    VectorOnly,
-    KeywordOnly,
-}
+/// The search's parameters and answers are protocol rows: clients send and see them as
+/// they are.
+pub use crate::protocol::{
+    Fusion, SearchFilters as Filters, SearchHit, SearchParams, SearchResult,
+};
 
 /// The constant of reciprocal rank fusion (the customary 60).
 pub const RRF_K: f64 = 60.0;
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Filters {
-    /// Any of these kinds (empty: all).
-    pub kinds: Vec<String>,
-    /// Any of these tiers (empty: all).
-    pub tiers: Vec<Tier>,
-    /// All of these tags.
-    pub tags: Vec<String>,
-    /// Linked to this canonical object (kind, id).
-    pub object: Option<(String, String)>,
-}
 
 impl Filters {
     #[must_use]
@@ -80,59 +61,6 @@ impl Filters {
         }
         (cond.join(" AND "), args)
     }
-}
-
-/// Pinned retrieval parameters; stored with every retrieval.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct SearchParams {
-    pub k: usize,
-    /// Candidates each retriever contributes to the fusion.
-    pub candidates: usize,
-    /// arroy `search_k` (nodes inspected); `None` lets arroy pick `n_trees × candidates`.
-    pub search_k: Option<usize>,
-    pub fusion: Fusion,
-    pub filters: Filters,
-    /// Embedding version id; `None` uses the newest complete one (and is recorded as such).
-    pub embedding: Option<String>,
-}
-
-impl Default for SearchParams {
-    fn default() -> Self {
-        SearchParams {
-            k: 8,
-            candidates: 50,
-            search_k: None,
-            fusion: Fusion::Rrf,
-            filters: Filters::default(),
-            embedding: None,
-        }
-    }
-}
-
-/// One result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SearchHit {
-    pub rank: usize,
-    pub item: String,
-    pub item_version: i64,
-    /// The best-matching chunk of the item.
-    pub chunk: u32,
-    pub score: f64,
-    pub vector_rank: Option<usize>,
-    pub keyword_rank: Option<usize>,
-    /// Cosine similarity of the best chunk, when the vector retriever found it.
-    pub similarity: Option<f32>,
-    pub kind: String,
-    pub tier: String,
-    pub preview: String,
-}
-
-/// A search's answer and the embedding version it used.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SearchResult {
-    pub embedding: String,
-    pub hits: Vec<SearchHit>,
 }
 
 /// English function words: matching on them would let the keyword retriever vote for

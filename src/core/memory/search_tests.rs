@@ -1,6 +1,7 @@
 //! Hybrid search: filters, keyword and vector candidates, fusion.
 
 use super::*;
+use crate::core::memory::Tier;
 
 #[test]
 fn fts_query_quotes_content_words_and_drops_stopwords() {

@@ -52,26 +52,8 @@ fn default_facet() -> String {
     "route".into()
 }
 
-/// One nearest example and its similarity.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Neighbour {
-    pub label: String,
-    pub similarity: f32,
-    pub source: String,
-    pub text: String,
-}
-
-/// A triage decision on one facet.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Decision {
-    pub id: String,
-    pub facet: String,
-    pub label: Option<String>,
-    pub confidence: f32,
-    /// `auto` or `operator` (confidence below the threshold).
-    pub routed: String,
-    pub neighbours: Vec<Neighbour>,
-}
+/// A decision and the examples it leaned on (protocol rows).
+pub use crate::protocol::{Neighbour, TriageDecision as Decision};
 
 /// Softmax temperature of the neighbour vote: a closer example counts much more.
 const TEMPERATURE: f32 = 0.05;

@@ -1,5 +1,6 @@
 //! The rows and reports clients see, split by concern. Every type here is plain data.
 
+mod analytics;
 mod approvals;
 mod audit;
 mod effects;
@@ -10,10 +11,15 @@ mod work;
 
 use serde::{Deserialize, Serialize};
 
+pub use analytics::{AnalyticsImported, ImportReport, Ranked, Reconciled, Rejected};
 pub use approvals::{AllowRule, ApprovalDetail, ApprovalRow, Approved, BatchItem};
 pub use audit::{AuditEntry, AuditFilter, Broken, Verification};
 pub use effects::{EffectRow, EffectState, McpCalled, Undone};
-pub use memory::{MemoryHitRow, MemoryHits};
+pub use memory::{
+    Added, CheckReport, Duplicate, Fusion, ImportedItem, MemoryHitRow, MemoryHits,
+    MemoryImportReport, Neighbour, NewMemoryItem, Retrieval, SearchFilters, SearchHit,
+    SearchParams, SearchResult, Skipped, Tier, TriageDecision, VersionCheck,
+};
 pub use objects::{ObjectRef, ObjectRow, ObjectVersionRow, Written};
 pub use status::{
     Health, McpServerHealth, Metrics, ProviderHealth, ScheduleRow, SlotsHealth, ValueRow,

@@ -14,46 +14,11 @@ use serde::{Deserialize, Serialize};
 pub use add::{add, add_or_defer};
 pub use lifecycle::{forget, set_tier, sweep};
 
-use super::Tier;
 use crate::core::clock::Millis;
 use crate::core::error::{Error, Result};
 
-/// What to store.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct NewItem {
-    pub text: String,
-    pub kind: String,
-    pub tier: Option<Tier>,
-    pub source: String,
-    pub object: Option<crate::protocol::ObjectRef>,
-    pub tags: Vec<String>,
-    /// The run a task-state artifact belongs to.
-    pub run_id: Option<String>,
-    /// Time-to-live in milliseconds (task tier; defaults to `[memory] task_ttl_hours`).
-    pub ttl_ms: Option<i64>,
-    /// Store even when a near-duplicate exists (linked to it through `duplicate_of`).
-    pub allow_duplicate: bool,
-}
-
-/// The result of an add.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum Added {
-    Stored {
-        id: String,
-        chunks: usize,
-        /// A near-duplicate that was found but stored anyway (`allow_duplicate`).
-        duplicate_of: Option<Duplicate>,
-    },
-    /// Not stored: an existing item says the same thing.
-    Duplicate(Duplicate),
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Duplicate {
-    pub existing: String,
-    pub similarity: f32,
-}
+/// What to store, and what an add did (protocol rows).
+pub use crate::protocol::{Added, Duplicate, NewMemoryItem as NewItem};
 
 /// A stored item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
